@@ -1,0 +1,89 @@
+"""The ensemble spec: one strict pydantic model, so every mistake is caught, with the field's
+name, before any worker starts."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hypers.space import SearchSpace
+from simulators.options import TrainingOptions
+
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GeneratorSpec(_Strict):
+    kind: Literal["grid", "random"] = Field("grid", description="grid: every configuration; random: `samples` of them.")
+    samples: int | None = Field(None, ge=1, description="random only: how many distinct configurations to draw.")
+    replicates: int | None = Field(None, ge=1, description="Overrides the space's replicates.")
+    seed: int = Field(0, ge=0, description="Seeds identifiers, training seeds and random sampling.")
+    batch: int | None = Field(None, ge=1, description="Points in the first batch; default: one per sim worker.")
+
+    @model_validator(mode="after")
+    def _samples_for_random(self) -> GeneratorSpec:
+        if self.kind == "random" and self.samples is None:
+            raise ValueError("kind 'random' needs 'samples' (how many configurations to draw)")
+        if self.kind == "grid" and self.samples is not None:
+            raise ValueError("'samples' is for kind 'random'; the grid trains every configuration")
+        return self
+
+
+class SimulatorSpec(TrainingOptions):
+    isolation: Literal["process", "inline"] = Field(
+        "process", description="process: each training in its own process (crash-safe, killable); inline: in the worker."
+    )
+    timeout: float = Field(3600.0, gt=0, description="Seconds before a training is killed (isolation: process).")
+    epochs: int = Field(10, ge=1, description="Epochs of points whose space does not choose them.")
+    batch_size: int = Field(32, ge=1, description="Batch size of points whose space does not choose it.")
+    gpus_per_sim: int = Field(0, ge=0, description="GPUs given to each training; 0 = CPU.")
+    sims_per_gpu: int = Field(1, ge=1, description="Trainings packed onto one GPU.")
+
+
+class AllocatorSpec(_Strict):
+    kind: Literal["persistent"] = Field("persistent", description="Persistent generator, every free worker kept busy.")
+    progress_interval: float = Field(10.0, gt=0, description="Seconds between progress lines.")
+
+
+class ExitCriteria(_Strict):
+    sim_max: int | None = Field(None, ge=1, description="Stop after this many trainings; default: all points.")
+    wallclock_max: float | None = Field(None, gt=0, description="Stop (and save) after this many seconds.")
+
+
+class EnsembleSpec(_Strict):
+    name: str = Field(pattern=SAFE_NAME, description="Names the run; letters, digits, '_', '.', '-'.")
+    space: SearchSpace
+    generator: GeneratorSpec = Field(default_factory=GeneratorSpec)
+    simulator: SimulatorSpec = Field(default_factory=SimulatorSpec)
+    allocator: AllocatorSpec = Field(default_factory=AllocatorSpec)
+    exit_criteria: ExitCriteria = Field(default_factory=ExitCriteria)
+    comms: Literal["local", "mpi"] = "local"
+    nworkers: int | None = Field(None, ge=1, description="Sim workers with local comms; default: the machine's cores.")
+    out: str | None = Field(None, description="Output directory; default runs/<name>.")
+
+    @property
+    def replicates(self) -> int:
+        return self.generator.replicates or self.space.replicates
+
+    @property
+    def point_defaults(self) -> dict:
+        """Point fields the simulator fixes for spaces that do not choose them."""
+        return {"epochs": self.simulator.epochs, "batch_size": self.simulator.batch_size}
+
+    def count_points(self) -> int:
+        if self.generator.kind == "random":
+            return self.generator.samples * self.replicates
+        return self.space.count_points(self.replicates)
+
+    @model_validator(mode="after")
+    def _enough_configurations(self) -> EnsembleSpec:
+        if self.generator.kind == "random" and self.generator.samples > self.space.count_configurations():
+            raise ValueError(
+                f"generator.samples={self.generator.samples} exceeds the space's "
+                f"{self.space.count_configurations()} configurations"
+            )
+        return self

@@ -1,0 +1,19 @@
+"""The grid generator: every configuration of the space, times its replicates."""
+
+from __future__ import annotations
+
+from generators.points import expand
+from generators.streaming import stream_points
+from hypers.space import SearchSpace
+
+
+def grid_points(space: SearchSpace, replicates: int, seed: int, defaults: dict):
+    return expand(space.configurations(defaults), replicates, seed)
+
+
+def persistent_grid(H, persis_info, gen_specs, libE_info):
+    """libEnsemble generator function streaming the grid (see ``generators.streaming``)."""
+    user = gen_specs["user"]
+    space = SearchSpace.model_validate(user["space"])
+    points = grid_points(space, user["replicates"], user["seed"], user["defaults"])
+    return stream_points(points, gen_specs, libE_info, persis_info)

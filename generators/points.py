@@ -1,0 +1,49 @@
+"""Turning configurations into points: replicates, reproducible seeds and stable identifiers.
+
+The identifier is a uuid5 of the spec's seed, the configuration and the replicate, so the same
+point gets the same identifier in every run, rerun or resumed run, and its seed follows from it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from hypers.fields import CHOICE_FIELDS, POINT_DTYPE
+
+NAMESPACE = uuid.UUID("5b1f3c2e-7d4a-4e0b-9a51-3f6c2d8e9b10")
+
+
+def identify(configuration: dict[str, Any], replicate: int, spec_seed: int) -> tuple[str, int]:
+    """(identifier, seed) of one training; independent of field order and of the run."""
+    key = json.dumps(
+        {"seed": spec_seed, "replicate": replicate, **{name: configuration[name] for name in CHOICE_FIELDS}},
+        sort_keys=True,
+    )
+    identifier = uuid.uuid5(NAMESPACE, key)
+    return str(identifier), identifier.int % (2**31 - 1)
+
+
+def expand(configurations: Iterable[dict[str, Any]], replicates: int, spec_seed: int) -> Iterator[dict[str, Any]]:
+    """Each configuration once per replicate, lazily."""
+    for configuration in configurations:
+        for replicate in range(replicates):
+            identifier, seed = identify(configuration, replicate, spec_seed)
+            yield {**configuration, "replicate": replicate, "seed": seed, "identifier": identifier}
+
+
+def to_array(points: list[dict[str, Any]], dtype: list[tuple]) -> np.ndarray:
+    """Points as rows of the generator's output dtype (the point fields of the history)."""
+    rows = np.zeros(len(points), dtype=dtype)
+    for name, _ in POINT_DTYPE:
+        rows[name] = [point[name] for point in points]
+    return rows
+
+
+def from_row(row: np.void) -> dict[str, Any]:
+    """A history row's point fields as plain Python values (for JSON and the trainer)."""
+    return {name: row[name].item() for name, _ in POINT_DTYPE}

@@ -1,0 +1,93 @@
+"""The fields of a training point: their types, defaults and allowed values.
+
+One table serves the search space (validation), the generators (the history dtype) and the
+trainer (reading a point back), so a field is added in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from simulators.architectures import ARCHITECTURE_NAMES
+from simulators.tasks import TASK_NAMES
+
+ORIENTATIONS = ("none", "post", "uniform")
+
+# name -> NumPy dtype in the history array
+POINT_DTYPE = [
+    ("architecture", "U16"),
+    ("dataset", "U16"),
+    ("permute", bool),
+    ("pad", "i8"),
+    ("orientation", "U8"),
+    ("hidden_dim", "i8"),
+    ("learning_rate", "f8"),
+    ("epochs", "i8"),
+    ("batch_size", "i8"),
+    ("seed", "i8"),
+    ("replicate", "i8"),
+    ("identifier", "U36"),
+]
+POINT_FIELDS = tuple(name for name, _ in POINT_DTYPE)
+# Fields a search space may vary; seed, replicate and identifier are derived.
+CHOICE_FIELDS = POINT_FIELDS[:-3]
+
+DEFAULTS: dict[str, Any] = {
+    "permute": False,
+    "pad": 0,
+    "orientation": "none",
+    "hidden_dim": 64,
+    "learning_rate": 1e-3,
+    "epochs": 10,
+    "batch_size": 32,
+}
+
+
+def _positive_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"'{name}' takes whole numbers, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"'{name}' must be >= {minimum}, got {value}")
+    return value
+
+
+def _learning_rate(value: Any) -> float:
+    try:
+        rate = float(value)  # YAML reads 1e-3 (no dot) as a string
+    except (TypeError, ValueError):
+        raise ValueError(f"'learning_rate' takes numbers, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(rate) or rate <= 0:
+        raise ValueError(f"'learning_rate' must be a finite number > 0, got {value!r}")
+    return rate
+
+
+def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"'{name}' got {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"'{name}' takes true or false, got {value!r}")
+    return value
+
+
+def validate_choice_value(name: str, value: Any) -> Any:
+    """Return ``value`` normalised for field ``name``, or raise ValueError naming the field and the fix."""
+    if name == "architecture":
+        return _one_of(name, value, ARCHITECTURE_NAMES)
+    if name == "dataset":
+        return _one_of(name, value, TASK_NAMES)
+    if name == "orientation":
+        return _one_of(name, value, ORIENTATIONS)
+    if name == "permute":
+        return _boolean(name, value)
+    if name == "learning_rate":
+        return _learning_rate(value)
+    if name == "pad":
+        return _positive_int(name, value, 0)
+    if name in ("hidden_dim", "epochs", "batch_size"):
+        return _positive_int(name, value, 1)
+    raise ValueError(f"unknown field '{name}'; allowed: {', '.join(CHOICE_FIELDS)}")

@@ -1,0 +1,26 @@
+"""Architecture registry: name -> the factory of its recurrent layer.
+
+Factories live in modules that import Keras; the registry names them as strings so that spec
+validation never imports a backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+ARCHITECTURES = {
+    "rnn": "simulators.architectures.classic:simple_rnn",
+    "lstm": "simulators.architectures.classic:lstm",
+    "gru": "simulators.architectures.classic:gru",
+}
+ARCHITECTURE_NAMES = tuple(ARCHITECTURES)
+
+
+def recurrent_layer_factory(name: str) -> Callable:
+    """``factory(hidden_dim, seed, **options) -> keras layer`` mapping (batch, steps, features) to
+    the last hidden state (batch, hidden_dim)."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture '{name}'; allowed: {', '.join(ARCHITECTURE_NAMES)}")
+    module, attribute = ARCHITECTURES[name].split(":")
+    return getattr(importlib.import_module(module), attribute)

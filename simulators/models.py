@@ -1,0 +1,41 @@
+"""The Keras model of one point: [embedding] -> recurrent layer -> linear read-out."""
+
+from __future__ import annotations
+
+import keras
+
+from simulators.architectures import recurrent_layer_factory
+from simulators.tasks.base import TaskData
+
+EMBEDDING_DIM = 64
+
+
+def build_model(architecture: str, hidden_dim: int, seed: int, data: TaskData) -> keras.Model:
+    if data.vocabulary:
+        inputs = keras.Input(shape=(data.steps,), dtype="int32", name="tokens")
+        sequence = keras.layers.Embedding(
+            data.vocabulary, EMBEDDING_DIM, embeddings_initializer=keras.initializers.RandomUniform(seed=seed)
+        )(inputs)
+    else:
+        inputs = keras.Input(shape=(data.steps, data.features), name="sequence")
+        sequence = inputs
+    state = recurrent_layer_factory(architecture)(hidden_dim, seed)(sequence)
+    outputs = keras.layers.Dense(
+        data.n_classes if data.objective == "classification" else 1,
+        kernel_initializer=keras.initializers.GlorotUniform(seed + 1),
+        name="readout",
+    )(state)
+    return keras.Model(inputs, outputs, name=architecture)
+
+
+def loss_and_metrics(data: TaskData) -> tuple[keras.losses.Loss, list]:
+    """Logits out of the model; accuracy for classification, none for regression."""
+    if data.objective == "classification":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True), [
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        ]
+    if data.objective == "binary":
+        return keras.losses.BinaryCrossentropy(from_logits=True), [
+            keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)
+        ]
+    return keras.losses.MeanSquaredError(), []

@@ -1,0 +1,37 @@
+"""How one training is run: the part of the ensemble spec that the trainer itself reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from simulators.tasks import TASK_NAMES, task_module
+
+
+class TrainingOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    engine: Literal["fit"] = Field("fit", description="Training engine: fit = Keras' own model.fit.")
+    data_dir: Path | None = Field(
+        None, description="Where downloaded datasets are cached; default ~/.keras/datasets."
+    )
+    tasks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-dataset options, e.g. adding: {length: 100}."
+    )
+    clipnorm: float | None = Field(None, gt=0, description="Clip each gradient to this norm.")
+    threads: int | None = Field(None, ge=1, description="CPU threads per training; default: the backend's.")
+
+    @field_validator("tasks")
+    @classmethod
+    def _check_task_options(cls, tasks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, options in tasks.items():
+            if name not in TASK_NAMES:
+                raise ValueError(f"tasks.{name}: unknown dataset; allowed: {', '.join(TASK_NAMES)}")
+            task_module(name).Options.model_validate(options)
+        return tasks
+
+    def task_options(self, dataset: str):
+        """The validated options of ``dataset``, defaults filled in."""
+        return task_module(dataset).Options.model_validate(self.tasks.get(dataset, {}))

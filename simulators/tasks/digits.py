@@ -1,0 +1,32 @@
+"""scikit-learn's bundled handwritten digits, read pixel by pixel: 64 steps of 1 feature.
+
+It ships with scikit-learn, so it is the task that works everywhere with no download.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from simulators.tasks.base import TaskData, split
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
+
+
+def missing_files(data_dir: Path | None) -> list[str]:
+    return []
+
+
+def load(options: Options, data_dir: Path | None = None) -> TaskData:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images.reshape(len(digits.images), 64, 1) / 16.0).astype("float32")
+    y = digits.target.astype("int32")
+    x_train, y_train, x_val, y_val = split(x, y, options.validation_fraction, seed=0)
+    return TaskData(x_train, y_train, x_val, y_val, objective="classification", n_classes=10)

@@ -1,0 +1,131 @@
+"""Train one point and write its records; the same code runs inline or in its own process."""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from simulators.options import TrainingOptions
+from simulators.records import empty_result, read_json, write_json
+from simulators.tasks import task_module
+from simulators.tasks.base import TaskData
+from simulators.tasks.transforms import apply_variation
+
+ERROR_CHARS = 250
+
+
+class EpochHistory:
+    """Per-epoch metrics, rewritten to ``history.json`` after every epoch so a killed training
+    still leaves its learning curve."""
+
+    def __init__(self, path: Path, epochs: list[dict[str, Any]] | None = None):
+        self.path = path
+        self.epochs: list[dict[str, Any]] = epochs or []
+
+    @classmethod
+    def load(cls, path: Path) -> EpochHistory:
+        """The epochs a (possibly killed) training wrote so far."""
+        return cls(path, read_json(path) if path.exists() else [])
+
+    def record(self, epoch: int, metrics: dict[str, float]) -> bool:
+        """Store the epoch; False (stop training) when the loss is no longer finite."""
+        self.epochs.append({"epoch": epoch, **metrics})
+        write_json(self.path, self.epochs)
+        return math.isfinite(metrics.get("loss", math.nan))
+
+    @property
+    def diverged(self) -> bool:
+        return any(not math.isfinite(epoch.get("loss", math.nan)) for epoch in self.epochs)
+
+    def summary(self) -> dict[str, Any]:
+        if not self.epochs:
+            return {}
+        last = self.epochs[-1]
+        val_accuracies = [e["val_accuracy"] for e in self.epochs if math.isfinite(e.get("val_accuracy", math.nan))]
+        summary = {name: last[name] for name in ("loss", "accuracy", "val_loss", "val_accuracy") if name in last}
+        summary["best_val_accuracy"] = max(val_accuracies, default=math.nan)
+        summary["epochs_completed"] = len(self.epochs)
+        return summary
+
+
+def configure_backend(seed: int, threads: int | None) -> None:
+    """Seed every generator and, once per process, cap the backend's threads."""
+    import keras
+
+    if threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if threads and tf.config.threading.get_intra_op_parallelism_threads() != threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+            except RuntimeError:  # already initialised in this process: keep its setting
+                pass
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(seed)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_task(dataset: str, options_json: str, data_dir: str | None, permute: bool, pad: int, orientation: str):
+    module = task_module(dataset)
+    data = module.load(module.Options.model_validate_json(options_json), Path(data_dir) if data_dir else None)
+    return apply_variation(data, permute, pad, orientation)
+
+
+def load_task(point: dict[str, Any], options: TrainingOptions) -> TaskData:
+    """The point's task variant; cached, so a worker training many points on one task loads it once."""
+    return _cached_task(
+        point["dataset"],
+        options.task_options(point["dataset"]).model_dump_json(),
+        str(options.data_dir) if options.data_dir else None,
+        bool(point["permute"]),
+        int(point["pad"]),
+        str(point["orientation"]),
+    )
+
+
+def _train(point: dict[str, Any], options: TrainingOptions, history: EpochHistory) -> dict[str, Any]:
+    from simulators.engines import Plan, engine
+    from simulators.models import build_model
+
+    configure_backend(int(point["seed"]), options.threads)
+    data = load_task(point, options)
+    model = build_model(point["architecture"], int(point["hidden_dim"]), int(point["seed"]), data)
+    plan = Plan(
+        epochs=int(point["epochs"]),
+        batch_size=int(point["batch_size"]),
+        learning_rate=float(point["learning_rate"]),
+        seed=int(point["seed"]),
+        clipnorm=options.clipnorm,
+    )
+    engine(options.engine).train(model, data, plan, history.record)
+    return {"n_params": model.count_params(), "status": "diverged" if history.diverged else "ok"}
+
+
+def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: Path) -> dict[str, Any]:
+    """Train ``point`` and write point.json, history.json and result.json into ``sim_dir``.
+
+    Never raises: a failing training is a result with status ``failed`` and its error text
+    (the traceback goes to ``error.txt``), so the ensemble goes on.
+    """
+    sim_dir.mkdir(parents=True, exist_ok=True)
+    write_json(sim_dir / "point.json", point)
+    history = EpochHistory(sim_dir / "history.json")
+    started = time.perf_counter()
+    try:
+        outcome = _train(point, options, history)
+    except Exception as error:  # noqa: BLE001 - any failure is recorded, not raised
+        (sim_dir / "error.txt").write_text(traceback.format_exc())
+        outcome = {"status": "failed", "error": f"{type(error).__name__}: {error}"[:ERROR_CHARS]}
+    result = empty_result(**history.summary(), **outcome)
+    result["train_seconds"] = time.perf_counter() - started
+    result["sim_dir"] = str(sim_dir)
+    write_json(sim_dir / "result.json", result)
+    return result
