@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from ensembles.loading import DEFAULT_SPEC, SpecError, load_spec, spec_yaml
+from ensembles.loading import DEFAULT_SPEC, SpecError, check_datasets, load_spec, spec_yaml
 from ensembles.run_dir import RunDirError, create_run_dir, save_history
 
 
@@ -53,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         spec = load_spec(args.spec, args.overrides, comms=args.comms, nworkers=args.nworkers, out=args.out)
+        check_datasets(spec)
     except SpecError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        if not (args.dry_run and error.missing_data):
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"warning: {error}", file=sys.stderr)  # a plan can be made before the data is fetched
     if args.dry_run:
         print(spec_yaml(spec), end="")
         print(f"{spec.count_points()} points")

@@ -22,6 +22,10 @@ DEFAULT_SPEC = PROJECT_ROOT / "ensembles" / "quick.yaml"
 class SpecError(ValueError):
     """A spec that cannot run; the message is meant for the user, one problem per line."""
 
+    def __init__(self, message: str, missing_data: bool = False):
+        super().__init__(message)
+        self.missing_data = missing_data
+
 
 def _read_yaml(path: Path, what: str) -> Any:
     try:
@@ -99,7 +103,6 @@ def load_spec(path: Path | None = None, overrides: list[str] = (), **fields: Any
         spec = EnsembleSpec.model_validate(raw)
     except ValidationError as error:
         raise SpecError(f"{path}:\n" + format_validation_error(error, "  ")) from None
-    check_datasets(spec)
     return spec
 
 
@@ -109,7 +112,9 @@ def check_datasets(spec: EnsembleSpec) -> None:
     for dataset in spec.space.choices["dataset"]:
         problems += task_module(dataset).missing_files(spec.simulator.data_dir)
     if problems:
-        raise SpecError("datasets missing from the local cache:\n" + "\n".join(f"  {p}" for p in problems))
+        raise SpecError(
+            "datasets missing from the local cache:\n" + "\n".join(f"  {p}" for p in problems), missing_data=True
+        )
 
 
 def spec_yaml(spec: EnsembleSpec) -> str:

@@ -1,0 +1,73 @@
+"""Ensemble specs: validation messages name the field; --set overrides; --dry-run counts."""
+
+import pytest
+import yaml
+
+from ensembles.loading import PROJECT_ROOT, SpecError, load_spec
+from tests.conftest import run_command
+
+
+def test_quick_spec_is_valid_and_small():
+    spec = load_spec()
+    assert spec.name == "quick"
+    assert spec.count_points() == 12
+
+
+@pytest.mark.parametrize(
+    "sections, field",
+    [
+        ({"generator": {"replicatez": 2}}, "generator.replicatez: unknown field; allowed here: kind, samples"),
+        ({"simulator": {"epochs": "many"}}, "simulator.epochs"),
+        ({"simulator": {"timeout": -5}}, "simulator.timeout"),
+        ({"space": {"choices": {"architecture": ["transformer"], "dataset": ["digits"]}}}, "space.choices"),
+        ({"space": {"choices": {"architecture": ["rnn"], "dataset": ["mnist2"]}}}, "dataset"),
+        ({"space": {"choices": {"architecture": ["rnn"], "dataset": ["digits"], "learning_rate": [-1.0e-3]}}}, "learning_rate"),
+        ({"name": "../escape"}, "name"),
+        ({"generator": {"kind": "random"}}, "samples"),
+        ({"simulator": {"tasks": {"adding": {"length": 0}}}}, "length"),
+    ],
+)
+def test_bad_specs_name_the_field(write_spec, sections, field):
+    with pytest.raises(SpecError) as raised:
+        load_spec(write_spec(**sections))
+    assert field in str(raised.value)
+
+
+def test_set_overrides_any_field(write_spec):
+    spec = load_spec(
+        write_spec(),
+        ["generator.replicates=5", "simulator.isolation=process", "space.choices.hidden_dim=[4, 8]", "simulator.tasks.adding.length=9"],
+    )
+    assert spec.replicates == 5
+    assert spec.simulator.isolation == "process"
+    assert spec.space.choices["hidden_dim"] == [4, 8]
+    assert spec.simulator.tasks["adding"]["length"] == 9
+    assert spec.count_points() == 2 * 2 * 5
+
+
+@pytest.mark.parametrize("assignment, message", [("generator", "key.path=value"), ("name.inner=3", "'name' is a value")])
+def test_malformed_overrides_are_explained(write_spec, assignment, message):
+    with pytest.raises(SpecError, match=message):
+        load_spec(write_spec(), [assignment])
+
+
+def test_override_with_a_bad_value_names_the_field(write_spec):
+    with pytest.raises(SpecError, match="generator.seed"):
+        load_spec(write_spec(), ["generator.seed=-1"])
+
+
+def test_space_file_is_found_in_hypers(tmp_path):
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"name": "x", "space": "task_generalization.yaml"}))
+    assert load_spec(tmp_path / "s.yaml").space.replicates == 10
+
+
+def test_dry_run_counts_the_published_grid():
+    result = run_command(["python", "run_ensemble.py", "--spec", "ensembles/gen_sweep.yaml", "--dry-run"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "33600 points"
+
+
+def test_dry_run_reports_bad_spec_without_traceback(write_spec):
+    result = run_command(["python", "run_ensemble.py", "--spec", str(write_spec(simulator={"epochs": 0})), "--dry-run"])
+    assert result.returncode == 2
+    assert "simulator.epochs" in result.stderr and "Traceback" not in result.stderr
