@@ -3,6 +3,7 @@
     python run_ensemble.py                                   # ensembles/quick.yaml, local comms
     python run_ensemble.py --spec ensembles/gen_sweep.yaml --dry-run
     mpirun -np 129 python run_ensemble.py --spec ensembles/gen_sweep.yaml --comms mpi
+    python run_ensemble.py --resume runs/quick               # continue a stopped run
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ import sys
 from pathlib import Path
 
 from ensembles.loading import DEFAULT_SPEC, SpecError, check_datasets, load_spec, spec_yaml
-from ensembles.run_dir import RunDirError, create_run_dir, save_history
+from ensembles.resume import ResumeError, as_initial_history, finished_rows
+from ensembles.run_dir import SPEC_FILE, RunDirError, create_run_dir, save_history
+
+
+# What a resumed run may change: how it runs, not which trainings it holds.
+RESUMABLE_OVERRIDES = ("exit_criteria.", "allocator.", "simulator.timeout", "simulator.retries", "simulator.threads")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -25,6 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--nworkers", type=int, help="sim workers with local comms; default: cores")
     parser.add_argument("--out", help="run directory; default runs/<name>")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved spec and the point count, train nothing")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                        help="continue the study in RUN_DIR with its own spec: finished trainings are kept")
     return parser.parse_args(argv)
 
 
@@ -36,9 +44,12 @@ def _mpi_comm(comms: str):
     return MPI.COMM_WORLD
 
 
-def _prepare_run_dir(spec, comm) -> tuple[Path | None, str | None]:
-    """The manager creates the run dir; under MPI every rank learns whether that worked."""
+def _prepare_run_dir(spec, comm, resume: bool) -> tuple[Path | None, str | None]:
+    """The manager creates the run dir (a resumed run has one); under MPI every rank learns
+    whether that worked."""
     run_dir, error = None, None
+    if resume:
+        return Path(spec.out).resolve(), None
     if comm is None or comm.Get_rank() == 0:
         try:
             run_dir = create_run_dir(Path(spec.out or f"runs/{spec.name}"), spec_yaml(spec))
@@ -50,9 +61,16 @@ def _prepare_run_dir(spec, comm) -> tuple[Path | None, str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inline trainings inherit it
     args = parse_args(argv)
+    spec_path, out = (args.resume / SPEC_FILE, str(args.resume)) if args.resume else (args.spec, args.out)
+    changes_points = [o for o in args.overrides if not o.startswith(RESUMABLE_OVERRIDES)]
+    if args.resume and changes_points:
+        print(f"error: --resume runs the study as its spec.yaml says; only {', '.join(RESUMABLE_OVERRIDES)}* "
+              f"may be changed with --set, not {changes_points}", file=sys.stderr)
+        return 2
     try:
-        spec = load_spec(args.spec, args.overrides, comms=args.comms, nworkers=args.nworkers, out=args.out)
+        spec = load_spec(spec_path, args.overrides, comms=args.comms, nworkers=args.nworkers, out=out)
         check_datasets(spec)
     except SpecError as error:
         if not (args.dry_run and error.missing_data):
@@ -65,11 +83,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     comm = _mpi_comm(spec.comms)
-    run_dir, error = _prepare_run_dir(spec, comm)
+    is_manager = comm is None or comm.Get_rank() == 0
+    run_dir, error = _prepare_run_dir(spec, comm, resume=bool(args.resume))
+    try:
+        finished = finished_rows(run_dir) if args.resume else None
+    except ResumeError as problem:
+        error = str(problem)
     if error:
-        if comm is None or comm.Get_rank() == 0:
+        if is_manager:
             print(f"error: {error}", file=sys.stderr)
         return 2
+    target = min(spec.exit_criteria.sim_max or spec.count_points(), spec.count_points())
+    if finished is not None and len(finished) >= target:
+        if is_manager:
+            print(f"{run_dir} is already finished: {len(finished)} of {target} trainings; nothing to do.")
+        return 0
     sim_workers = comm.Get_size() - 1 if comm else (spec.nworkers or os.cpu_count() or 1)
     if sim_workers < 1:
         print("error: MPI needs at least 2 ranks (1 manager + workers)", file=sys.stderr)
@@ -79,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     from libensemble.executors.executor import Executor
     from libensemble.libE import libE
 
+    from allocators.persistent import keeper_of
     from ensembles.libe_inputs import libe_inputs
     from simulators.sim import TRAINER_APP, TRAINER_SCRIPT
 
@@ -86,13 +115,22 @@ def main(argv: list[str] | None = None) -> int:
     executor = Executor()
     executor.register_app(full_path=str(TRAINER_SCRIPT), app_name=TRAINER_APP, precedent=sys.executable)
     executor.wait_time = 10  # seconds between SIGTERM and SIGKILL for a timed-out training
-    H, _, _ = libE(**libe_inputs(spec, run_dir, spec.comms, sim_workers))
-    if comm is not None and comm.Get_rank() != 0:
+    H0 = as_initial_history(finished) if finished is not None else None
+    try:
+        H, _, exit_flag = libE(**libe_inputs(spec, run_dir, spec.comms, sim_workers, H0))
+    except BaseException:
+        keeper = keeper_of(run_dir)
+        if keeper is not None:
+            keeper.save()
+        raise
+    if not is_manager:
         return 0
 
     from ensembles.summary import print_summary
 
     print_summary(H, save_history(run_dir, H))
+    if not H["sim_ended"].all() or len(H) < target:
+        print(f"Stopped early (exit flag {exit_flag}); continue with: python run_ensemble.py --resume {run_dir}")
     return 0
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from allocators.persistent import persistent_with_progress
+from ensembles.resume import as_initial_history
 from ensembles.schema import EnsembleSpec
 from generators.grid import persistent_grid
 from generators.random_sampler import persistent_random
@@ -22,11 +25,16 @@ def training_options(spec: EnsembleSpec) -> dict[str, Any]:
     return spec.simulator.model_dump(mode="json", include=set(TrainingOptions.model_fields))
 
 
-def libe_inputs(spec: EnsembleSpec, run_dir: Path, comms: str, sim_workers: int) -> dict[str, Any]:
+def libe_inputs(
+    spec: EnsembleSpec, run_dir: Path, comms: str, sim_workers: int, H0: np.ndarray | None = None
+) -> dict[str, Any]:
     """Keyword arguments for ``libE()``: the generator runs in a thread on the manager
-    (``gen_on_manager``), so every worker trains."""
+    (``gen_on_manager``), so every worker trains. ``H0`` holds trainings finished by earlier
+    runs of the same study (``--resume``): they are kept and not generated again."""
+    H0 = H0 if H0 is not None else as_initial_history(np.zeros(0, dtype=POINT_DTYPE + RESULT_DTYPE))
     total = spec.count_points()
-    sim_max = min(spec.exit_criteria.sim_max or total, total)
+    # libEnsemble counts sim_max on top of H0's finished rows
+    sim_max = min(spec.exit_criteria.sim_max or total, total) - len(H0)
     exit_criteria: dict[str, Any] = {"sim_max": sim_max}
     if spec.exit_criteria.wallclock_max:
         exit_criteria["wallclock_max"] = spec.exit_criteria.wallclock_max
@@ -45,14 +53,16 @@ def libe_inputs(spec: EnsembleSpec, run_dir: Path, comms: str, sim_workers: int)
             "in": list(POINT_FIELDS),
             "out": RESULT_DTYPE,
             "user": {
-                "sims_dir": str(run_dir / "sims"),
+                "run_dir": str(run_dir),
                 "isolation": spec.simulator.isolation,
                 "timeout": spec.simulator.timeout,
+                "retries": spec.simulator.retries,
                 "training": training_options(spec),
             },
         },
         "gen_specs": {
             "gen_f": GENERATORS[spec.generator.kind],
+            "in": ["sim_id"],  # on resume libEnsemble starts the generator with H0's rows
             "persis_in": ["sim_id"],
             "out": POINT_DTYPE,
             "user": {
@@ -62,13 +72,22 @@ def libe_inputs(spec: EnsembleSpec, run_dir: Path, comms: str, sim_workers: int)
                 "seed": spec.generator.seed,
                 "defaults": spec.point_defaults,
                 "initial_batch": spec.generator.batch or sim_workers,
+                "skip_identifiers": list(H0["identifier"]),
             },
         },
         "alloc_specs": {
             "alloc_f": persistent_with_progress,
-            "user": {"async_return": True, "total": sim_max, "progress_interval": spec.allocator.progress_interval},
+            "user": {
+                "async_return": True,
+                "total": sim_max + len(H0),
+                "already_finished": len(H0),
+                "progress_interval": spec.allocator.progress_interval,
+                "run_dir": str(run_dir),
+                "save_every": spec.allocator.save_every,
+            },
         },
         "exit_criteria": exit_criteria,
         "libE_specs": libE_specs,
         "persis_info": {},
+        "H0": H0,
     }

@@ -42,11 +42,13 @@ class SimulatorSpec(TrainingOptions):
     batch_size: int = Field(32, ge=1, description="Batch size of points whose space does not choose it.")
     gpus_per_sim: int = Field(0, ge=0, description="GPUs given to each training; 0 = CPU.")
     sims_per_gpu: int = Field(1, ge=1, description="Trainings packed onto one GPU.")
+    retries: int = Field(0, ge=0, description="Run a failed (not diverged) training again up to this many times.")
 
 
 class AllocatorSpec(_Strict):
     kind: Literal["persistent"] = Field("persistent", description="Persistent generator, every free worker kept busy.")
     progress_interval: float = Field(10.0, gt=0, description="Seconds between progress lines.")
+    save_every: int = Field(10, ge=1, description="Save history.npy after every k finished trainings.")
 
 
 class ExitCriteria(_Strict):

@@ -2,6 +2,7 @@
 
 The generator hands out a first batch that fills every worker, then one new point for each
 result that comes back, so no more of a huge space is materialised than is being trained.
+Points that earlier runs finished (``skip_identifiers``, on resume) are not handed out again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ STOP_TAGS = (STOP_TAG, PERSIS_STOP)
 def stream_points(points: Iterator[dict[str, Any]], gen_specs: dict, libE_info: dict, persis_info: dict):
     """Run as a persistent generator until the points run out and the manager says stop."""
     support = PersistentSupport(libE_info, EVAL_GEN_TAG)
+    done = set(gen_specs["user"].get("skip_identifiers", ()))
+    points = (point for point in points if point["identifier"] not in done)
     batch = gen_specs["user"]["initial_batch"]
     tag = None
     while tag not in STOP_TAGS:

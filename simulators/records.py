@@ -21,7 +21,7 @@ RESULT_DTYPE = [
     ("epochs_completed", "i8"),
     ("n_params", "i8"),
     ("train_seconds", "f8"),
-    ("sim_dir", "U256"),
+    ("sim_dir", "U64"),
     ("error", "U256"),
 ]
 RESULT_FIELDS = tuple(name for name, _ in RESULT_DTYPE)

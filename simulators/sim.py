@@ -18,6 +18,7 @@ from libensemble.message_numbers import TASK_FAILED, WORKER_DONE, WORKER_KILL_ON
 from generators.points import from_row
 from simulators.records import RESULT_FIELDS, empty_result, read_json, write_json
 
+SIMS_DIR = "sims"
 TRAINER_APP = "trainer"
 TRAINER_SCRIPT = Path(__file__).with_name("train.py")
 PROJECT_ROOT = TRAINER_SCRIPT.parent.parent
@@ -26,17 +27,25 @@ STDERR_TAIL_CHARS = 200
 
 def train_sim(H, persis_info, sim_specs, libE_info):
     user = sim_specs["user"]
+    run_dir = Path(user["run_dir"])
     out = np.zeros(len(H), dtype=sim_specs["out"])
     for index, row in enumerate(H):
         point = from_row(row)
-        sim_dir = Path(user["sims_dir"]) / point["identifier"]
-        if user["isolation"] == "inline":
-            result = _train_inline(point, user["training"], sim_dir)
-        else:
-            result = _train_in_process(point, user, sim_dir, libE_info["executor"])
+        sim_dir = run_dir / SIMS_DIR / point["identifier"]
+        for _ in range(1 + user["retries"]):
+            result = _train(point, user, sim_dir, libE_info)
+            if result["status"] != "failed":
+                break
+        result["sim_dir"] = str(sim_dir.relative_to(run_dir))
         for name in RESULT_FIELDS:
             out[index][name] = result[name]
     return out, persis_info, WORKER_DONE
+
+
+def _train(point: dict[str, Any], user: dict[str, Any], sim_dir: Path, libE_info: dict) -> dict[str, Any]:
+    if user["isolation"] == "inline":
+        return _train_inline(point, user["training"], sim_dir)
+    return _train_in_process(point, user, sim_dir, libE_info["executor"])
 
 
 def _train_inline(point: dict[str, Any], training: dict[str, Any], sim_dir: Path) -> dict[str, Any]:
@@ -51,6 +60,7 @@ def trainer_environment(threads: int | None) -> dict[str, str]:
     environment = {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TASKGEN_WORKER_PID": str(os.getpid()),  # the trainer exits if its worker dies
     }
     if threads:
         environment["OMP_NUM_THREADS"] = str(threads)

@@ -10,7 +10,10 @@ so a crash, an out-of-memory kill or a timeout takes down one training, not its 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 from hypers.fields import DEFAULTS, validate_choice_value
@@ -53,8 +56,23 @@ def _typed(name: str, raw: str):
     return raw
 
 
+def exit_with_worker(poll_seconds: float = 2.0) -> None:
+    """A training orphaned by a killed worker stops instead of running on unrecorded."""
+    worker = os.environ.get("TASKGEN_WORKER_PID")
+    if not worker:
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(worker):
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-worker").start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    exit_with_worker()
     point = read_json(args.point) if args.point else _point_from_flags(args)
     options = TrainingOptions.model_validate(read_json(args.options) if args.options else {})
 

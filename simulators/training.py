@@ -38,6 +38,11 @@ class EpochHistory:
         write_json(self.path, self.epochs)
         return math.isfinite(metrics.get("loss", math.nan))
 
+    def truncate(self, epochs: int) -> None:
+        """Forget epochs after a restored checkpoint: they will be trained again."""
+        self.epochs = self.epochs[:epochs]
+        write_json(self.path, self.epochs)
+
     @property
     def diverged(self) -> bool:
         return any(not math.isfinite(epoch.get("loss", math.nan)) for epoch in self.epochs)
@@ -91,36 +96,64 @@ def load_task(point: dict[str, Any], options: TrainingOptions) -> TaskData:
     )
 
 
-def _train(point: dict[str, Any], options: TrainingOptions, history: EpochHistory) -> dict[str, Any]:
+def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, history: EpochHistory) -> dict[str, Any]:
+    from simulators.checkpoints import restore_checkpoint, save_checkpoint
     from simulators.engines import Plan, engine
     from simulators.models import build_model
 
     configure_backend(int(point["seed"]), options.threads)
     data = load_task(point, options)
     model = build_model(point["architecture"], int(point["hidden_dim"]), int(point["seed"]), data)
+
+    def resume(compiled: Any) -> int:
+        epoch = restore_checkpoint(sim_dir, compiled)
+        history.truncate(epoch)
+        return epoch
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
+        keep_going = history.record(epoch, metrics)
+        if keep_going and options.checkpoint_every and epoch % options.checkpoint_every == 0:
+            save_checkpoint(sim_dir, model, epoch)
+        return keep_going
+
     plan = Plan(
         epochs=int(point["epochs"]),
         batch_size=int(point["batch_size"]),
         learning_rate=float(point["learning_rate"]),
         seed=int(point["seed"]),
         clipnorm=options.clipnorm,
+        resume=resume,
     )
-    engine(options.engine).train(model, data, plan, history.record)
+    engine(options.engine).train(model, data, plan, on_epoch)
     return {"n_params": model.count_params(), "status": "diverged" if history.diverged else "ok"}
+
+
+def finished_result(sim_dir: Path) -> dict[str, Any] | None:
+    """The result of a training that already completed in this sim dir (ok or diverged), if any."""
+    path = sim_dir / "result.json"
+    if path.exists():
+        result = read_json(path)
+        if result.get("status") in ("ok", "diverged"):
+            return result
+    return None
 
 
 def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: Path) -> dict[str, Any]:
     """Train ``point`` and write point.json, history.json and result.json into ``sim_dir``.
 
     Never raises: a failing training is a result with status ``failed`` and its error text
-    (the traceback goes to ``error.txt``), so the ensemble goes on.
+    (the traceback goes to ``error.txt``), so the ensemble goes on. A training that already
+    completed here is not run again; one that was cut short resumes from its checkpoint.
     """
     sim_dir.mkdir(parents=True, exist_ok=True)
+    done = finished_result(sim_dir)
+    if done is not None:
+        return done
     write_json(sim_dir / "point.json", point)
-    history = EpochHistory(sim_dir / "history.json")
+    history = EpochHistory.load(sim_dir / "history.json")
     started = time.perf_counter()
     try:
-        outcome = _train(point, options, history)
+        outcome = _train(point, options, sim_dir, history)
     except Exception as error:  # noqa: BLE001 - any failure is recorded, not raised
         (sim_dir / "error.txt").write_text(traceback.format_exc())
         outcome = {"status": "failed", "error": f"{type(error).__name__}: {error}"[:ERROR_CHARS]}

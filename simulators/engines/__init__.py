@@ -1,9 +1,10 @@
 """Training engines: one interface, several ways to run the same Keras model.
 
-An engine trains ``model`` on ``data`` following ``plan`` and calls ``on_epoch`` after every
-epoch with that epoch's metrics; ``on_epoch`` returns False to stop (divergence). Engines own
-how the step runs (Keras ``fit`` here; a jitted stateless step on JAX later), never what is
-recorded.
+An engine compiles ``model``, calls ``plan.resume(model)`` to restore a checkpoint (it returns
+the epoch to continue after), trains, and calls ``on_epoch`` after every epoch with that
+epoch's metrics, the model's variables holding the current state; ``on_epoch`` returns False
+to stop (divergence). Engines own how the step runs (Keras ``fit`` here; a jitted stateless
+step on JAX later), never what is recorded or saved.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ import keras
 from simulators.tasks.base import TaskData
 
 
+def _start_fresh(model: keras.Model) -> int:
+    return 0
+
+
 @dataclass(frozen=True)
 class Plan:
     epochs: int
@@ -24,6 +29,7 @@ class Plan:
     learning_rate: float
     seed: int
     clipnorm: float | None = None
+    resume: Callable[[keras.Model], int] = _start_fresh
 
 
 EpochCallback = Callable[[int, dict[str, float]], bool]

@@ -37,11 +37,15 @@ class FitEngine:
             loss=loss,
             metrics=metrics,
         )
+        initial_epoch = plan.resume(model)
+        if initial_epoch >= plan.epochs:
+            return
         model.fit(
             data.x_train,
             data.y_train,
             batch_size=plan.batch_size,
             epochs=plan.epochs,
+            initial_epoch=initial_epoch,
             validation_data=(data.x_val, data.y_val),
             callbacks=[_EpochReporter(on_epoch)],
             shuffle=True,

@@ -1,0 +1,54 @@
+"""The manager's progress line: trainings finished of the total, running, problems, ETA."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+class ProgressReport:
+    """Finished / total, running, failed and an ETA, printed at most every ``interval`` seconds."""
+
+    def __init__(self, total: int, interval: float, already_finished: int = 0):
+        self.total = total
+        self.interval = interval
+        self.already_finished = already_finished  # by earlier runs of a resumed study
+        self.started = time.monotonic()
+        self._last_print = -float("inf")
+        self._last_finished = -1
+
+    def update(self, H: np.ndarray) -> None:
+        now = time.monotonic()
+        if now - self._last_print < self.interval:
+            return
+        finished = int(np.count_nonzero(H["sim_ended"]))
+        if finished == self._last_finished and finished < self.total:
+            return
+        self._last_print, self._last_finished = now, finished
+        print(self.line(H, now), flush=True)
+
+    def line(self, H: np.ndarray, now: float) -> str:
+        ended = H["sim_ended"]
+        finished = int(np.count_nonzero(ended))
+        running = int(np.count_nonzero(H["sim_started"] & ~ended))
+        problems = {
+            status: int(np.count_nonzero(ended & (H["status"] == status))) for status in ("failed", "diverged", "timeout")
+        }
+        elapsed = now - self.started
+        finished_here = finished - self.already_finished
+        eta = elapsed / finished_here * (self.total - finished) if finished_here > 0 else float("nan")
+        problem_text = ", ".join(f"{count} {status}" for status, count in problems.items() if count)
+        return (
+            f"[{finished}/{self.total} trainings finished] {running} running"
+            + (f", {problem_text}" if problem_text else "")
+            + f", elapsed {_clock(elapsed)}, ETA {_clock(eta)}"
+        )
+
+
+def _clock(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "--"
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"

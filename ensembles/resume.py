@@ -1,0 +1,47 @@
+"""Continuing a study: what earlier runs finished, handed to libEnsemble as its H0.
+
+Finished rows are kept exactly as they were; rows that were running or never started are
+left out, so the generator (which skips finished identifiers) hands them out again under the
+same identifiers, and the trainer picks up their checkpoints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ensembles.run_dir import HISTORY_FILE
+from hypers.fields import POINT_DTYPE
+from simulators.records import RESULT_DTYPE
+
+BOOKKEEPING_DTYPE = [("sim_id", int), ("sim_started", bool), ("sim_ended", bool), ("gen_informed", bool)]
+
+
+class ResumeError(ValueError):
+    pass
+
+
+def finished_rows(run_dir: Path) -> np.ndarray:
+    """The finished trainings recorded in ``run_dir/history.npy`` (none if it was never saved)."""
+    path = run_dir / HISTORY_FILE
+    if not path.exists():
+        return np.zeros(0, dtype=POINT_DTYPE + RESULT_DTYPE)
+    try:
+        H = np.load(path)
+    except (ValueError, OSError) as error:
+        raise ResumeError(f"{path} cannot be read ({error}); it is not a taskgen history") from None
+    missing = {name for name, _ in POINT_DTYPE + RESULT_DTYPE} - set(H.dtype.names or ())
+    if missing:
+        raise ResumeError(f"{path} lacks the fields {sorted(missing)}: it is not a taskgen history")
+    return H[H["sim_ended"] & (H["status"] != "")]
+
+
+def as_initial_history(rows: np.ndarray) -> np.ndarray:
+    """Rows in the shape libEnsemble takes as H0: done, and already told to the generator."""
+    H0 = np.zeros(len(rows), dtype=POINT_DTYPE + RESULT_DTYPE + BOOKKEEPING_DTYPE)
+    for name, _ in POINT_DTYPE + RESULT_DTYPE:
+        H0[name] = rows[name]
+    H0["sim_id"] = np.arange(len(rows))
+    H0["sim_started"] = H0["sim_ended"] = H0["gen_informed"] = True
+    return H0

@@ -1,0 +1,107 @@
+"""Nothing lost: a killed manager's run resumes with every point exactly once, finished results
+unchanged; a killed training resumes from its checkpoint."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import PROJECT_ROOT, run_command
+
+RESULT_COLUMNS = ["identifier", "status", "loss", "val_loss", "val_accuracy", "epochs_completed", "n_params"]
+
+
+def start_ensemble(spec_path, run_dir):
+    """The ensemble in its own process group, as a batch job runs it."""
+    return subprocess.Popen(
+        [sys.executable, "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(run_dir)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def wait_for_saved(run_dir, finished, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            H = np.load(run_dir / "history.npy")
+            if H["sim_ended"].sum() >= finished:
+                return H
+        except (FileNotFoundError, ValueError, EOFError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"no save with {finished} finished trainings within {timeout} s")
+
+
+def by_identifier(H):
+    rows = H[H["sim_ended"]]
+    return {row["identifier"]: tuple(row[c].item() for c in RESULT_COLUMNS) for row in rows}
+
+
+@pytest.fixture
+def six_point_spec(write_spec):
+    return write_spec(
+        space={"choices": {"architecture": ["rnn", "gru", "lstm"], "dataset": ["digits"], "hidden_dim": [8]}, "replicates": 2},
+        simulator={"epochs": 3},
+        allocator={"save_every": 1},
+    )
+
+
+@pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_run_resumes_with_every_point_once_and_finished_results_unchanged(six_point_spec, tmp_path, kill):
+    run_dir = tmp_path / "run"
+    process = start_ensemble(six_point_spec, run_dir)
+    wait_for_saved(run_dir, finished=2)
+    os.killpg(process.pid, kill)  # a scheduler kills the whole job
+    _, stderr = process.communicate(timeout=60)
+    before = np.load(run_dir / "history.npy")
+    finished_before = by_identifier(before)
+    assert 2 <= len(finished_before) < 6
+    if kill == signal.SIGTERM:
+        assert "received SIGTERM" in stderr and f"--resume {run_dir}" in stderr
+
+    result = run_command(["python", "run_ensemble.py", "--resume", str(run_dir), "--nworkers", "2"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = np.load(run_dir / "history.npy")
+    assert len(after) == 6 and after["sim_ended"].all() and (after["status"] == "ok").all()
+    assert len(set(after["identifier"])) == 6
+    finished_after = by_identifier(after)
+    for identifier, values in finished_before.items():
+        assert finished_after[identifier] == values
+    again = run_command(["python", "run_ensemble.py", "--resume", str(run_dir)])
+    assert again.returncode == 0 and "already finished" in again.stdout
+    assert np.array_equal(np.load(run_dir / "history.npy"), after)
+
+
+def test_resume_refuses_to_change_the_points(six_point_spec, tmp_path):
+    result = run_command(["python", "run_ensemble.py", "--resume", str(tmp_path), "--set", "simulator.epochs=9"])
+    assert result.returncode == 2 and "only exit_criteria." in result.stderr
+
+
+def test_training_killed_after_epoch_2_of_4_resumes_from_its_checkpoint(tmp_path):
+    command = [sys.executable, "-m", "simulators.train", "--architecture", "gru", "--dataset", "digits",
+               "--epochs", "4", "--hidden-dim", "8", "--out", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history_file = tmp_path / "history.json"
+    deadline = time.monotonic() + 180
+    while not (history_file.exists() and len(json.loads(history_file.read_text())) >= 2):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    first_two = json.loads(history_file.read_text())[:2]
+    assert (tmp_path / "checkpoint.npz").exists()
+
+    finished = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    history = json.loads(history_file.read_text())
+    assert [epoch["epoch"] for epoch in history] == [1, 2, 3, 4]
+    with np.load(tmp_path / "checkpoint.npz") as checkpoint:
+        assert int(checkpoint["epoch"]) == 4
+    resumed_from = 2 if history[:2] == first_two else 1  # a kill between history and checkpoint costs an epoch
+    assert history[:resumed_from] == first_two[:resumed_from]
+    assert json.loads((tmp_path / "result.json").read_text())["epochs_completed"] == 4
