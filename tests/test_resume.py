@@ -105,3 +105,22 @@ def test_training_killed_after_epoch_2_of_4_resumes_from_its_checkpoint(tmp_path
     resumed_from = 2 if history[:2] == first_two else 1  # a kill between history and checkpoint costs an epoch
     assert history[:resumed_from] == first_two[:resumed_from]
     assert json.loads((tmp_path / "result.json").read_text())["epochs_completed"] == 4
+
+
+def test_dead_worker_ends_the_run_with_history_saved_and_resume_completes_it(six_point_spec, tmp_path):
+    import psutil
+
+    run_dir = tmp_path / "run"
+    process = start_ensemble(six_point_spec, run_dir)
+    wait_for_saved(run_dir, finished=1)
+    worker = psutil.Process(process.pid).children()[0]
+    worker.kill()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 3
+    assert f"lost worker" in stderr and f"pid {worker.pid}" in stderr
+    assert np.load(run_dir / "history.npy")["sim_ended"].sum() >= 1
+
+    result = run_command(["python", "run_ensemble.py", "--resume", str(run_dir), "--nworkers", "2"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = np.load(run_dir / "history.npy")
+    assert len(after) == 6 and len(set(after["identifier"])) == 6 and (after["status"] == "ok").all()
