@@ -17,6 +17,7 @@ from libensemble.message_numbers import TASK_FAILED, WORKER_DONE, WORKER_KILL_ON
 
 from generators.points import from_row
 from simulators.records import RESULT_FIELDS, empty_result, read_json, write_json
+from simulators.training import EpochHistory, finished_result
 
 SIMS_DIR = "sims"
 TRAINER_APP = "trainer"
@@ -69,6 +70,9 @@ def trainer_environment(threads: int | None) -> dict[str, str]:
 
 def _train_in_process(point: dict[str, Any], user: dict[str, Any], sim_dir: Path, executor) -> dict[str, Any]:
     sim_dir.mkdir(parents=True, exist_ok=True)
+    result_file = sim_dir / "result.json"
+    if finished_result(sim_dir) is None:
+        result_file.unlink(missing_ok=True)  # an earlier failed attempt's result must not pass for this one's
     write_json(sim_dir / "point.json", point)
     write_json(sim_dir / "options.json", user["training"])
     os.environ.update(trainer_environment(user["training"].get("threads")))
@@ -79,8 +83,7 @@ def _train_in_process(point: dict[str, Any], user: dict[str, Any], sim_dir: Path
         stderr=str(sim_dir / "train.err"),
     )
     calc_status = executor.polling_loop(task, timeout=user["timeout"], delay=0.2)
-    result_file = sim_dir / "result.json"
-    if calc_status == WORKER_DONE and result_file.exists():
+    if result_file.exists():  # the trainer recorded its own outcome, failure included
         return read_json(result_file)
     result = _partial_result(sim_dir)
     if calc_status == WORKER_KILL_ON_TIMEOUT:
@@ -93,8 +96,6 @@ def _train_in_process(point: dict[str, Any], user: dict[str, Any], sim_dir: Path
 
 def _partial_result(sim_dir: Path) -> dict[str, Any]:
     """What a training that never finished still tells: its completed epochs."""
-    from simulators.training import EpochHistory
-
     history = EpochHistory.load(sim_dir / "history.json")
     return empty_result(**history.summary(), sim_dir=str(sim_dir))
 

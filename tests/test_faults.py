@@ -1,0 +1,39 @@
+"""Failures are data: raising, exiting, segfaulting, hanging and diverging trainings are all
+recorded with their status, and the rest of the ensemble finishes."""
+
+import json
+
+import numpy as np
+
+from tests.conftest import run_command
+
+EXPECTED = {
+    "digits": ("ok", ""),
+    "fault_raise": ("failed", "RuntimeError: injected failure"),
+    "fault_exit": ("failed", "trainer exited with code 7"),
+    "fault_segfault": ("failed", "trainer killed by SIGSEGV"),
+    "fault_sleep": ("timeout", "killed after the sim timeout of 25.0 s"),
+    "fault_nan": ("diverged", ""),
+}
+
+
+def test_every_kind_of_failure_is_recorded_and_the_ensemble_finishes(write_spec, tmp_path):
+    spec_path = write_spec(
+        space={"choices": {"architecture": ["rnn"], "dataset": list(EXPECTED), "hidden_dim": [8]}, "replicates": 1},
+        simulator={"isolation": "process", "timeout": 25, "retries": 1, "epochs": 2},
+    )
+    result = run_command(
+        ["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(tmp_path / "run")],
+        env={"TASKGEN_PLUGINS": "tests.fault_tasks"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    H = np.load(tmp_path / "run" / "history.npy")
+    assert len(H) == len(EXPECTED) and H["sim_ended"].all()
+    for row in H:
+        status, error = EXPECTED[row["dataset"]]
+        assert (row["status"], row["error"][: len(error)]) == (status, error), row["dataset"]
+    diverged = H[H["dataset"] == "fault_nan"][0]
+    assert diverged["epochs_completed"] == 1 and np.isnan(diverged["loss"])
+    history = json.loads((tmp_path / "run" / diverged["sim_dir"] / "history.json").read_text())
+    assert len(history) == 1  # stopped at the first non-finite epoch
+    assert "6 of 6 trainings finished (1 ok, 1 diverged, 3 failed, 1 timeout)" in result.stdout
