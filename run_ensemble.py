@@ -60,6 +60,19 @@ def _prepare_run_dir(spec, comm, resume: bool) -> tuple[Path | None, str | None]
     return run_dir, error
 
 
+def make_executor(launch: str):
+    """libEnsemble's executor for the trainer: a local subprocess on one node; on several nodes
+    mpiexec/srun onto the node of the worker's resource set (where its GPUs are)."""
+    from libensemble.executors import Executor, MPIExecutor
+    from libensemble.resources.env_resources import EnvResources
+    from libensemble.resources.resources import GlobalResources
+
+    if launch == "auto":
+        nodes = GlobalResources.get_global_nodelist(env_resources=EnvResources())
+        launch = "mpi" if len(nodes) > 1 else "local"
+    return MPIExecutor() if launch == "mpi" else Executor()
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inline trainings inherit it
     args = parse_args(argv)
@@ -104,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from libensemble import logger
-    from libensemble.executors.executor import Executor
     from libensemble.libE import libE
 
     from allocators.persistent import keeper_of
@@ -112,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from simulators.sim import TRAINER_APP, TRAINER_SCRIPT
 
     logger.set_directory(str(run_dir))
-    executor = Executor()
+    executor = make_executor(spec.resources.launch)
     executor.register_app(full_path=str(TRAINER_SCRIPT), app_name=TRAINER_APP, precedent=sys.executable)
     executor.wait_time = 10  # seconds between SIGTERM and SIGKILL for a timed-out training
     H0 = as_initial_history(finished) if finished is not None else None

@@ -47,6 +47,13 @@ def libe_inputs(
     }
     if comms == "local":
         libE_specs["nworkers"] = sim_workers
+    resource_info = {}
+    if spec.resources.gpus_per_node is not None:
+        resource_info["gpus_on_node"] = spec.resources.gpus_per_node
+    if spec.resources.cores_per_node is not None:
+        resource_info["cores_on_node"] = (spec.resources.cores_per_node, spec.resources.cores_per_node)
+    if resource_info:
+        libE_specs["resource_info"] = resource_info
     return {
         "sim_specs": {
             "sim_f": train_sim,
@@ -57,6 +64,9 @@ def libe_inputs(
                 "isolation": spec.simulator.isolation,
                 "timeout": spec.simulator.timeout,
                 "retries": spec.simulator.retries,
+                "gpus_per_sim": spec.simulator.gpus_per_sim,
+                "sims_per_gpu": spec.simulator.sims_per_gpu,
+                "gpu_env": spec.resources.gpu_env,
                 "training": training_options(spec),
             },
         },

@@ -45,6 +45,18 @@ class SimulatorSpec(TrainingOptions):
     retries: int = Field(0, ge=0, description="Run a failed (not diverged) training again up to this many times.")
 
 
+class ResourcesSpec(_Strict):
+    """What a node has; null = let libEnsemble detect it. Job scripts fill these from platform facts."""
+
+    gpus_per_node: int | None = Field(None, ge=0, description="GPUs on each node.")
+    cores_per_node: int | None = Field(None, ge=1, description="Physical cores on each node.")
+    launch: Literal["auto", "local", "mpi"] = Field(
+        "auto", description="How process-isolated trainings start: local subprocess, or mpiexec onto the node "
+        "of the worker's resource set; auto = mpi when the allocation has more than one node.")
+    gpu_env: str = Field("CUDA_VISIBLE_DEVICES", pattern=r"^[A-Z_][A-Z0-9_]*$",
+                         description="Variable that selects GPUs: ROCR_VISIBLE_DEVICES on AMD, ZE_AFFINITY_MASK on Intel.")
+
+
 class AllocatorSpec(_Strict):
     kind: Literal["persistent"] = Field("persistent", description="Persistent generator, every free worker kept busy.")
     progress_interval: float = Field(10.0, gt=0, description="Seconds between progress lines.")
@@ -62,6 +74,7 @@ class EnsembleSpec(_Strict):
     generator: GeneratorSpec = Field(default_factory=GeneratorSpec)
     simulator: SimulatorSpec = Field(default_factory=SimulatorSpec)
     allocator: AllocatorSpec = Field(default_factory=AllocatorSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     exit_criteria: ExitCriteria = Field(default_factory=ExitCriteria)
     comms: Literal["local", "mpi"] = "local"
     nworkers: int | None = Field(None, ge=1, description="Sim workers with local comms; default: the machine's cores.")

@@ -16,8 +16,8 @@ ORIENTATIONS = ("none", "post", "uniform")
 
 # name -> NumPy dtype in the history array
 POINT_DTYPE = [
-    ("architecture", "U16"),
-    ("dataset", "U16"),
+    ("architecture", "U24"),
+    ("dataset", "U24"),
     ("permute", bool),
     ("pad", "i8"),
     ("orientation", "U8"),

@@ -16,6 +16,7 @@ import numpy as np
 from libensemble.message_numbers import TASK_FAILED, WORKER_DONE, WORKER_KILL_ON_TIMEOUT
 
 from generators.points import from_row
+from simulators.placement import Allotment, allot
 from simulators.records import RESULT_FIELDS, empty_result, read_json, write_json
 from simulators.training import EpochHistory, finished_result
 
@@ -24,17 +25,23 @@ TRAINER_APP = "trainer"
 TRAINER_SCRIPT = Path(__file__).with_name("train.py")
 PROJECT_ROOT = TRAINER_SCRIPT.parent.parent
 STDERR_TAIL_CHARS = 200
+# libEnsemble's MPIExecutor starts the trainer on the node of the worker's resource set
+LAUNCH_ONE_PROCESS = {"MPIExecutor": {"num_procs": 1, "num_nodes": 1}}
 
 
 def train_sim(H, persis_info, sim_specs, libE_info):
     user = sim_specs["user"]
     run_dir = Path(user["run_dir"])
     out = np.zeros(len(H), dtype=sim_specs["out"])
+    allotment = worker_allotment(user)
     for index, row in enumerate(H):
         point = from_row(row)
         sim_dir = run_dir / SIMS_DIR / point["identifier"]
+        sim_dir.mkdir(parents=True, exist_ok=True)
+        if allotment is not None:
+            write_json(sim_dir / "placement.json", allotment.as_record())
         for _ in range(1 + user["retries"]):
-            result = _train(point, user, sim_dir, libE_info)
+            result = _train(point, user, sim_dir, libE_info, allotment)
             if result["status"] != "failed":
                 break
         result["sim_dir"] = str(sim_dir.relative_to(run_dir))
@@ -43,10 +50,28 @@ def train_sim(H, persis_info, sim_specs, libE_info):
     return out, persis_info, WORKER_DONE
 
 
-def _train(point: dict[str, Any], user: dict[str, Any], sim_dir: Path, libE_info: dict) -> dict[str, Any]:
+def worker_allotment(user: dict[str, Any]) -> Allotment | None:
+    """This worker's GPUs and threads, when libEnsemble's resource manager is on."""
+    from libensemble.resources.resources import Resources
+
+    if Resources.resources is None or Resources.resources.worker_resources.slots_on_node is None:
+        return None
+    return allot(
+        Resources.resources.worker_resources,
+        Resources.resources.glob_resources.gpus_avail_per_node,
+        user["gpus_per_sim"],
+        user["sims_per_gpu"],
+    )
+
+
+def _train(point, user: dict[str, Any], sim_dir: Path, libE_info: dict, allotment: Allotment | None) -> dict[str, Any]:
+    training = dict(user["training"])
+    if allotment is not None:
+        os.environ.update(allotment.environment(user["gpu_env"]))  # inline: this process; else inherited
+        training["threads"] = training.get("threads") or allotment.threads
     if user["isolation"] == "inline":
-        return _train_inline(point, user["training"], sim_dir)
-    return _train_in_process(point, user, sim_dir, libE_info["executor"])
+        return _train_inline(point, training, sim_dir)
+    return _train_in_process(point, {**user, "training": training}, sim_dir, libE_info["executor"])
 
 
 def _train_inline(point: dict[str, Any], training: dict[str, Any], sim_dir: Path) -> dict[str, Any]:
@@ -77,6 +102,7 @@ def _train_in_process(point: dict[str, Any], user: dict[str, Any], sim_dir: Path
     write_json(sim_dir / "options.json", user["training"])
     os.environ.update(trainer_environment(user["training"].get("threads")))
     task = executor.submit(
+        **LAUNCH_ONE_PROCESS.get(type(executor).__name__, {}),
         app_name=TRAINER_APP,
         app_args=f"--point {sim_dir / 'point.json'} --options {sim_dir / 'options.json'} --out {sim_dir}",
         stdout=str(sim_dir / "train.out"),

@@ -97,12 +97,12 @@ def load_task(point: dict[str, Any], options: TrainingOptions) -> TaskData:
 
 
 def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, history: EpochHistory) -> dict[str, Any]:
+    data = load_task(point, options)  # before the backend starts: a task that cannot load costs no import
+    configure_backend(int(point["seed"]), options.threads)
+
     from simulators.checkpoints import restore_checkpoint, save_checkpoint
     from simulators.engines import Plan, engine
     from simulators.models import build_model
-
-    configure_backend(int(point["seed"]), options.threads)
-    data = load_task(point, options)
     model = build_model(point["architecture"], int(point["hidden_dim"]), int(point["seed"]), data)
 
     def resume(compiled: Any) -> int:

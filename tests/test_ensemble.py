@@ -38,7 +38,8 @@ def test_local_inline_ensemble_trains_every_point_and_refuses_to_overwrite(write
     result = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(run_dir)])
     assert result.returncode == 0, result.stderr[-3000:]
     check_run(run_dir, spec_path)
-    assert "[4/4 trainings finished]" in result.stdout and "Best per architecture" in result.stdout
+    assert "[0/4 trainings finished]" in result.stdout  # the manager's progress line
+    assert "4 of 4 trainings finished (4 ok" in result.stdout and "Best per architecture" in result.stdout
 
     again = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--out", str(run_dir)])
     assert again.returncode == 2 and "never overwrites" in again.stderr
