@@ -92,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {error}", file=sys.stderr)  # a plan can be made before the data is fetched
     if args.dry_run:
         print(spec_yaml(spec), end="")
-        print(f"{spec.count_points()} points")
+        if spec.adaptive:
+            print(f"asha: {spec.space.count_configurations()} configurations, rungs of {spec.budgets} epochs")
+            print(f"at most {spec.count_points()} points")
+        else:
+            print(f"{spec.count_points()} points")
         return 0
 
     comm = _mpi_comm(spec.comms)
@@ -141,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     from ensembles.summary import print_summary
 
     print_summary(H, save_history(run_dir, H))
-    if not H["sim_ended"].all() or len(H) < target:
+    if exit_flag or not H["sim_ended"].all() or (len(H) < target and not spec.adaptive):
         print(f"Stopped early (exit flag {exit_flag}); continue with: python run_ensemble.py --resume {run_dir}")
     return 0
 

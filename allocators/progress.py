@@ -10,7 +10,7 @@ import numpy as np
 class ProgressReport:
     """Finished / total, running, failed and an ETA, printed at most every ``interval`` seconds."""
 
-    def __init__(self, total: int, interval: float, already_finished: int = 0):
+    def __init__(self, total: int | None, interval: float, already_finished: int = 0):
         self.total = total
         self.interval = interval
         self.already_finished = already_finished  # by earlier runs of a resumed study
@@ -23,7 +23,7 @@ class ProgressReport:
         if now - self._last_print < self.interval:
             return
         finished = int(np.count_nonzero(H["sim_ended"]))
-        if finished == self._last_finished and finished < self.total:
+        if finished == self._last_finished and finished != self.total:
             return
         self._last_print, self._last_finished = now, finished
         print(self.line(H, now), flush=True)
@@ -37,12 +37,16 @@ class ProgressReport:
         }
         elapsed = now - self.started
         finished_here = finished - self.already_finished
-        eta = elapsed / finished_here * (self.total - finished) if finished_here > 0 else float("nan")
         problem_text = ", ".join(f"{count} {status}" for status, count in problems.items() if count)
+        if self.total is None:  # adaptive search: the total depends on the results
+            head, eta_text = f"[{finished} trainings finished]", ""
+        else:
+            eta = elapsed / finished_here * (self.total - finished) if finished_here > 0 else float("nan")
+            head, eta_text = f"[{finished}/{self.total} trainings finished]", f", ETA {_clock(eta)}"
         return (
-            f"[{finished}/{self.total} trainings finished] {running} running"
+            f"{head} {running} running"
             + (f", {problem_text}" if problem_text else "")
-            + f", elapsed {_clock(elapsed)}, ETA {_clock(eta)}"
+            + f", elapsed {_clock(elapsed)}{eta_text}"
         )
 
 

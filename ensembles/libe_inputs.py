@@ -10,6 +10,7 @@ import numpy as np
 from allocators.persistent import persistent_with_progress
 from ensembles.resume import as_initial_history
 from ensembles.schema import EnsembleSpec
+from generators.asha import RESULT_INPUTS, persistent_asha
 from generators.grid import persistent_grid
 from generators.random_sampler import persistent_random
 from hypers.fields import POINT_DTYPE, POINT_FIELDS
@@ -17,7 +18,7 @@ from simulators.options import TrainingOptions
 from simulators.records import RESULT_DTYPE
 from simulators.sim import train_sim
 
-GENERATORS = {"grid": persistent_grid, "random": persistent_random}
+GENERATORS = {"grid": persistent_grid, "random": persistent_random, "asha": persistent_asha}
 
 
 def training_options(spec: EnsembleSpec) -> dict[str, Any]:
@@ -72,8 +73,9 @@ def libe_inputs(
         },
         "gen_specs": {
             "gen_f": GENERATORS[spec.generator.kind],
-            "in": ["sim_id"],  # on resume libEnsemble starts the generator with H0's rows
-            "persis_in": ["sim_id"],
+            # on resume libEnsemble starts the generator with H0's rows: asha rebuilds its rungs from them
+            "in": [*POINT_FIELDS, *RESULT_INPUTS[1:], "sim_ended_time"] if spec.adaptive else ["sim_id"],
+            "persis_in": ["sim_id", *RESULT_INPUTS] if spec.adaptive else ["sim_id"],
             "out": POINT_DTYPE,
             "user": {
                 "space": spec.space.model_dump(mode="json"),
@@ -83,13 +85,18 @@ def libe_inputs(
                 "defaults": spec.point_defaults,
                 "initial_batch": spec.generator.batch or sim_workers,
                 "skip_identifiers": list(H0["identifier"]),
+                "eta": spec.generator.eta,
+                "min_budget": spec.budgets[0],
+                "max_budget": spec.budgets[-1],
+                "group_by": spec.generator.group_by,
             },
         },
         "alloc_specs": {
             "alloc_f": persistent_with_progress,
             "user": {
                 "async_return": True,
-                "total": sim_max + len(H0),
+                "active_recv_gen": spec.adaptive,
+                "total": None if spec.adaptive else sim_max + len(H0),
                 "already_finished": len(H0),
                 "progress_interval": spec.allocator.progress_interval,
                 "run_dir": str(run_dir),

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from generators.asha import DEFAULT_GROUP_BY, rung_budgets
+from hypers.fields import CHOICE_FIELDS
 from hypers.space import SearchSpace
 from simulators.options import TrainingOptions
 
@@ -18,8 +20,14 @@ class _Strict(BaseModel):
 
 
 class GeneratorSpec(_Strict):
-    kind: Literal["grid", "random"] = Field("grid", description="grid: every configuration; random: `samples` of them.")
+    kind: Literal["grid", "random", "asha"] = Field(
+        "grid", description="grid: every configuration; random: `samples` of them; asha: successive halving.")
     samples: int | None = Field(None, ge=1, description="random only: how many distinct configurations to draw.")
+    eta: int = Field(3, ge=2, description="asha: promote the top 1/eta of a rung to eta times the epochs.")
+    min_budget: int = Field(1, ge=1, description="asha: epochs of the first rung.")
+    max_budget: int | None = Field(None, ge=1, description="asha: epochs of the last rung; default simulator.epochs.")
+    group_by: list[str] = Field(
+        list(DEFAULT_GROUP_BY), description="asha: configurations compete within groups of equal values of these fields.")
     replicates: int | None = Field(None, ge=1, description="Overrides the space's replicates.")
     seed: int = Field(0, ge=0, description="Seeds identifiers, training seeds and random sampling.")
     batch: int | None = Field(None, ge=1, description="Points in the first batch; default: one per sim worker.")
@@ -28,8 +36,11 @@ class GeneratorSpec(_Strict):
     def _samples_for_random(self) -> GeneratorSpec:
         if self.kind == "random" and self.samples is None:
             raise ValueError("kind 'random' needs 'samples' (how many configurations to draw)")
-        if self.kind == "grid" and self.samples is not None:
-            raise ValueError("'samples' is for kind 'random'; the grid trains every configuration")
+        if self.kind != "random" and self.samples is not None:
+            raise ValueError(f"'samples' is for kind 'random'; {self.kind} does not draw samples")
+        unknown = set(self.group_by) - set(CHOICE_FIELDS)
+        if unknown:
+            raise ValueError(f"group_by: {sorted(unknown)} are not point fields; allowed: {', '.join(CHOICE_FIELDS)}")
         return self
 
 
@@ -89,10 +100,32 @@ class EnsembleSpec(_Strict):
         """Point fields the simulator fixes for spaces that do not choose them."""
         return {"epochs": self.simulator.epochs, "batch_size": self.simulator.batch_size}
 
+    @property
+    def adaptive(self) -> bool:
+        """Whether the number of trainings depends on their results (asha)."""
+        return self.generator.kind == "asha"
+
+    @property
+    def budgets(self) -> list[int]:
+        """asha's epochs per rung."""
+        return rung_budgets(self.generator.min_budget, self.generator.max_budget or self.simulator.epochs, self.generator.eta)
+
     def count_points(self) -> int:
+        """Trainings of the study; for asha the most it can run (every configuration through every
+        rung, every one a finalist)."""
         if self.generator.kind == "random":
             return self.generator.samples * self.replicates
+        if self.adaptive:
+            return self.space.count_configurations() * (len(self.budgets) + self.replicates - 1)
         return self.space.count_points(self.replicates)
+
+    @model_validator(mode="after")
+    def _asha_owns_the_epochs(self) -> EnsembleSpec:
+        if self.adaptive and "epochs" in self.space.choices:
+            raise ValueError("space.choices.epochs: asha sets epochs by rung (generator.min_budget..max_budget); remove it")
+        if self.adaptive and self.generator.min_budget > (self.generator.max_budget or self.simulator.epochs):
+            raise ValueError("generator.min_budget exceeds the full budget (generator.max_budget or simulator.epochs)")
+        return self
 
     @model_validator(mode="after")
     def _enough_configurations(self) -> EnsembleSpec:

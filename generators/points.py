@@ -28,12 +28,16 @@ def identify(configuration: dict[str, Any], replicate: int, spec_seed: int) -> t
     return str(identifier), identifier.int % (2**31 - 1)
 
 
+def make_point(configuration: dict[str, Any], replicate: int, spec_seed: int, resume_from: str = "") -> dict[str, Any]:
+    identifier, seed = identify(configuration, replicate, spec_seed)
+    return {**configuration, "replicate": replicate, "seed": seed, "identifier": identifier, "resume_from": resume_from}
+
+
 def expand(configurations: Iterable[dict[str, Any]], replicates: int, spec_seed: int) -> Iterator[dict[str, Any]]:
     """Each configuration once per replicate, lazily."""
     for configuration in configurations:
         for replicate in range(replicates):
-            identifier, seed = identify(configuration, replicate, spec_seed)
-            yield {**configuration, "replicate": replicate, "seed": seed, "identifier": identifier}
+            yield make_point(configuration, replicate, spec_seed)
 
 
 def to_array(points: list[dict[str, Any]], dtype: list[tuple]) -> np.ndarray:

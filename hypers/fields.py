@@ -28,10 +28,14 @@ POINT_DTYPE = [
     ("seed", "i8"),
     ("replicate", "i8"),
     ("identifier", "U36"),
+    ("resume_from", "U36"),
 ]
 POINT_FIELDS = tuple(name for name, _ in POINT_DTYPE)
-# Fields a search space may vary; seed, replicate and identifier are derived.
-CHOICE_FIELDS = POINT_FIELDS[:-3]
+# Derived per point: seed and identifier from the configuration and replicate; resume_from names
+# the training whose checkpoint this one continues (adaptive search promotions), "" for none.
+DERIVED_FIELDS = ("seed", "replicate", "identifier", "resume_from")
+# Fields a search space may vary.
+CHOICE_FIELDS = tuple(name for name in POINT_FIELDS if name not in DERIVED_FIELDS)
 
 DEFAULTS: dict[str, Any] = {
     "permute": False,

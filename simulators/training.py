@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -112,7 +113,9 @@ def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, histo
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
         keep_going = history.record(epoch, metrics)
-        if keep_going and options.checkpoint_every and epoch % options.checkpoint_every == 0:
+        # the last epoch is always kept: adaptive search continues promoted trainings from it
+        due = options.checkpoint_every and epoch % options.checkpoint_every == 0
+        if keep_going and (due or epoch == int(point["epochs"])):
             save_checkpoint(sim_dir, model, epoch)
         return keep_going
 
@@ -138,6 +141,19 @@ def finished_result(sim_dir: Path) -> dict[str, Any] | None:
     return None
 
 
+def adopt_parent(sim_dir: Path, parent_dir: Path) -> None:
+    """Start a promoted training from its parent's last checkpoint and learning curve (once:
+    a checkpoint of its own, from an interrupted attempt, is further along)."""
+    from simulators.checkpoints import CHECKPOINT_FILE
+
+    if (sim_dir / CHECKPOINT_FILE).exists():
+        return
+    if not (parent_dir / CHECKPOINT_FILE).exists():
+        raise FileNotFoundError(f"resume_from: {parent_dir} has no {CHECKPOINT_FILE} to continue from")
+    write_json(sim_dir / "history.json", EpochHistory.load(parent_dir / "history.json").epochs)
+    shutil.copyfile(parent_dir / CHECKPOINT_FILE, sim_dir / CHECKPOINT_FILE)
+
+
 def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: Path) -> dict[str, Any]:
     """Train ``point`` and write point.json, history.json and result.json into ``sim_dir``.
 
@@ -150,9 +166,12 @@ def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: Path)
     if done is not None:
         return done
     write_json(sim_dir / "point.json", point)
-    history = EpochHistory.load(sim_dir / "history.json")
+    history = EpochHistory(sim_dir / "history.json")
     started = time.perf_counter()
     try:
+        if point.get("resume_from"):
+            adopt_parent(sim_dir, sim_dir.parent / point["resume_from"])
+        history = EpochHistory.load(sim_dir / "history.json")
         outcome = _train(point, options, sim_dir, history)
     except Exception as error:  # noqa: BLE001 - any failure is recorded, not raised
         (sim_dir / "error.txt").write_text(traceback.format_exc())
