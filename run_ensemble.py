@@ -74,7 +74,7 @@ def make_executor(launch: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inline trainings inherit it
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # inline trainings inherit it
     args = parse_args(argv)
     spec_path, out = (args.resume / SPEC_FILE, str(args.resume)) if args.resume else (args.spec, args.out)
     changes_points = [o for o in args.overrides if not o.startswith(RESUMABLE_OVERRIDES)]

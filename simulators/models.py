@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import keras
 
-from simulators.architectures import recurrent_layer_factory
+from simulators.architectures import architecture_options, recurrent_layer_factory
 from simulators.tasks.base import TaskData
 
 EMBEDDING_DIM = 64
 
 
-def build_model(architecture: str, hidden_dim: int, seed: int, data: TaskData) -> keras.Model:
+def build_model(architecture: str, hidden_dim: int, seed: int, data: TaskData, options=None) -> keras.Model:
+    """``options``: the architecture's options model (published defaults when None)."""
     if data.vocabulary:
         inputs = keras.Input(shape=(data.steps,), dtype="int32", name="tokens")
         sequence = keras.layers.Embedding(
@@ -19,12 +20,15 @@ def build_model(architecture: str, hidden_dim: int, seed: int, data: TaskData) -
     else:
         inputs = keras.Input(shape=(data.steps, data.features), name="sequence")
         sequence = inputs
-    state = recurrent_layer_factory(architecture)(hidden_dim, seed)(sequence)
+    options = options or architecture_options(architecture)
+    state = recurrent_layer_factory(architecture)(hidden_dim, seed, options)(sequence)
     outputs = keras.layers.Dense(
-        data.n_classes if data.objective == "classification" else 1,
+        (data.n_classes if data.objective == "classification" else 1) * data.target_steps,
         kernel_initializer=keras.initializers.GlorotUniform(seed + 1),
         name="readout",
     )(state)
+    if data.target_steps > 1:
+        outputs = keras.layers.Reshape((data.target_steps, -1), name="per_step")(outputs)
     return keras.Model(inputs, outputs, name=architecture)
 
 

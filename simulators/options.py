@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from simulators.architectures.options import OPTIONS
 from simulators.tasks import TASK_NAMES, task_module
 
 
@@ -20,6 +21,9 @@ class TrainingOptions(BaseModel):
     tasks: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per-dataset options, e.g. adding: {length: 100}."
     )
+    architectures: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-architecture options, e.g. antisymmetric: {eps: 0.02}."
+    )
     clipnorm: float | None = Field(None, gt=0, description="Clip each gradient to this norm.")
     threads: int | None = Field(None, ge=1, description="CPU threads per training; default: the backend's.")
     checkpoint_every: int = Field(1, ge=0, description="Save a resumable checkpoint every k epochs; 0 = never.")
@@ -32,6 +36,19 @@ class TrainingOptions(BaseModel):
                 raise ValueError(f"tasks.{name}: unknown dataset; allowed: {', '.join(TASK_NAMES)}")
             task_module(name).Options.model_validate(options)
         return tasks
+
+    @field_validator("architectures")
+    @classmethod
+    def _check_architecture_options(cls, architectures: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, options in architectures.items():
+            if name not in OPTIONS:
+                raise ValueError(f"architectures.{name}: unknown architecture; allowed: {', '.join(OPTIONS)}")
+            OPTIONS[name].model_validate(options)
+        return architectures
+
+    def architecture_options(self, architecture: str):
+        """The validated options of ``architecture``, published defaults filled in."""
+        return OPTIONS[architecture].model_validate(self.architectures.get(architecture, {}))
 
     def task_options(self, dataset: str):
         """The validated options of ``dataset``, defaults filled in."""

@@ -85,7 +85,7 @@ def trainer_environment(threads: int | None) -> dict[str, str]:
     """What the trainer process needs on top of the worker's environment."""
     environment = {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
         "TASKGEN_WORKER_PID": str(os.getpid()),  # the trainer exits if its worker dies
     }
     if threads:

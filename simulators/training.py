@@ -104,7 +104,10 @@ def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, histo
     from simulators.checkpoints import restore_checkpoint, save_checkpoint
     from simulators.engines import Plan, engine
     from simulators.models import build_model
-    model = build_model(point["architecture"], int(point["hidden_dim"]), int(point["seed"]), data)
+    model = build_model(
+        point["architecture"], int(point["hidden_dim"]), int(point["seed"]), data,
+        options.architecture_options(point["architecture"]),
+    )
 
     def resume(compiled: Any) -> int:
         epoch = restore_checkpoint(sim_dir, compiled)

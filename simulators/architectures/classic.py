@@ -7,7 +7,7 @@ import functools
 import keras
 
 
-def _keras_layer(layer_class: type, hidden_dim: int, seed: int) -> keras.layers.Layer:
+def _keras_layer(layer_class: type, hidden_dim: int, seed: int, options=None) -> keras.layers.Layer:
     return layer_class(
         hidden_dim,
         kernel_initializer=keras.initializers.GlorotUniform(seed),

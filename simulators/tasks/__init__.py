@@ -15,6 +15,13 @@ from typing import Any
 TASK_MODULES = {
     "digits": "simulators.tasks.digits",
     "adding": "simulators.tasks.adding",
+    "copy": "simulators.tasks.copy",
+    "group": "simulators.tasks.group",
+    "mnist": "simulators.tasks.keras_datasets:mnist",
+    "fashion_mnist": "simulators.tasks.keras_datasets:fashion_mnist",
+    "cifar10": "simulators.tasks.keras_datasets:cifar10",
+    "imdb": "simulators.tasks.keras_datasets:imdb",
+    "reuters": "simulators.tasks.keras_datasets:reuters",
 }
 
 

@@ -22,6 +22,7 @@ class TaskData:
     objective: Objective
     n_classes: int = 1
     vocabulary: int | None = None
+    target_steps: int = 1  # > 1: one label per output step (the copy task), read from the last state
 
     @property
     def steps(self) -> int:

@@ -1,0 +1,67 @@
+"""State tracking on a finite group: read a sequence of group elements and name their product.
+
+The word problem of group-operation studies: for an abelian group (cyclic) a running sum
+suffices, for a non-solvable one (S5) no fixed-depth circuit does, so it separates
+architectures by what their state can track. Elements are permutations; inputs are one-hot
+element indices, the label is the index of g_1 g_2 ... g_T. Generated, no download.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from simulators.tasks.base import TaskData
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group: Literal["cyclic", "dihedral", "symmetric"] = Field("symmetric", description="C_n, D_n or S_n.")
+    degree: int = Field(5, ge=2, le=6, description="n: C_n has n elements, D_n 2n, S_n n!.")
+    length: int = Field(32, ge=1, description="Elements per sequence.")
+    train_samples: int = Field(10_000, ge=1)
+    val_samples: int = Field(1_000, ge=1)
+
+
+def missing_files(data_dir: Path | None) -> list[str]:
+    return []
+
+
+def elements(group: str, degree: int) -> list[tuple[int, ...]]:
+    """The group's elements as permutations of range(degree), identity first."""
+    rotations = [tuple((i + shift) % degree for i in range(degree)) for shift in range(degree)]
+    if group == "cyclic":
+        return rotations
+    if group == "dihedral":
+        return rotations + [tuple((shift - i) % degree for i in range(degree)) for shift in range(degree)]
+    return list(itertools.permutations(range(degree)))
+
+
+@functools.lru_cache(maxsize=8)
+def multiplication_table(group: str, degree: int) -> np.ndarray:
+    """table[a, b] = index of a*b, where (a*b)(i) = a(b(i))."""
+    members = elements(group, degree)
+    index = {member: position for position, member in enumerate(members)}
+    return np.array([[index[tuple(a[b[i]] for i in range(degree))] for b in members] for a in members])
+
+
+def generate(samples: int, options: Options, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    table = multiplication_table(options.group, options.degree)
+    order = len(table)
+    words = rng.integers(0, order, size=(samples, options.length))
+    product = np.zeros(samples, dtype=np.int64)  # the identity
+    for step in range(options.length):
+        product = table[product, words[:, step]]
+    return np.eye(order, dtype="float32")[words], product.astype("int32")
+
+
+def load(options: Options, data_dir: Path | None = None) -> TaskData:
+    x_train, y_train = generate(options.train_samples, options, np.random.default_rng(1))
+    x_val, y_val = generate(options.val_samples, options, np.random.default_rng(2))
+    order = len(multiplication_table(options.group, options.degree))
+    return TaskData(x_train, y_train, x_val, y_val, objective="classification", n_classes=order)
