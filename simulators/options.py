@@ -26,6 +26,7 @@ class TrainingOptions(BaseModel):
     )
     clipnorm: float | None = Field(None, gt=0, description="Clip each gradient to this norm.")
     threads: int | None = Field(None, ge=1, description="CPU threads per training; default: the backend's.")
+    adjoints: bool = Field(True, description="Measure the adjoint norms on a probe batch after every epoch.")
     checkpoint_every: int = Field(1, ge=0, description="Save a resumable checkpoint every k epochs; 0 = never.")
 
     @field_validator("tasks")

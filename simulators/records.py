@@ -11,6 +11,9 @@ import numpy as np
 
 STATUSES = ("ok", "diverged", "failed", "timeout")
 
+# ||dL/dh_1|| and ||dL/dh_T|| of the last epoch, on train and validation probe batches
+ADJOINT_FIELDS = ("initial_adjoint", "terminal_adjoint", "val_initial_adjoint", "val_terminal_adjoint")
+
 RESULT_DTYPE = [
     ("status", "U8"),
     ("loss", "f8"),
@@ -18,6 +21,7 @@ RESULT_DTYPE = [
     ("val_loss", "f8"),
     ("val_accuracy", "f8"),
     ("best_val_accuracy", "f8"),
+    *((name, "f8") for name in ADJOINT_FIELDS),
     ("epochs_completed", "i8"),
     ("n_params", "i8"),
     ("train_seconds", "f8"),

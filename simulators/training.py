@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from simulators.options import TrainingOptions
+from simulators.records import ADJOINT_FIELDS
 from simulators.records import empty_result, read_json, write_json
 from simulators.tasks import task_module
 from simulators.tasks.base import TaskData
 from simulators.tasks.transforms import apply_variation
 
 ERROR_CHARS = 250
+LAST_EPOCH_FIELDS = ("loss", "accuracy", "val_loss", "val_accuracy", *ADJOINT_FIELDS)
 
 
 class EpochHistory:
@@ -53,7 +55,7 @@ class EpochHistory:
             return {}
         last = self.epochs[-1]
         val_accuracies = [e["val_accuracy"] for e in self.epochs if math.isfinite(e.get("val_accuracy", math.nan))]
-        summary = {name: last[name] for name in ("loss", "accuracy", "val_loss", "val_accuracy") if name in last}
+        summary = {name: last[name] for name in LAST_EPOCH_FIELDS if name in last}
         summary["best_val_accuracy"] = max(val_accuracies, default=math.nan)
         summary["epochs_completed"] = len(self.epochs)
         return summary
@@ -103,11 +105,13 @@ def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, histo
 
     from simulators.checkpoints import restore_checkpoint, save_checkpoint
     from simulators.engines import Plan, engine
-    from simulators.models import build_model
+    from simulators.adjoint import epoch_adjoints
+    from simulators.models import build_model, loss_and_metrics
     model = build_model(
         point["architecture"], int(point["hidden_dim"]), int(point["seed"]), data,
         options.architecture_options(point["architecture"]),
     )
+    loss, _ = loss_and_metrics(data)
 
     def resume(compiled: Any) -> int:
         epoch = restore_checkpoint(sim_dir, compiled)
@@ -115,6 +119,8 @@ def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, histo
         return epoch
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
+        if options.adjoints and math.isfinite(metrics.get("loss", math.nan)):
+            metrics.update(epoch_adjoints(model, loss, data))
         keep_going = history.record(epoch, metrics)
         # the last epoch is always kept: adaptive search continues promoted trainings from it
         due = options.checkpoint_every and epoch % options.checkpoint_every == 0

@@ -53,19 +53,27 @@ class ScanRecurrence(keras.layers.Layer):
     def step(self, constants, state, drive):
         raise NotImplementedError
 
-    def call(self, inputs):
+    def call(self, inputs, perturbation=None):
+        """``perturbation`` (batch, time, units), added to each h_t, lets the trainer
+        differentiate the loss by every hidden state (the adjoints) in one backward pass."""
         drive = ops.matmul(inputs, self.kernel)
         if self.bias is not None:
             drive = drive + self.bias
         drive = ops.transpose(drive, (1, 0, 2))  # time major for the scan
+        if perturbation is None:
+            perturbation = ops.zeros_like(drive)
+        else:
+            perturbation = ops.transpose(perturbation, (1, 0, 2))
         constants = self.constants()
         initial = tuple(ops.zeros_like(drive[0]) for _ in range(self.state_count))
 
-        def scan_step(state, drive_t):
+        def scan_step(state, inputs_t):
+            drive_t, perturbation_t = inputs_t
             new_state = self.step(constants, state, drive_t)
+            new_state = (new_state[0] + perturbation_t, *new_state[1:])
             return new_state, new_state  # TF's scan wants outputs shaped like the carry
 
-        last, outputs = ops.scan(scan_step, initial, drive)
+        last, outputs = ops.scan(scan_step, initial, (drive, perturbation))
         return ops.transpose(outputs[0], (1, 0, 2)) if self.return_sequences else last[0]
 
     def _matrix(self, name: str, initializer) -> keras.Variable:

@@ -16,6 +16,7 @@ from simulators.tasks.base import TaskData, split
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
     validation_fraction: float = Field(0.2, gt=0, lt=1)
+    train_samples: int | None = Field(None, ge=1, description="Use the first n training digits (all: None).")
 
 
 def missing_files(data_dir: Path | None) -> list[str]:
@@ -29,4 +30,5 @@ def load(options: Options, data_dir: Path | None = None) -> TaskData:
     x = (digits.images.reshape(len(digits.images), 64, 1) / 16.0).astype("float32")
     y = digits.target.astype("int32")
     x_train, y_train, x_val, y_val = split(x, y, options.validation_fraction, seed=0)
-    return TaskData(x_train, y_train, x_val, y_val, objective="classification", n_classes=10)
+    n = options.train_samples
+    return TaskData(x_train[:n], y_train[:n], x_val, y_val, objective="classification", n_classes=10)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulators.tasks.base import TaskData
 
@@ -22,10 +22,16 @@ from simulators.tasks.base import TaskData
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
     group: Literal["cyclic", "dihedral", "symmetric"] = Field("symmetric", description="C_n, D_n or S_n.")
-    degree: int = Field(5, ge=2, le=6, description="n: C_n has n elements, D_n 2n, S_n n!.")
+    degree: int = Field(5, ge=2, le=64, description="n: C_n has n elements, D_n 2n, S_n n! (n <= 6).")
     length: int = Field(32, ge=1, description="Elements per sequence.")
     train_samples: int = Field(10_000, ge=1)
     val_samples: int = Field(1_000, ge=1)
+
+    @model_validator(mode="after")
+    def _small_symmetric_group(self) -> Options:
+        if self.group == "symmetric" and self.degree > 6:
+            raise ValueError(f"degree {self.degree}: the symmetric group takes degree <= 6 (S6 has 720 elements)")
+        return self
 
 
 def missing_files(data_dir: Path | None) -> list[str]:

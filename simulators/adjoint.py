@@ -1,0 +1,112 @@
+"""Adjoint norms: how strongly the loss depends on the first and on the last hidden state.
+
+||dL/dh_1|| small next to ||dL/dh_T|| means the gradient vanishes over the sequence; the study
+relates this ratio to which architectures learn long tasks. A zero perturbation p_t is added
+to every hidden state h_t of the recurrent block (its top layer, for stacked ones); dL/dp_t is
+then dL/dh_t, so one backward pass through the same scan gives every adjoint, with no time loop
+in Python. Each sample's own loss is differentiated, and the norms are averaged over the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from simulators.architectures.dynamical import ScanRecurrence
+from simulators.records import ADJOINT_FIELDS
+from simulators.tasks.base import TaskData
+
+PROBE_SAMPLES = 32
+
+
+def _cell_scan(cell: keras.layers.Layer, sequence, perturbation):
+    """A Keras RNN layer's own cell (same weights, same math) run by a scan that perturbs h."""
+    initial = tuple(cell.get_initial_state(batch_size=ops.shape(sequence)[0]))
+
+    def step(states, inputs_t):
+        x_t, p_t = inputs_t
+        output, new_states = cell(x_t, list(states))
+        new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+        new_states[0] = new_states[0] + p_t
+        return tuple(new_states), tuple(new_states)  # TF's scan wants outputs shaped like the carry
+
+    time_major = (ops.transpose(sequence, (1, 0, 2)), ops.transpose(perturbation, (1, 0, 2)))
+    last, _ = ops.scan(step, initial, time_major)
+    return last[0]
+
+
+def _perturbed_recurrence(block: keras.layers.Layer, sequence, perturbation):
+    if isinstance(block, keras.Sequential):  # stacked: perturb the top layer's states
+        for layer in block.layers[:-1]:
+            sequence = layer(sequence)
+        block = block.layers[-1]
+    if isinstance(block, ScanRecurrence):
+        return block(sequence, perturbation=perturbation)
+    if isinstance(block, keras.layers.RNN):
+        return _cell_scan(block.cell, sequence, perturbation)
+    raise TypeError(f"cannot measure adjoints of {type(block).__name__}")
+
+
+def _perturbed_output(model: keras.Model, inputs, perturbation):
+    """The model's output with ``perturbation`` added to the recurrent states."""
+    value = inputs
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        value = _perturbed_recurrence(layer, value, perturbation) if layer.name == "recurrent" else layer(value)
+    return value
+
+
+def _state_width(model: keras.Model) -> int:
+    block = model.get_layer("recurrent")
+    top = block.layers[-1] if isinstance(block, keras.Sequential) else block
+    return top.units
+
+
+def _gradient(function, x):
+    """d function / dx on whichever backend Keras runs: the one backend-specific piece."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = function(x)
+        return tape.gradient(value, x)
+    if backend == "jax":
+        import jax
+
+        return jax.grad(function)(x)
+    if backend == "torch":
+        import torch
+
+        x = ops.convert_to_tensor(x).detach().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(function(x), x)
+        return gradient
+    raise NotImplementedError(f"adjoint norms on the {backend} backend")
+
+
+def adjoint_norms(model: keras.Model, loss: keras.losses.Loss, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mean ||dL_i/dh_1|| and ||dL_i/dh_T|| over the samples of (x, y)."""
+    batch, steps = len(x), x.shape[1]
+    inputs, targets = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
+
+    def summed_loss(perturbation):  # the mean loss times n: each sample's own gradient
+        return loss(targets, _perturbed_output(model, inputs, perturbation)) * batch
+
+    zeros = np.zeros((batch, steps, _state_width(model)), dtype="float32")
+    adjoints = ops.convert_to_numpy(_gradient(summed_loss, zeros))
+    norms = np.linalg.norm(adjoints, axis=-1)
+    return float(norms[:, 0].mean()), float(norms[:, -1].mean())
+
+
+def epoch_adjoints(model: keras.Model, loss: Any, data: TaskData) -> dict[str, float]:
+    """The four adjoint fields of an epoch's record, on a fixed probe batch of each split."""
+    n = PROBE_SAMPLES
+    initial, terminal = adjoint_norms(model, loss, data.x_train[:n], data.y_train[:n])
+    val_initial, val_terminal = adjoint_norms(model, loss, data.x_val[:n], data.y_val[:n])
+    return dict(zip(ADJOINT_FIELDS, (initial, terminal, val_initial, val_terminal)))

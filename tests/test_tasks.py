@@ -1,0 +1,194 @@
+"""Tasks: variations put data and noise where they belong; generated tasks are right; the
+downloaded datasets load through the real keras.datasets loaders from tiny files written in
+the real cache formats, and a missing file is named with the command that fetches it."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import yaml
+
+from simulators.tasks import task_module
+from simulators.tasks.base import TaskData
+from simulators.tasks.group import elements, multiplication_table
+from simulators.tasks.keras_cache import DatasetMissing
+from simulators.tasks.transforms import apply_variation, data_positions, permutation
+from tests.conftest import run_command, tiny_spec_dict
+
+
+def ramp_task(steps=10) -> TaskData:
+    """Values 1..steps (never in the noise range [0, 1)), so data and noise are told apart."""
+    x = np.tile(np.arange(1, steps + 1, dtype="float32"), (4, 1))[..., None]
+    return TaskData(x, np.zeros(4), x + 100, np.zeros(4), objective="regression")
+
+
+@pytest.mark.parametrize("orientation", ["post", "uniform"])
+def test_padding_puts_data_and_noise_where_they_belong(orientation):
+    padded = apply_variation(ramp_task(), permute=False, pad=25, orientation=orientation)
+    assert padded.x_train.shape == (4, 35, 1)
+    positions = data_positions(10, 25, orientation)
+    np.testing.assert_array_equal(padded.x_train[:, positions, 0], np.tile(np.arange(1, 11), (4, 1)))
+    np.testing.assert_array_equal(padded.x_val[:, positions, 0], np.tile(np.arange(101, 111), (4, 1)))
+    noise = np.delete(padded.x_train, positions, axis=1)
+    assert noise.shape[1] == 25 and (noise >= 0).all() and (noise < 1).all()
+    if orientation == "post":
+        np.testing.assert_array_equal(positions, np.arange(10))
+    else:  # spread evenly: gaps between data steps differ by at most one
+        gaps = np.diff(positions)
+        assert positions[0] == 0 and gaps.max() - gaps.min() <= 1 and positions[-1] >= 30
+
+
+def test_text_padding_uses_word_indices():
+    tokens = np.arange(1, 9, dtype="int32").reshape(2, 4)
+    text = TaskData(tokens, np.zeros(2), tokens, np.zeros(2), objective="binary", n_classes=2, vocabulary=50)
+    padded = apply_variation(text, permute=False, pad=6, orientation="post")
+    noise = padded.x_train[:, 4:]
+    assert padded.x_train.dtype == np.int32 and ((noise >= 1) & (noise < 50)).all()
+
+
+def test_permutation_is_fixed_and_shared_by_train_and_validation():
+    np.testing.assert_array_equal(permutation(64), permutation(64))
+    assert not np.array_equal(permutation(64), np.arange(64))
+    permuted = apply_variation(ramp_task(), permute=True, pad=0, orientation="none")
+    np.testing.assert_array_equal(permuted.x_train[0, :, 0], permutation(10) + 1)
+    np.testing.assert_array_equal(permuted.x_val[0, :, 0], permutation(10) + 101)
+
+
+def test_pad_and_orientation_must_agree():
+    with pytest.raises(ValueError, match="pad must be 0 exactly when orientation is none"):
+        apply_variation(ramp_task(), permute=False, pad=5, orientation="none")
+
+
+def test_copy_task_shows_the_symbols_then_asks_for_them():
+    module = task_module("copy")
+    options = module.Options(symbols=4, length=3, delay=5, train_samples=6, val_samples=2)
+    data = module.load(options)
+    assert data.x_train.shape == (6, 3 + 5 + 1, 5) and data.y_train.shape == (6, 3) and data.target_steps == 3
+    np.testing.assert_array_equal(data.x_train[:, :3, :4].argmax(-1), data.y_train)
+    assert data.x_train[:, 3:-1].sum() == 0 and (data.x_train[:, -1, 4] == 1).all()
+
+
+@pytest.mark.parametrize("group, degree, order", [("cyclic", 5, 5), ("dihedral", 4, 8), ("symmetric", 5, 120)])
+def test_group_tables_are_groups(group, degree, order):
+    table = multiplication_table(group, degree)
+    assert table.shape == (order, order)
+    np.testing.assert_array_equal(table[0], np.arange(order))  # identity first
+    for row in table:  # Latin square: every product unique
+        assert sorted(row) == list(range(order))
+    a, b, c = np.random.default_rng(0).integers(0, order, size=(3, 50))
+    np.testing.assert_array_equal(table[table[a, b], c], table[a, table[b, c]])
+    abelian = (table == table.T).all()
+    assert abelian == (group == "cyclic")
+
+
+def test_group_label_is_the_running_product():
+    module = task_module("group")
+    data = module.load(module.Options(group="cyclic", degree=7, length=9, train_samples=20, val_samples=5))
+    shifts = [member[0] for member in elements("cyclic", 7)]  # rotation by k maps 0 -> k
+    words = data.x_train.argmax(-1)
+    np.testing.assert_array_equal(data.y_train, np.take(shifts, words).sum(axis=1) % 7)
+
+
+# --- the real keras.datasets loaders on tiny files in the real cache formats ---------------
+
+def write_idx(path, array: np.ndarray) -> None:
+    """IDX as Fashion-MNIST ships it: magic, big-endian dimensions, then the bytes, gzipped."""
+    header = struct.pack(">I", 0x0800 + array.ndim) + b"".join(struct.pack(">I", n) for n in array.shape)
+    with gzip.open(path, "wb") as file:
+        file.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_cache(directory) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    images = {split: rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8) for split, n in [("train", 6), ("test", 4)]}
+    labels = {"train": np.arange(6) % 10, "test": np.arange(4) % 10}
+    np.savez(directory / "mnist.npz", x_train=images["train"], y_train=labels["train"],
+             x_test=images["test"], y_test=labels["test"])
+    (directory / "fashion-mnist").mkdir()
+    for split, prefix in [("train", "train"), ("test", "t10k")]:
+        write_idx(directory / f"fashion-mnist/{prefix}-images-idx3-ubyte.gz", images[split])
+        write_idx(directory / f"fashion-mnist/{prefix}-labels-idx1-ubyte.gz", labels[split])
+    cifar = directory / "cifar-10-batches-py-target/cifar-10-batches-py"
+    cifar.mkdir(parents=True)
+    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:  # the loader wants 10000 per batch
+        batch = {b"data": np.full((10_000, 3072), 255, np.uint8), b"labels": [3] * 10_000}
+        (cifar / name).write_bytes(pickle.dumps(batch))
+    reviews = np.array([[5, 6, 7], [8, 30_000, 9, 10], [11], [12, 13]], dtype=object)
+    np.savez(directory / "imdb.npz", x_train=reviews, y_train=np.array([0, 1, 1, 0]),
+             x_test=reviews[:2], y_test=np.array([1, 0]))
+    wires = np.array([[4, 5, 6]] * 10, dtype=object)
+    np.savez(directory / "reuters.npz", x=wires, y=np.arange(10) % 46)
+    return images
+
+
+def test_image_datasets_load_pixel_by_pixel(tmp_path):
+    images = write_cache(tmp_path)
+    for name in ("mnist", "fashion_mnist"):
+        module = task_module(name)
+        data = module.load(module.Options(), tmp_path)
+        assert data.x_train.shape == (6, 784, 1) and data.x_val.shape == (4, 784, 1)
+        np.testing.assert_allclose(data.x_train[:, :, 0], images["train"].reshape(6, 784) / 255, atol=1e-6)
+        np.testing.assert_array_equal(data.y_val, np.arange(4))
+        assert data.n_classes == 10 and data.x_train.dtype == np.float32
+    cifar = task_module("cifar10")
+    data = cifar.load(cifar.Options(train_samples=3, val_samples=2), tmp_path)
+    assert data.x_train.shape == (3, 1024, 3) and data.x_val.shape == (2, 1024, 3)
+    assert data.x_train.max() == 1.0 and (data.y_train == 3).all()
+
+
+def test_text_datasets_load_as_padded_word_indices(tmp_path):
+    write_cache(tmp_path)
+    imdb = task_module("imdb")
+    data = imdb.load(imdb.Options(vocabulary=100, length=6), tmp_path)
+    assert data.x_train.shape == (4, 6) and data.objective == "binary" and data.vocabulary == 100
+    assert data.x_train.max() < 100  # rare words (30000) became the OOV index
+    assert (data.x_train[:, 0] == 0).any()  # short reviews are zero-padded in front
+    reuters = task_module("reuters")
+    data = reuters.load(reuters.Options(length=5), tmp_path)
+    assert data.x_train.shape == (8, 5) and data.x_val.shape == (2, 5) and data.n_classes == 46
+
+
+def test_cached_file_is_read_not_replaced(tmp_path):
+    """Keras would delete a cached file whose hash differs and download it again: not here."""
+    write_cache(tmp_path)
+    before = (tmp_path / "mnist.npz").read_bytes()
+    task_module("mnist").load(task_module("mnist").Options(), tmp_path)
+    assert (tmp_path / "mnist.npz").read_bytes() == before
+
+
+def test_missing_file_names_the_file_and_the_fetch_command(tmp_path):
+    module = task_module("fashion_mnist")
+    problems = module.missing_files(tmp_path / "datasets")
+    assert len(problems) == 4 and "train-images-idx3-ubyte.gz" in "".join(problems)
+    assert f"KERAS_HOME={tmp_path} python -c 'import keras; keras.datasets.fashion_mnist.load_data()'" in problems[0]
+    with pytest.raises(DatasetMissing, match="fashion-mnist/train-labels-idx1-ubyte.gz"):
+        module.load(module.Options(), tmp_path / "datasets")
+
+
+def test_ensemble_with_a_missing_dataset_stops_before_any_worker(tmp_path):
+    spec = tiny_spec_dict(simulator={"data_dir": str(tmp_path / "empty")})
+    spec["space"]["choices"]["dataset"] = ["digits", "mnist"]
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    result = run_command(["python", "run_ensemble.py", "--spec", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "run")])
+    assert result.returncode == 2
+    assert "mnist.npz" in result.stderr and "keras.datasets.mnist.load_data()" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_text_task_trains_through_the_embedding(tmp_path):
+    from generators.points import make_point
+    from hypers.fields import DEFAULTS
+    from simulators.options import TrainingOptions
+    from simulators.training import run_training
+
+    write_cache(tmp_path)
+    point = make_point({**DEFAULTS, "architecture": "lstm", "dataset": "imdb", "hidden_dim": 4, "epochs": 1,
+                        "pad": 4, "orientation": "uniform"}, replicate=0, spec_seed=0)
+    options = TrainingOptions(data_dir=tmp_path, tasks={"imdb": {"vocabulary": 40, "length": 8}})
+    result = run_training(point, options, tmp_path / "sim")
+    assert result["status"] == "ok", result["error"]
+    assert np.isfinite(result["val_loss"]) and np.isfinite(result["terminal_adjoint"])
