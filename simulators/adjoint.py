@@ -9,6 +9,8 @@ in Python. Each sample's own loss is differentiated, and the norms are averaged 
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -66,41 +68,56 @@ def _state_width(model: keras.Model) -> int:
     return top.units
 
 
-def _gradient(function, x):
-    """d function / dx on whichever backend Keras runs: the one backend-specific piece."""
+_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compile_adjoints(model: keras.Model, loss: keras.losses.Loss) -> Callable:
+    """(x, y, zero perturbation) -> d(summed loss)/d perturbation, compiled once per model on
+    whichever backend Keras runs: the one backend-specific piece."""
+
+    def summed_loss(x, y, perturbation):  # the mean loss times n: each sample's own gradient
+        return loss(y, _perturbed_output(model, x, perturbation)) * ops.shape(x)[0]
+
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        x = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            value = function(x)
-        return tape.gradient(value, x)
+        @tf.function(reduce_retracing=True)
+        def gradient(x, y, perturbation):
+            with tf.GradientTape() as tape:
+                tape.watch(perturbation)
+                value = summed_loss(x, y, perturbation)
+            return tape.gradient(value, perturbation)
+
+        return gradient
     if backend == "jax":
         import jax
 
-        return jax.grad(function)(x)
+        def stateless_loss(values, x, y, perturbation):  # weights as arguments, never baked in
+            with keras.StatelessScope(state_mapping=list(zip(model.variables, values))):
+                return summed_loss(x, y, perturbation)
+
+        jitted = jax.jit(jax.grad(stateless_loss, argnums=3))
+        return lambda x, y, perturbation: jitted([v.value for v in model.variables], x, y, perturbation)
     if backend == "torch":
         import torch
 
-        x = ops.convert_to_tensor(x).detach().requires_grad_(True)
-        (gradient,) = torch.autograd.grad(function(x), x)
+        def gradient(x, y, perturbation):
+            perturbation = perturbation.detach().requires_grad_(True)
+            (result,) = torch.autograd.grad(summed_loss(x, y, perturbation), perturbation)
+            return result
+
         return gradient
     raise NotImplementedError(f"adjoint norms on the {backend} backend")
 
 
 def adjoint_norms(model: keras.Model, loss: keras.losses.Loss, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Mean ||dL_i/dh_1|| and ||dL_i/dh_T|| over the samples of (x, y)."""
-    batch, steps = len(x), x.shape[1]
-    inputs, targets = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
-
-    def summed_loss(perturbation):  # the mean loss times n: each sample's own gradient
-        return loss(targets, _perturbed_output(model, inputs, perturbation)) * batch
-
-    zeros = np.zeros((batch, steps, _state_width(model)), dtype="float32")
-    adjoints = ops.convert_to_numpy(_gradient(summed_loss, zeros))
-    norms = np.linalg.norm(adjoints, axis=-1)
+    if model not in _compiled:
+        _compiled[model] = _compile_adjoints(model, loss)
+    zeros = np.zeros((len(x), x.shape[1], _state_width(model)), dtype="float32")
+    adjoints = _compiled[model](*(ops.convert_to_tensor(a) for a in (x, y, zeros)))
+    norms = np.linalg.norm(ops.convert_to_numpy(adjoints), axis=-1)
     return float(norms[:, 0].mean()), float(norms[:, -1].mean())
 
 

@@ -14,7 +14,11 @@ from simulators.tasks import TASK_NAMES, task_module
 class TrainingOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    engine: Literal["fit"] = Field("fit", description="Training engine: fit = Keras' own model.fit.")
+    engine: Literal["fit", "jax", "auto"] = Field(
+        "fit",
+        description="fit = Keras' model.fit (every backend); jax = a jitted step over the same model (JAX "
+        "backend, set for process-isolated trainers); auto = jax on a JAX GPU, else fit.",
+    )
     data_dir: Path | None = Field(
         None, description="Where downloaded datasets are cached; default ~/.keras/datasets."
     )

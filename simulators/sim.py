@@ -81,7 +81,7 @@ def _train_inline(point: dict[str, Any], training: dict[str, Any], sim_dir: Path
     return run_training(point, TrainingOptions.model_validate(training), sim_dir)
 
 
-def trainer_environment(threads: int | None) -> dict[str, str]:
+def trainer_environment(threads: int | None, engine: str = "fit") -> dict[str, str]:
     """What the trainer process needs on top of the worker's environment."""
     environment = {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
@@ -90,6 +90,8 @@ def trainer_environment(threads: int | None) -> dict[str, str]:
     }
     if threads:
         environment["OMP_NUM_THREADS"] = str(threads)
+    if engine == "jax":  # several trainers may share a GPU: allocate as needed, not 75% up front
+        environment |= {"KERAS_BACKEND": "jax", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     return environment
 
 
@@ -100,7 +102,7 @@ def _train_in_process(point: dict[str, Any], user: dict[str, Any], sim_dir: Path
         result_file.unlink(missing_ok=True)  # an earlier failed attempt's result must not pass for this one's
     write_json(sim_dir / "point.json", point)
     write_json(sim_dir / "options.json", user["training"])
-    os.environ.update(trainer_environment(user["training"].get("threads")))
+    os.environ.update(trainer_environment(user["training"].get("threads"), user["training"].get("engine", "fit")))
     task = executor.submit(
         **LAUNCH_ONE_PROCESS.get(type(executor).__name__, {}),
         app_name=TRAINER_APP,

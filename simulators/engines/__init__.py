@@ -3,8 +3,8 @@
 An engine compiles ``model``, calls ``plan.resume(model)`` to restore a checkpoint (it returns
 the epoch to continue after), trains, and calls ``on_epoch`` after every epoch with that
 epoch's metrics, the model's variables holding the current state; ``on_epoch`` returns False
-to stop (divergence). Engines own how the step runs (Keras ``fit`` here; a jitted stateless
-step on JAX later), never what is recorded or saved.
+to stop (divergence). Engines own how the step runs (Keras ``fit``, or a jitted stateless step
+on JAX), never what is recorded or saved.
 """
 
 from __future__ import annotations
@@ -39,9 +39,24 @@ class Engine(Protocol):
     def train(self, model: keras.Model, data: TaskData, plan: Plan, on_epoch: EpochCallback) -> None: ...
 
 
+def _on_jax_gpu() -> bool:
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return jax.devices()[0].platform == "gpu"
+
+
 def engine(name: str) -> Engine:
+    """``auto``: the jitted JAX step where it pays (JAX backend on a GPU), else Keras' fit."""
+    if name == "auto":
+        name = "jax" if _on_jax_gpu() else "fit"
     if name == "fit":
         from simulators.engines.fit import FitEngine
 
         return FitEngine()
-    raise ValueError(f"unknown engine '{name}'; allowed: fit")
+    if name == "jax":
+        from simulators.engines.jax_step import JaxEngine
+
+        return JaxEngine()
+    raise ValueError(f"unknown engine '{name}'; allowed: fit, jax, auto")
