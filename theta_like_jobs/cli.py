@@ -21,8 +21,9 @@ from theta_like_jobs.render import render
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     facts = load_platforms()
-    parser = argparse.ArgumentParser(prog="python -m theta_like_jobs", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    description, example = __doc__.split("\n\n", 1)
+    parser = argparse.ArgumentParser(prog="python -m theta_like_jobs", description=description,
+                                     epilog="example:\n" + example, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = parser.add_argument_group("what to run")
     where = what.add_mutually_exclusive_group(required=True)
     where.add_argument("--spec", type=Path, help="the ensemble spec (YAML)")

@@ -16,7 +16,8 @@ import yaml
 
 WALLTIME = re.compile(r"^(\d+):([0-5]\d):([0-5]\d)$")
 # queue, account, job names go into directive lines: no spaces, no shell or directive syntax
-DIRECTIVE_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:+-]*$")
+DIRECTIVE_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.,@:+-]*$")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
 class JobError(ValueError):
@@ -41,7 +42,7 @@ def parse_walltime(text: str) -> tuple[int, str]:
 
 def directive_word(flag: str, value: str) -> str:
     if not DIRECTIVE_WORD.match(value or ""):
-        raise JobError(flag, f"{value!r} must be one word of letters, digits and _ . @ : + - (it becomes a directive)")
+        raise JobError(flag, f"{value!r} must be one word of letters, digits and _ . , @ : + - (it becomes a directive)")
     return value
 
 

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from theta_like_jobs.inputs import JobError, directive_word, parse_walltime, read_spec_facts
+from theta_like_jobs.inputs import ENV_NAME, JobError, directive_word, parse_walltime, read_spec_facts
 from theta_like_jobs.platforms import Job, Platform, PlatformFile, Scheduler, load_platforms
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -129,7 +129,7 @@ def make_plan(request: JobRequest, facts: PlatformFile | None = None) -> JobPlan
         directives=[line.format(**plan_values) for line in job.directives],
         environment=_environment(request, platform),
         job_name=directive_word("--job-name", request.job_name or f"taskgen-{spec.get('name') or 'ensemble'}"),
-        notes=_notes(request, spec, job, scheduler, margin),
+        notes=_notes(request, spec, job, scheduler, margin, max(1, cores // (workers // request.nodes))),
     )
 
 
@@ -147,6 +147,8 @@ def _platform(request: JobRequest, facts: PlatformFile) -> Platform:
     directive_word("--account", request.account)
     if request.filesystems is not None:
         directive_word("--filesystems", request.filesystems)
+    if request.gpu_env is not None and not ENV_NAME.match(request.gpu_env):
+        raise JobError("--gpu-env", f"{request.gpu_env!r} is not an environment variable name")
     return platform
 
 
@@ -294,8 +296,11 @@ def _environment(request: JobRequest, platform: Platform) -> list[str]:
     return lines
 
 
-def _notes(request: JobRequest, spec: dict, job: Job, scheduler: str, margin: int) -> list[str]:
+def _notes(request: JobRequest, spec: dict, job: Job, scheduler: str, margin: int, threads: int) -> list[str]:
     notes = []
+    if isinstance(spec.get("threads"), int) and spec["threads"] > threads:
+        notes.append(f"the spec's simulator.threads={spec['threads']} overrides the {threads} cores each training "
+                     "is allotted: packed trainings will oversubscribe the cores")
     if not (request.env_setup or request.venv or request.conda):
         notes.append("no --venv, --conda or --env-setup: the job runs whatever `python` its shell finds")
     if request.nodes > 1 and spec.get("isolation") == "inline" and job.launcher.nested:
