@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
 from ensembles.loading import DEFAULT_SPEC, SpecError, check_datasets, load_spec, spec_yaml
+from ensembles.resource_plan import resource_plan
 from ensembles.resume import ResumeError, as_initial_history, finished_rows
 from ensembles.run_dir import SPEC_FILE, RunDirError, create_run_dir, save_history
 
 
 # What a resumed run may change: how it runs, not which trainings it holds.
-RESUMABLE_OVERRIDES = ("exit_criteria.", "allocator.", "simulator.timeout", "simulator.retries", "simulator.threads")
+RESUMABLE_OVERRIDES = (
+    "exit_criteria.", "allocator.", "resources.", "simulator.timeout", "simulator.retries", "simulator.threads",
+    "simulator.gpus_per_sim", "simulator.sims_per_gpu",  # a resumed job may run on another machine
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,6 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--nworkers", type=int, help="sim workers with local comms; default: cores")
     parser.add_argument("--out", help="run directory; default runs/<name>")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved spec and the point count, train nothing")
+    parser.add_argument("--nodes", type=int, default=1, help="with --dry-run: nodes to plan for (default 1)")
+    parser.add_argument("--sim-seconds", type=float, help="with --dry-run: seconds per training, for a node-hour estimate")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue the study in RUN_DIR with its own spec: finished trainings are kept")
     return parser.parse_args(argv)
@@ -97,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"at most {spec.count_points()} points")
         else:
             print(f"{spec.count_points()} points")
+        print(resource_plan(spec, args.nodes, args.nworkers, args.sim_seconds))
         return 0
 
+    # The scheduler's pre-walltime warning may reach every rank: only the manager acts on it
+    # (it saves H); workers and their trainings, forked or started after this, ignore it.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     comm = _mpi_comm(spec.comms)
     is_manager = comm is None or comm.Get_rank() == 0
     run_dir, error = _prepare_run_dir(spec, comm, resume=bool(args.resume))

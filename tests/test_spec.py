@@ -64,10 +64,23 @@ def test_space_file_is_found_in_hypers(tmp_path):
 def test_dry_run_counts_the_published_grid():
     result = run_command(["python", "run_ensemble.py", "--spec", "ensembles/gen_sweep.yaml", "--dry-run"])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "33600 points"
+    assert "33600 points" in result.stdout.splitlines()
 
 
 def test_dry_run_reports_bad_spec_without_traceback(write_spec):
     result = run_command(["python", "run_ensemble.py", "--spec", str(write_spec(simulator={"epochs": 0})), "--dry-run"])
     assert result.returncode == 2
     assert "simulator.epochs" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dry_run_prints_the_resource_plan():
+    result = run_command([
+        "python", "run_ensemble.py", "--spec", "ensembles/gen_sweep.yaml", "--dry-run", "--nodes", "8",
+        "--nworkers", "128", "--sim-seconds", "600", "--set", "resources.gpus_per_node=4",
+        "--set", "simulator.gpus_per_sim=1", "--set", "simulator.sims_per_gpu=4",
+    ])
+    assert result.returncode == 0, result.stderr
+    assert "8 node(s), 128 workers (MPI: 129 ranks), up to 16 trainings per node" in result.stdout
+    assert "128 trainings at a time, 4 per GPU" in result.stdout
+    # 33600 trainings / 128 at a time = 263 waves of 600 s = 43.8 h on 8 nodes
+    assert "263 waves, about 43.8 h wall time and 350.7 node-hours" in result.stdout
