@@ -2,7 +2,7 @@
 
 from setuptools import find_packages, setup
 
-TENSORFLOW = ["tensorflow-cpu>=2.18"]
+TENSORFLOW = ["tensorflow-cpu>=2.18", "tensorboard>=2.16"]
 JAX = ["jax>=0.4.30"]
 MPI = ["mpich", "mpi4py>=4"]
 

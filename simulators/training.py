@@ -118,10 +118,14 @@ def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, histo
         history.truncate(epoch)
         return epoch
 
+    board = _tensorboard(model, sim_dir) if options.tensorboard else None
+
     def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
         if options.adjoints and math.isfinite(metrics.get("loss", math.nan)):
             metrics.update(epoch_adjoints(model, loss, data))
         keep_going = history.record(epoch, metrics)
+        if board:
+            board.on_epoch_end(epoch - 1, dict(metrics))
         # the last epoch is always kept: adaptive search continues promoted trainings from it
         due = options.checkpoint_every and epoch % options.checkpoint_every == 0
         if keep_going and (due or epoch == int(point["epochs"])):
@@ -134,10 +138,21 @@ def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, histo
         learning_rate=float(point["learning_rate"]),
         seed=int(point["seed"]),
         clipnorm=options.clipnorm,
+        schedule=options.schedule,
+        warmup_epochs=options.warmup_epochs,
         resume=resume,
     )
     engine(options.engine).train(model, data, plan, on_epoch)
     return {"n_params": model.count_params(), "status": "diverged" if history.diverged else "ok"}
+
+
+def _tensorboard(model: Any, sim_dir: Path) -> Any:
+    """Keras' TensorBoard callback, fed by us so that every engine logs the same scalars."""
+    import keras
+
+    board = keras.callbacks.TensorBoard(log_dir=str(sim_dir / "tensorboard"), write_graph=False)
+    board.set_model(model)
+    return board
 
 
 def finished_result(sim_dir: Path) -> dict[str, Any] | None:

@@ -29,7 +29,21 @@ class Plan:
     learning_rate: float
     seed: int
     clipnorm: float | None = None
+    schedule: str = "constant"
+    warmup_epochs: int = 0
     resume: Callable[[keras.Model], int] = _start_fresh
+
+    def optimizer(self, samples: int) -> keras.optimizers.Optimizer:
+        """Adam with the plan's learning rate, schedule (per step) and clipping; one for every engine."""
+        steps = -(-samples // self.batch_size) * self.epochs
+        rate: float | keras.optimizers.schedules.LearningRateSchedule = self.learning_rate
+        if self.schedule != "constant":
+            warmup = -(-samples // self.batch_size) * self.warmup_epochs if self.schedule == "warmup_cosine" else 0
+            rate = keras.optimizers.schedules.CosineDecay(
+                0.0 if warmup else self.learning_rate, decay_steps=max(1, steps - warmup),
+                warmup_target=self.learning_rate if warmup else None, warmup_steps=warmup,
+            )
+        return keras.optimizers.Adam(rate, clipnorm=self.clipnorm)
 
 
 EpochCallback = Callable[[int, dict[str, float]], bool]

@@ -33,7 +33,7 @@ class FitEngine:
     def train(self, model: keras.Model, data: TaskData, plan: Plan, on_epoch: EpochCallback) -> None:
         loss, metrics = loss_and_metrics(data)
         model.compile(
-            optimizer=keras.optimizers.Adam(plan.learning_rate, clipnorm=plan.clipnorm),
+            optimizer=plan.optimizer(len(data.x_train)),
             loss=loss,
             metrics=metrics,
         )

@@ -43,7 +43,7 @@ class JaxEngine:
         import jax.numpy as jnp
 
         loss, metrics = loss_and_metrics(data)
-        optimizer = keras.optimizers.Adam(plan.learning_rate, clipnorm=plan.clipnorm)
+        optimizer = plan.optimizer(len(data.x_train))
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)  # checkpoints keep its state
         optimizer.build(model.trainable_variables)
         initial_epoch = plan.resume(model)
