@@ -105,6 +105,25 @@ class AshaScheduler:
                         return self._point(self.issued[identifier], rung + 1, parent=identifier)
         return None
 
+    def _closing_promotion(self) -> dict[str, Any] | None:
+        """Once a group has nothing left running and no new configuration is left to start, the
+        1/eta rule may strand it below the full budget (2 configurations in a rung, eta 3:
+        none promoted). Then, like synchronous successive halving, its highest rung with no
+        promoted member yet sends its best one up, so every group ends with a finalist."""
+        busy = {self._group(self.issued[i]) for i in self.issued.keys() - self.finished}
+        for group, rungs in self._rungs.items():
+            if group in busy:
+                continue
+            for rung in range(len(self.budgets) - 2, -1, -1):
+                if rungs[rung + 1] or not rungs[rung]:
+                    continue  # already reached the next rung, or nothing here
+                value, identifier = max(rungs[rung])
+                if identifier not in self._promoted and math.isfinite(value):
+                    self._promoted.add(identifier)
+                    return self._point(self.issued[identifier], rung + 1, parent=identifier)
+                break
+        return None
+
     def _next_new(self) -> dict[str, Any] | None:
         for configuration in self._configurations:
             point = self._point(configuration, 0)
@@ -114,7 +133,12 @@ class AshaScheduler:
 
     def next_point(self) -> dict[str, Any] | None:
         """Promote if possible, else a finalist replicate, else a new configuration; None: wait."""
-        point = self._promotion() or (self._finalists.popleft() if self._finalists else None) or self._next_new()
+        point = (
+            self._promotion()
+            or (self._finalists.popleft() if self._finalists else None)
+            or self._next_new()
+            or self._closing_promotion()
+        )
         if point is not None and point["identifier"] in self.issued:
             return self.next_point()  # already trained by an earlier run (resume)
         if point is not None:

@@ -75,6 +75,23 @@ def test_each_group_promotes_its_best_and_finalists_get_replicates():
     assert len({p["identifier"] for p in trained}) == len(trained)
 
 
+def test_small_groups_still_reach_the_full_budget():
+    """6 configurations per group, eta 3: with results in issue order the 1/eta rule can leave a
+    rung of 2 with nobody promoted; once nothing else is left, the group's best there goes on."""
+    space = SearchSpace.model_validate({"choices": {
+        "architecture": ["rnn", "gru"], "dataset": ["digits"], "learning_rate": [0.004, 0.016, 0.064],
+        "hidden_dim": [16, 32]}})
+    asha = AshaScheduler(space.configurations({"batch_size": 32}), seed=0, budgets=[1, 3, 9], eta=3, finalist_replicates=1)
+    first_rung = [asha.next_point() for _ in range(12)]
+    for point in first_rung:  # all first-rung results in before any promotion: 2 per group
+        asha.record(point["identifier"], "ok", quality(point), float("nan"))
+    trained = first_rung + run_to_end(asha, workers=12)
+    for architecture, best in (("rnn", 0.016), ("gru", 0.064)):
+        assert sum(p["architecture"] == architecture and p["epochs"] == 3 for p in trained) == 2
+        finalists = [p for p in trained if p["architecture"] == architecture and p["epochs"] == 9]
+        assert [p["learning_rate"] for p in finalists] == [best]
+
+
 def test_promotions_are_asynchronous_and_never_repeated_whatever_the_order():
     trained = run_to_end(scheduler(), workers=4, order=lambda running: len(running) - 1)
     promoted_parents = [p["resume_from"] for p in trained if p["resume_from"]]
