@@ -55,10 +55,11 @@ def _run(args: argparse.Namespace) -> int:
         raise AnalysisError("give RUN_DIR [RUN_DIR ...] or --csv FILE (one of them)")
 
     from analysis.loading import load_csv, load_runs
+
+    runs = load_csv(args.csv) if args.csv else load_runs(args.run_dirs)  # input errors before the slow imports
     from analysis.pipeline import analyse
     from analysis.report import close_figures, render_markdown, write_report
 
-    runs = load_csv(args.csv) if args.csv else load_runs(args.run_dirs)
     out = args.out or _default_out(args)
     draw = out is not None
     analysis = analyse(runs, metric=args.metric, curve_task=args.task, draw=draw)

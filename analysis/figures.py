@@ -4,6 +4,7 @@ dataset, one column per variation (orientation and permutation)."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -57,7 +58,8 @@ def task_grid(tasks, title: str):
             axis.set_title(f"{dataset} | {variation}", fontsize=9)
             axis.tick_params(labelsize=8)
             axis.grid(axis="y", alpha=0.3)
-    figure.suptitle(title, fontsize=11)
+    width = figure.get_size_inches()[0]
+    figure.suptitle(textwrap.fill(title, int(width * 11)), fontsize=11)
     return figure, placed
 
 

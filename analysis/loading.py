@@ -178,7 +178,8 @@ def _finish(frame: pd.DataFrame, run_dir: Path, source: str) -> pd.DataFrame:
             frame[name] = default
     for name in ("architecture", "dataset", "orientation", "status", "identifier", "resume_from", "error"):
         if name in frame:
-            frame[name] = frame[name].fillna("").astype(str)
+            column = frame[name].astype(object)
+            frame[name] = column.where(column.notna(), "").astype(str)
     frame["permute"] = frame["permute"].map(_boolean)
     if "sim_ended" not in frame:
         frame["sim_ended"] = frame["status"].isin(STATUSES)
@@ -243,6 +244,7 @@ def load_runs(paths: list[Path]) -> Runs:
     frames, notes, specs = [], [], {}
     expected: int | None = 0
     adaptive = False
+    specs_seen: set[str | None] = set()
     for path in paths:
         frame, run_notes = load_run(Path(path))
         frames.append(frame)
@@ -252,6 +254,9 @@ def load_runs(paths: list[Path]) -> Runs:
             specs[str(path)] = text
         adaptive |= bool(spec and (spec.get("generator") or {}).get("kind") == "asha")
         count = expected_trainings(spec)
+        if text is not None and text in specs_seen:
+            continue  # parts of one study (the same spec): its trainings counted once
+        specs_seen.add(text)
         expected = None if count is None or expected is None else expected + count
     frame = pd.concat(frames, ignore_index=True)
     frame, duplicates = _drop_duplicates(frame)

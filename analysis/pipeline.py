@@ -100,7 +100,7 @@ def analyse(runs: Runs, metric: str = "val_accuracy", curve_task: str | None = N
                           "Share of tasks in which two architectures differ (Bonferroni, p < 0.05).",
                           figures.proportion_heatmap(statistics.proportion_matrix(proportions))))
 
-    _learning_curves(result, runs, winners, chosen, curve_task, draw)
+    _learning_curves(result, winners, chosen, metric, curve_task, draw)
 
     rates = tables.divergence_rates(rows)
     add_table(Table("divergence", "Divergence per architecture and task",
@@ -132,7 +132,7 @@ def analyse(runs: Runs, metric: str = "val_accuracy", curve_task: str | None = N
     return result
 
 
-def _learning_curves(result: Analysis, runs: Runs, winners: pd.DataFrame, chosen, curve_task, draw: bool) -> None:
+def _learning_curves(result: Analysis, winners: pd.DataFrame, chosen, metric: str, curve_task, draw: bool) -> None:
     epochs = epoch_records(winners) if "run_dir" in winners and not winners.empty else pd.DataFrame()
     if epochs.empty:
         result.notes.append("no per-epoch records (sims/*/history.json) for the best trainings: learning curves skipped")
@@ -148,7 +148,8 @@ def _learning_curves(result: Analysis, runs: Runs, winners: pd.DataFrame, chosen
     task = curve_task if curve_task in available else None
     if curve_task is not None and task is None:
         result.notes.append(f"--task {curve_task}: no per-epoch records; learning curves drawn for {available[0]}")
-    task = task or available[0]
+    preferred = [name for name in available if chosen[name].name == metric]  # classification first
+    task = task or (preferred or available)[0]
     result.curve_task = task
     if draw:
         result.figures.append(Figure("learning_curves", f"Learning curves: {task}",

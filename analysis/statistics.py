@@ -134,7 +134,8 @@ def pairwise_proportions(pairs: pd.DataFrame) -> pd.DataFrame:
 
 def proportion_matrix(proportions: pd.DataFrame) -> pd.DataFrame:
     """The proportions as a symmetric architecture x architecture matrix (NaN on the diagonal)."""
-    names = sorted(set(proportions["architecture_a"]) | set(proportions["architecture_b"]))
+    names = sorted(set(proportions["architecture_a"]) | set(proportions["architecture_b"]),
+                   key=lambda name: (name != REFERENCE, name))
     matrix = pd.DataFrame(np.nan, index=names, columns=names)
     for row in proportions.itertuples(index=False):
         matrix.loc[row.architecture_a, row.architecture_b] = row.proportion

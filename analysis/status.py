@@ -73,7 +73,11 @@ def _started_without_result(run_dir: Path, unfinished: pd.DataFrame) -> int:
     return sum(1 for identifier in unfinished["identifier"] if (sims / identifier / "point.json").exists())
 
 
-def _per_task(frame: pd.DataFrame) -> pd.DataFrame:
-    table = pd.crosstab([frame["task"], frame["architecture"]], frame["status"]).reset_index()
+def _per_task(frame: pd.DataFrame, most: int = 40) -> pd.DataFrame:
+    """Trainings per status for each (task, architecture); per architecture when that is too long."""
+    keys = [frame["task"], frame["architecture"]]
+    if frame.groupby(["task", "architecture"]).ngroups > most:
+        keys = [frame["architecture"]]
+    table = pd.crosstab(keys, frame["status"]).reset_index()
     table.columns.name = None
     return table

@@ -144,8 +144,9 @@ def adjoint_summary(rows: pd.DataFrame, metrics: dict[str, Metric]) -> pd.DataFr
         if not valid.any():
             continue
         ratio = np.log10(terminal[valid] / initial[valid])
-        correlation = (group.loc[valid, "terminal_adjoint"].corr(group.loc[valid, "value"], method="spearman")
-                       if valid.sum() > 2 else np.nan)
+        terminal_valid, value_valid = group.loc[valid, "terminal_adjoint"], group.loc[valid, "value"]
+        varies = valid.sum() > 2 and terminal_valid.nunique() > 1 and value_valid.nunique() > 1
+        correlation = terminal_valid.corr(value_valid, method="spearman") if varies else np.nan
         records.append({"task": task, "architecture": architecture, "metric": metrics[task].name, "n": int(valid.sum()),
                         "initial_adjoint_median": initial[valid].median(), "terminal_adjoint_median": terminal[valid].median(),
                         "log10_terminal_over_initial": ratio.median(), "spearman_terminal_vs_metric": correlation})
