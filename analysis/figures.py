@@ -131,17 +131,19 @@ def learning_curves(curves: pd.DataFrame, task: str, metric: Metric):
     return figure
 
 
-def adjoint_scatter(rows: pd.DataFrame, metrics: dict[str, Metric], column: str = "terminal_adjoint"):
-    """Per task: the adjoint norm (log scale) against the metric, one colour per architecture."""
-    data = rows[np.isfinite(rows[column].astype(float)) & (rows[column].astype(float) > 0)]
-    figure, axes = task_grid(data["task"], f"{column.replace('_', ' ')} vs validation metric (ok trainings)")
+def adjoint_scatter(rows: pd.DataFrame, metrics: dict[str, Metric]):
+    """Per task: the ratio of the initial to the terminal adjoint norm (how much of the gradient
+    signal reaches the first time step; log scale) against the metric, one colour per architecture."""
+    ratio = rows["initial_adjoint"].astype(float) / rows["terminal_adjoint"].astype(float)
+    data = rows.assign(ratio=ratio)[np.isfinite(ratio) & (ratio > 0)]
+    figure, axes = task_grid(data["task"], "Adjoint norm ratio (initial / terminal) vs validation metric (ok trainings)")
     colors = architecture_colors(data["architecture"])
     for task, axis in axes.items():
         for name in _ordered(data.loc[data["task"] == task, "architecture"]):
             points = data[(data["task"] == task) & (data["architecture"] == name)]
-            axis.scatter(points[column], points["value"], s=10, alpha=0.7, color=colors[name], label=name)
+            axis.scatter(points["ratio"], points["value"], s=10, alpha=0.7, color=colors[name], label=name)
         axis.set_xscale("log")
-        axis.set_xlabel(column, fontsize=8)
+        axis.set_xlabel("initial / terminal adjoint norm", fontsize=8)
         axis.set_ylabel(metrics[task].name, fontsize=8)
     if axes:
         next(iter(axes.values())).legend(fontsize=7)

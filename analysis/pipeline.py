@@ -114,11 +114,13 @@ def analyse(runs: Runs, metric: str = "val_accuracy", curve_task: str | None = N
     else:
         add_table(Table("adjoint_norms", "Adjoint norms",
                         "Medians of the initial and terminal adjoint norms over the ok trainings, the median of "
-                        "log10(terminal / initial), and the Spearman correlation of the terminal norm with the metric.",
+                        "log10(initial / terminal) (negative: the gradient fades on its way back), and the "
+                        "Spearman correlation of that ratio with the metric.",
                         adjoints))
         if draw:
             add_figure(Figure("adjoint_vs_metric", "Adjoint norms and accuracy",
-                              "Terminal adjoint norm (log scale) against the validation metric.",
+                              "Initial over terminal adjoint norm (log scale: below 1, the gradient signal fades "
+                              "on its way back to the first step) against the validation metric.",
                               figures.adjoint_scatter(ok_rows, chosen)))
 
     if runs.adaptive:
@@ -142,7 +144,8 @@ def _learning_curves(result: Analysis, winners: pd.DataFrame, chosen, metric: st
                                "Best hyperparameters' trainings: the metric's mean after the first and the last epoch, "
                                "and the epoch with the best mean.", tables.learning_curve_summary(curves, chosen)))
     result.tables.append(Table("learning_curves_by_epoch", "Learning curves per epoch",
-                               "Mean, std and n of the metric per architecture, task and epoch; loss_mean: training loss.",
+                               "Mean, std and n of the metric per architecture, task and epoch; loss_mean: training loss; "
+                               "*_adjoint_median: per-epoch adjoint norms, when recorded.",
                                curves))
     available = sorted(set(curves["task"]))
     task = curve_task if curve_task in available else None

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from jinja2 import Environment
+from markupsafe import escape
 
 from analysis.loading import Runs
 from analysis.pipeline import Analysis
@@ -72,6 +73,16 @@ def format_value(value) -> str:
 
 def formatted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(lambda column: column.map(format_value)) if not frame.empty else frame
+
+
+def html_table(frame: pd.DataFrame) -> str:
+    """A plain HTML table: numbers right-aligned, text left-aligned, everything escaped."""
+    numeric = [pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype) for dtype in frame.dtypes]
+    cell = lambda tag, text, number: f'<{tag}{" class=num" if number else ""}>{escape(text)}</{tag}>'  # noqa: E731
+    head = "".join(cell("th", name, number) for name, number in zip(frame.columns, numeric))
+    body = ["<tr>" + "".join(cell("td", text, number) for text, number in zip(row, numeric)) + "</tr>"
+            for row in formatted(frame).itertuples(index=False)]
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def markdown_table(frame: pd.DataFrame, limit: int | None = MARKDOWN_ROWS) -> str:
@@ -143,8 +154,8 @@ HTML_TEMPLATE = """<!doctype html>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; font-size: 0.85em; } td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+table { border-collapse: collapse; font-size: 0.85em; } td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: left; }
+th { background: #f3f3f3; position: sticky; top: 0; } .num { text-align: right; font-variant-numeric: tabular-nums; }
 .scroll { max-height: 28em; overflow: auto; display: inline-block; }
 .description { color: #555; max-width: 60em; } img { max-width: 100%; border: 1px solid #eee; }
 pre { background: #f7f7f7; padding: 0.8em; overflow: auto; font-size: 0.85em; }
@@ -154,8 +165,8 @@ pre { background: #f7f7f7; padding: 0.8em; overflow: auto; font-size: 0.85em; }
 <p>{{ sources|join(", ") }} &middot; generated {{ generated }}</p>
 <nav>{% for table in tables %}<a href="#{{ table.name }}">{{ table.title }}</a> {% endfor %}<a href="#spec">spec</a> <a href="#software">software</a></nav>
 <h2 id="trainings">Trainings</h2>
-<table><tr><th>trainings</th><th>count</th><th>meaning</th></tr>
-{% for name, count, meaning in counts %}<tr><td>{{ name }}</td><td>{{ count }}</td><td style="text-align:left">{{ meaning }}</td></tr>
+<table><tr><th>trainings</th><th class="num">count</th><th>meaning</th></tr>
+{% for name, count, meaning in counts %}<tr><td>{{ name }}</td><td class="num">{{ count }}</td><td>{{ meaning }}</td></tr>
 {% endfor %}</table>
 {% if notes %}<h2 id="notes">Notes</h2><ul class="notes">{% for note in notes %}<li>{{ note }}</li>{% endfor %}</ul>{% endif %}
 {% for table in tables %}
@@ -184,7 +195,7 @@ def render_html(analysis: Analysis, runs: Runs, figure_paths: dict[str, Path]) -
         names = [name for name in _figures_after(table.name) if name in figure_paths]
         sections.append({
             "name": table.name, "title": table.title, "description": table.description, "rows": len(table.frame),
-            "html": formatted(table.frame).to_html(index=False, border=0, escape=True),
+            "html": html_table(table.frame),
             "figures": [_embedded(figures[name], figure_paths[name]) for name in names],
         })
     orphans = [name for name in figure_paths if name not in placed_anywhere]

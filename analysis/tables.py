@@ -101,9 +101,14 @@ def learning_curves(epochs: pd.DataFrame, metrics: dict[str, Metric]) -> pd.Data
         for epoch, rows in group.groupby("epoch", sort=True):
             values = rows[metric.name].replace([np.inf, -np.inf], np.nan).dropna()
             loss = rows["loss"].replace([np.inf, -np.inf], np.nan).dropna() if "loss" in rows else pd.Series(dtype=float)
-            records.append({"task": task, "architecture": architecture, "epoch": int(epoch), "metric": metric.name,
-                            "mean": values.mean(), "std": values.std(), "n": len(values), "loss_mean": loss.mean()})
-    return pd.DataFrame(records, columns=["task", "architecture", "epoch", "metric", "mean", "std", "n", "loss_mean"])
+            record = {"task": task, "architecture": architecture, "epoch": int(epoch), "metric": metric.name,
+                      "mean": values.mean(), "std": values.std(), "n": len(values), "loss_mean": loss.mean()}
+            for name in adjoint_columns(rows):  # per-epoch adjoint norms, when the trainer records them
+                record[f"{name}_median"] = rows[name].astype(float).median()
+            records.append(record)
+    columns = ["task", "architecture", "epoch", "metric", "mean", "std", "n", "loss_mean"]
+    frame = pd.DataFrame(records)
+    return frame[columns + [name for name in frame.columns if name not in columns]] if records else pd.DataFrame(columns=columns)
 
 
 def learning_curve_summary(curves: pd.DataFrame, metrics: dict[str, Metric]) -> pd.DataFrame:
@@ -132,8 +137,9 @@ def adjoint_columns(rows: pd.DataFrame) -> list[str]:
 
 def adjoint_summary(rows: pd.DataFrame, metrics: dict[str, Metric]) -> pd.DataFrame | None:
     """Per task and architecture: median initial and terminal adjoint norms, the median of
-    log10(terminal / initial) (negative: the gradient signal fades back through time) and the
-    Spearman correlation of the terminal norm with the task's metric. None without adjoint data."""
+    log10(initial / terminal) (negative: the gradient signal fades on its way back to the first
+    step) and the Spearman correlation of that ratio with the task's metric. None without
+    adjoint data."""
     if not {"initial_adjoint", "terminal_adjoint"} <= set(adjoint_columns(rows)):
         return None
     data = analysed(rows, metrics)
@@ -143,13 +149,13 @@ def adjoint_summary(rows: pd.DataFrame, metrics: dict[str, Metric]) -> pd.DataFr
         valid = np.isfinite(initial) & np.isfinite(terminal) & (initial > 0) & (terminal > 0)
         if not valid.any():
             continue
-        ratio = np.log10(terminal[valid] / initial[valid])
-        terminal_valid, value_valid = group.loc[valid, "terminal_adjoint"], group.loc[valid, "value"]
-        varies = valid.sum() > 2 and terminal_valid.nunique() > 1 and value_valid.nunique() > 1
-        correlation = terminal_valid.corr(value_valid, method="spearman") if varies else np.nan
+        ratio = np.log10(initial[valid] / terminal[valid])
+        values = group.loc[valid, "value"]
+        varies = valid.sum() > 2 and ratio.nunique() > 1 and values.nunique() > 1
+        correlation = ratio.corr(values, method="spearman") if varies else np.nan
         records.append({"task": task, "architecture": architecture, "metric": metrics[task].name, "n": int(valid.sum()),
                         "initial_adjoint_median": initial[valid].median(), "terminal_adjoint_median": terminal[valid].median(),
-                        "log10_terminal_over_initial": ratio.median(), "spearman_terminal_vs_metric": correlation})
+                        "log10_initial_over_terminal": ratio.median(), "spearman_ratio_vs_metric": correlation})
     return pd.DataFrame(records)
 
 

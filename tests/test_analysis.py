@@ -414,7 +414,7 @@ def test_adjoint_norms_are_summarised_when_recorded(tmp_path):
     analysis = analyse(load_runs([run]), draw=False)
     table = analysis.table("adjoint_norms")
     row = effect(table, "digits-none-False", "lstm")
-    assert row["log10_terminal_over_initial"] == pytest.approx(2.0)  # initial 1e-2, terminal 1
+    assert row["log10_initial_over_terminal"] == pytest.approx(-2.0)  # initial 1e-2, terminal 1
     assert row["n"] == len(LEARNING_RATES) * len(HIDDEN_DIMS) * REPLICATES
 
 
