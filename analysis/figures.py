@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.metrics import Metric  # noqa: E402
+from analysis.metrics import Metric, lower_is_better  # noqa: E402
 
 PANEL = (2.9, 2.3)  # inches per facet
 
@@ -79,7 +79,7 @@ def coefficient_bars(effects: pd.DataFrame):
         axis.axhline(0, color="black", linewidth=0.8)
         axis.set_xticks(positions, rows.index, rotation=30, ha="right")
         reference, metric = rows["reference"].iloc[0], rows["metric"].iloc[0]
-        axis.set_ylabel(f"Δ {metric} vs {reference}", fontsize=8)
+        axis.set_ylabel(f"Δ {metric} vs {reference} ({'↓' if lower_is_better(metric) else '↑'} better)", fontsize=8)
     figure.tight_layout()
     return figure
 
@@ -90,13 +90,14 @@ def metric_by_architecture(ok_rows: pd.DataFrame, best: pd.DataFrame, metrics: d
     figure, axes = task_grid(best["task"], "Validation metric by architecture: all hyperparameters (boxes), "
                                            "best hyperparameters (dots)")
     colors = architecture_colors(ok_rows["architecture"])
+    groups = {key: group["value"] for key, group in ok_rows.groupby(["task", "architecture"])}
+    winners = {key: group["value"] for key, group in best.groupby(["task", "architecture"])}
     for task, axis in axes.items():
-        names = _ordered(ok_rows.loc[ok_rows["task"] == task, "architecture"])
-        everything = [ok_rows[(ok_rows["task"] == task) & (ok_rows["architecture"] == name)]["value"] for name in names]
-        axis.boxplot(everything, positions=range(len(names)), widths=0.6, showfliers=False,
+        names = _ordered(name for key_task, name in groups if key_task == task)
+        axis.boxplot([groups[task, name] for name in names], positions=range(len(names)), widths=0.6, showfliers=False,
                      medianprops={"color": "grey"}, boxprops={"color": "grey"}, whiskerprops={"color": "grey"})
         for position, name in enumerate(names):
-            values = best[(best["task"] == task) & (best["architecture"] == name)]["value"]
+            values = winners.get((task, name), pd.Series(dtype=float))
             jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
             axis.scatter(position + jitter, values, s=14, color=colors[name], edgecolor="black", linewidth=0.4, zorder=3)
         axis.set_xticks(range(len(names)), names, rotation=30, ha="right")
@@ -172,6 +173,6 @@ def proportion_heatmap(matrix: pd.DataFrame):
 
 def save(figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
+    figure.savefig(path, dpi=100)
     plt.close(figure)
     return path

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,17 +101,21 @@ def _read_json(path: Path):
         return None  # a record being replaced right now, or damaged: treated as absent
 
 
-def _sim_records(run_dir: Path) -> dict[str, tuple[dict | None, dict | None]]:
-    """identifier -> (point.json, result.json) of every sim directory."""
+def _sim_records(run_dir: Path, skip: set[str]) -> dict[str, tuple[dict | None, dict | None]]:
+    """identifier -> (point.json, result.json) of every sim directory not in ``skip`` (trainings the
+    saved history already has finished: their records are not read again)."""
     records: dict[str, tuple[dict | None, dict | None]] = {}
     sims = run_dir / SIMS_DIR
     if not sims.is_dir():
         return records
-    for sim_dir in sims.iterdir():
-        if sim_dir.is_dir():
+    with os.scandir(sims) as entries:
+        for entry in entries:
+            if entry.name in skip or not entry.is_dir():
+                continue
+            sim_dir = Path(entry.path)
             point, result = _read_json(sim_dir / "point.json"), _read_json(sim_dir / "result.json")
             if point is not None or result is not None:
-                records[sim_dir.name] = (point, result)
+                records[entry.name] = (point, result)
     return records
 
 
@@ -118,8 +123,9 @@ def _complete(result: dict | None) -> bool:
     return isinstance(result, dict) and result.get("status") in STATUSES
 
 
-def load_run(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
-    """One run directory as a frame (finished and unfinished rows) and notes on what was merged."""
+def load_run(run_dir: Path, allow_empty: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """One run directory as a frame (finished and unfinished rows) and notes on what was merged.
+    ``allow_empty``: a run directory with a spec.yaml but nothing recorded yet is an empty frame."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise AnalysisError(f"{run_dir} does not exist")
@@ -128,18 +134,21 @@ def load_run(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
             return _finish(history_frame(read_history(run_dir)), run_dir.parent, run_dir.name), []
         raise AnalysisError(f"{run_dir} is a file; give a run directory (with history.npy), a history .npy or --csv FILE")
     notes = []
-    records = _sim_records(run_dir)
     history_path = run_dir / HISTORY_FILE
     if history_path.exists():
         frame = history_frame(read_history(history_path))
-    elif records:
-        frame = pd.DataFrame(columns=["identifier"])
-        notes.append(f"{run_dir}: no {HISTORY_FILE} yet (killed before its first save?): read the sims/ records only")
+        done = set(frame.loc[frame["sim_ended"] & frame["status"].isin(STATUSES), "identifier"])
     else:
-        raise AnalysisError(
-            f"{run_dir} has no {HISTORY_FILE} and no sims/*/result.json: not a taskgen run directory "
-            "(or nothing was saved yet)"
-        )
+        frame, done = pd.DataFrame(columns=[*POINT_COLUMNS, *RESULT_COLUMNS, "sim_ended"]), set()
+    records = _sim_records(run_dir, done)
+    if not history_path.exists():
+        if records:
+            notes.append(f"{run_dir}: no {HISTORY_FILE} yet (killed before its first save?): read the sims/ records only")
+        elif not (allow_empty and (run_dir / SPEC_FILE).exists()):
+            raise AnalysisError(
+                f"{run_dir} has no {HISTORY_FILE} and no sims/*/result.json: not a taskgen run directory "
+                "(or nothing was saved yet)"
+            )
     frame, picked_up = _merge_records(frame, records)
     if picked_up:
         notes.append(

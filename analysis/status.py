@@ -24,7 +24,7 @@ def _duration(seconds: float) -> str:
 def status_report(run_dir: Path, now: float | None = None) -> str:
     run_dir = Path(run_dir)
     now = time.time() if now is None else now
-    frame, notes = load_run(run_dir)
+    frame, notes = load_run(run_dir, allow_empty=True)
     _, spec = read_spec(run_dir)
     expected = spec_trainings(spec)
     adaptive = bool(spec and (spec.get("generator") or {}).get("kind") == "asha")

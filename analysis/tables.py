@@ -26,10 +26,12 @@ def hyperparameters(rows: pd.DataFrame) -> list[str]:
 def analysed(rows: pd.DataFrame, metrics: dict[str, Metric]) -> pd.DataFrame:
     """Rows that enter the comparisons: status ok and a finite value of their task's metric."""
     ok = rows[(rows["status"] == "ok") & rows["task"].isin(metrics)].copy()
-    ok["metric"] = [metrics[task].name for task in ok["task"]]
-    ok["value"] = [row[name] for row, name in zip(ok.to_dict("records"), ok["metric"])]
-    ok["value"] = pd.to_numeric(ok["value"], errors="coerce")
-    return ok[np.isfinite(ok["value"])]
+    ok["metric"] = ok["task"].map({task: metric.name for task, metric in metrics.items()})
+    ok["value"] = np.nan
+    for name in ok["metric"].unique():
+        chosen = ok["metric"] == name
+        ok.loc[chosen, "value"] = pd.to_numeric(ok.loc[chosen, name], errors="coerce").astype(float)
+    return ok[np.isfinite(ok["value"].astype(float))]
 
 
 def best_hyperparameters(rows: pd.DataFrame, metrics: dict[str, Metric]) -> pd.DataFrame:

@@ -245,6 +245,25 @@ def test_counts_learning_curves_and_divergence(full_analysis):
     assert any("adjoint" in note for note in analysis.notes)  # no adjoint columns: skipped, said so
 
 
+def test_diverged_and_failed_trainings_are_counted_not_compared(tmp_path):
+    H = synthetic_rows()
+    lstm_best = np.flatnonzero((H["architecture"] == "lstm") & (H["dataset"] == "digits") & (H["orientation"] == "none")
+                               & (H["learning_rate"] == BEST[0]) & (H["hidden_dim"] == BEST[1]))
+    H["status"][lstm_best[:2]] = "diverged"
+    H["loss"][lstm_best[:2]] = np.nan
+    H["val_accuracy"][lstm_best[:2]] = 0.01  # whatever a diverged training last reported: not compared
+    H["status"][lstm_best[2]] = "failed"
+    H["status"][lstm_best[3]] = "timeout"
+    analysis = analyse(load_runs([write_run(tmp_path / "run", H, curves=False)]), draw=False)
+    assert {k: analysis.counts[k] for k in ("ok", "diverged", "failed", "timeout")} == {
+        "ok": ALL_POINTS - 4, "diverged": 2, "failed": 1, "timeout": 1}
+    rates = effect(analysis.table("divergence"), "digits-none-False", "lstm")
+    assert rates["finished"] == 40 and rates["diverged"] == 2 and rates["divergence_rate"] == pytest.approx(0.05)
+    best = effect(analysis.table("best_hyperparameters"), "digits-none-False", "lstm")
+    assert best["n"] == REPLICATES - 4 and best["learning_rate"] == BEST[0]
+    assert effect(analysis.table("architecture_effects"), "digits-none-False", "lstm")["n"] == REPLICATES - 4
+
+
 def test_killed_run_partial_save_analyses(tmp_path):
     H = synthetic_rows()
     keep = len(H) // 2
