@@ -302,7 +302,11 @@ def load_csv(path: Path) -> Runs:
     if frame.empty:
         raise AnalysisError(f"{path} has a header but no rows")
     frame["sim_ended"] = True
-    return Runs(_finish(frame, path.parent, path.name), [path], notes=[f"read {len(frame)} rows from {path}"])
+    notes = [f"read {len(frame)} rows from {path}"]
+    absent = [name for name in ("learning_rate", "hidden_dim", "epochs") if name not in frame]
+    if absent:
+        notes.append(f"{path.name} has no {', '.join(absent)} column: best hyperparameters are chosen without them")
+    return Runs(_finish(frame, path.parent, path.name), [path], notes=notes)
 
 
 def resolve_chains(frame: pd.DataFrame) -> pd.Series:
@@ -325,7 +329,7 @@ def final_rows(frame: pd.DataFrame) -> pd.DataFrame:
     Grid rows are unchanged. Only finished rows take part."""
     finished = frame[frame["finished"]].copy()
     finished["chain"] = resolve_chains(frame).loc[finished.index]
-    finished = finished.sort_values(["chain", "epochs"], kind="stable")
+    finished = finished.sort_values(["chain", "epochs"] if "epochs" in finished else ["chain"], kind="stable")
     return finished.drop_duplicates("chain", keep="last").sort_index()
 
 

@@ -42,7 +42,8 @@ def best_hyperparameters(rows: pd.DataFrame, metrics: dict[str, Metric]) -> pd.D
     records = []
     for (task, architecture), group in data.groupby(["task", "architecture"], sort=True):
         metric = metrics[task]
-        summary = group.groupby(names, dropna=False)["value"].agg(["mean", "std", "count"]).reset_index()
+        keys = names or [np.zeros(len(group))]  # no hyperparameter columns (a CSV): all rows one configuration
+        summary = group.groupby(keys, dropna=False)["value"].agg(["mean", "std", "count"]).reset_index(drop=not names)
         summary = summary.sort_values(
             ["mean", "count"], ascending=[not metric.higher_is_better, False], kind="stable"
         )

@@ -384,6 +384,22 @@ def test_csv_input_gives_the_same_tables(full_run, full_analysis, tmp_path):
     assert main(["--csv", str(tmp_path / "t.csv"), "--format", "markdown"]) == 0
 
 
+def test_minimal_csv_without_hyperparameters(tmp_path, capsys):
+    rows = ["architecture,dataset,val_accuracy"] + [f"{a},mnist,{v}" for a, v in
+                                                    [("rnn", 0.5), ("rnn", 0.52), ("lstm", 0.6), ("lstm", 0.62)]]
+    (tmp_path / "min.csv").write_text("\n".join(rows) + "\n")
+    assert main(["--csv", str(tmp_path / "min.csv"), "--format", "markdown"]) == 0
+    text = capsys.readouterr().out
+    assert "| mnist-none-False | lstm | lstm - rnn | 0.1 |" in text and "no learning_rate, hidden_dim, epochs" in text
+
+
+def test_status_of_a_run_that_has_not_finished_anything(tmp_path):
+    run = tmp_path / "fresh"
+    (run / "sims").mkdir(parents=True)
+    (run / "spec.yaml").write_text(spec_text())
+    assert f"[0/{ALL_POINTS} trainings finished]" in status_report(run)
+
+
 def test_merged_runs_count_each_training_once(tmp_path, full_analysis):
     H = synthetic_rows()
     first = write_run(tmp_path / "a", H[: len(H) // 2 + 10], curves=False)
