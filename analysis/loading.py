@@ -195,9 +195,14 @@ def _finish(frame: pd.DataFrame, run_dir: Path, source: str) -> pd.DataFrame:
     frame["sim_ended"] = frame["sim_ended"].fillna(False).astype(bool)
     frame["finished"] = frame["sim_ended"] & frame["status"].isin(STATUSES)
     frame.loc[~frame["finished"], "status"] = UNFINISHED
-    for name in ("loss", "accuracy", "val_loss", "val_accuracy", "best_val_accuracy", "learning_rate") + ADJOINT_COLUMNS:
+    for name in ("loss", "accuracy", "val_loss", "val_accuracy", "best_val_accuracy", "learning_rate",
+                 "train_seconds") + ADJOINT_COLUMNS:
         if name in frame:
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+    for name in ("pad", "hidden_dim", "epochs", "batch_size", "seed", "replicate", "epochs_completed", "n_params"):
+        if name in frame:
+            column = pd.to_numeric(frame[name], errors="coerce")
+            frame[name] = column.astype("int64") if column.notna().all() else column.astype(float)
     frame["task"] = [task_name(*values) for values in zip(frame["dataset"], frame["orientation"], frame["permute"])]
     frame["source"] = source
     frame["run_dir"] = str(run_dir)

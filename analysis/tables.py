@@ -64,6 +64,8 @@ def best_hyperparameters(rows: pd.DataFrame, metrics: dict[str, Metric]) -> pd.D
 def best_runs(rows: pd.DataFrame, metrics: dict[str, Metric], best: pd.DataFrame) -> pd.DataFrame:
     """The trainings of each (task, architecture)'s best hyperparameters: what the models compare."""
     data = analysed(rows, metrics)
+    if best.empty:
+        return data.iloc[:0]
     keys = ["task", "architecture", *[name for name in hyperparameters(data) if name in best]]
     return data.merge(best[keys], on=keys, how="inner")
 

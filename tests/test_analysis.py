@@ -293,6 +293,16 @@ def test_killed_run_partial_save_analyses(tmp_path):
     assert "1 started without a result yet" in report
 
 
+def test_run_with_nothing_finished_yet_reports_counts(tmp_path, capsys):
+    H = synthetic_rows()[:6]
+    H["sim_ended"], H["status"] = False, ""
+    run = write_run(tmp_path / "started", H, curves=False)
+    assert main([str(run), "--out", str(tmp_path / "report")]) == 0
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "nothing to compare yet" in page and "<td>unfinished</td><td class=\"num\">6</td>" in page
+    assert "0 trainings finished" in capsys.readouterr().out
+
+
 def test_run_without_history_reads_the_sim_records(tmp_path):
     run = tmp_path / "early"
     run.mkdir()
