@@ -76,7 +76,7 @@ def _compile_adjoints(model: keras.Model, loss: keras.losses.Loss) -> Callable:
     whichever backend Keras runs: the one backend-specific piece."""
 
     def summed_loss(x, y, perturbation):  # the mean loss times n: each sample's own gradient
-        return loss(y, _perturbed_output(model, x, perturbation)) * ops.shape(x)[0]
+        return loss(y, _perturbed_output(model, x, perturbation)) * ops.cast(ops.shape(x)[0], "float32")
 
     backend = keras.backend.backend()
     if backend == "tensorflow":

@@ -22,7 +22,9 @@ def tiny_spec_dict(**sections) -> dict:
             "replicates": 2,
         },
         "generator": {"kind": "grid", "seed": 7},
-        "simulator": {"isolation": "inline", "epochs": 1, "batch_size": 64, "timeout": 300, "threads": 1},
+        # ensemble mechanics, not learning: a quarter of digits, no adjoint probes
+        "simulator": {"isolation": "inline", "epochs": 1, "batch_size": 64, "timeout": 300, "threads": 1,
+                      "adjoints": False, "tasks": {"digits": {"train_samples": 384}}},
         "allocator": {"progress_interval": 0.5},
     }
     for name, value in sections.items():

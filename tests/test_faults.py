@@ -12,7 +12,7 @@ EXPECTED = {
     "fault_raise": ("failed", "RuntimeError: injected failure"),
     "fault_exit": ("failed", "trainer exited with code 7"),
     "fault_segfault": ("failed", "trainer killed by SIGSEGV"),
-    "fault_sleep": ("timeout", "killed after the sim timeout of 25.0 s"),
+    "fault_sleep": ("timeout", "killed after the sim timeout of 40.0 s"),
     "fault_nan": ("diverged", ""),
 }
 
@@ -20,7 +20,7 @@ EXPECTED = {
 def test_every_kind_of_failure_is_recorded_and_the_ensemble_finishes(write_spec, tmp_path):
     spec_path = write_spec(
         space={"choices": {"architecture": ["rnn"], "dataset": list(EXPECTED), "hidden_dim": [8]}, "replicates": 1},
-        simulator={"isolation": "process", "timeout": 25, "retries": 1, "epochs": 2},
+        simulator={"isolation": "process", "timeout": 40, "retries": 1, "epochs": 2},
     )
     result = run_command(
         ["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(tmp_path / "run")],
