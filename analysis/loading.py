@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 
 from hypers.fields import POINT_DTYPE
-from simulators.records import RESULT_DTYPE, STATUSES
+from simulators.records import ADJOINT_FIELDS, RESULT_DTYPE, STATUSES
 
 HISTORY_FILE = "history.npy"
 SPEC_FILE = "spec.yaml"
@@ -35,8 +35,8 @@ SIMS_DIR = "sims"
 
 POINT_COLUMNS = tuple(name for name, _ in POINT_DTYPE)
 RESULT_COLUMNS = tuple(name for name, _ in RESULT_DTYPE)
-# Adjoint norms: result and per-epoch fields some trainers record; optional everywhere.
-ADJOINT_COLUMNS = ("initial_adjoint", "terminal_adjoint", "val_initial_adjoint", "val_terminal_adjoint")
+# Adjoint norms: optional everywhere (older runs and CSVs may lack them).
+ADJOINT_COLUMNS = ADJOINT_FIELDS
 # libEnsemble's bookkeeping kept in the frame (the rest is dropped).
 LIBE_COLUMNS = ("sim_id", "sim_started", "sim_ended", "sim_started_time", "sim_ended_time", "sim_worker")
 # The fields that make a task: a dataset and its variation.
@@ -87,7 +87,7 @@ def read_history(path: Path) -> np.ndarray:
 
 def history_frame(H: np.ndarray) -> pd.DataFrame:
     """The history's point, result, adjoint and libEnsemble fields as columns."""
-    keep = [name for name in POINT_COLUMNS + RESULT_COLUMNS + ADJOINT_COLUMNS + LIBE_COLUMNS if name in H.dtype.names]
+    keep = [name for name in dict.fromkeys(POINT_COLUMNS + RESULT_COLUMNS + LIBE_COLUMNS) if name in H.dtype.names]
     frame = pd.DataFrame({name: H[name].tolist() if H.dtype[name].kind == "U" else H[name] for name in keep})
     if "sim_ended" not in frame:
         frame["sim_ended"] = frame["status"] != ""
@@ -195,8 +195,8 @@ def _finish(frame: pd.DataFrame, run_dir: Path, source: str) -> pd.DataFrame:
     frame["sim_ended"] = frame["sim_ended"].fillna(False).astype(bool)
     frame["finished"] = frame["sim_ended"] & frame["status"].isin(STATUSES)
     frame.loc[~frame["finished"], "status"] = UNFINISHED
-    for name in ("loss", "accuracy", "val_loss", "val_accuracy", "best_val_accuracy", "learning_rate",
-                 "train_seconds") + ADJOINT_COLUMNS:
+    for name in dict.fromkeys(("loss", "accuracy", "val_loss", "val_accuracy", "best_val_accuracy", "learning_rate",
+                               "train_seconds") + ADJOINT_COLUMNS):
         if name in frame:
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     for name in ("pad", "hidden_dim", "epochs", "batch_size", "seed", "replicate", "epochs_completed", "n_params"):
