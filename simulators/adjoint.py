@@ -68,12 +68,14 @@ def _state_width(model: keras.Model) -> int:
     return top.units
 
 
-_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its gradient function
+_compiled_stateless: dict[tuple, Callable] = {}  # JAX: one program per model shape, weights as inputs
 
 
 def _compile_adjoints(model: keras.Model, loss: keras.losses.Loss) -> Callable:
-    """(x, y, zero perturbation) -> d(summed loss)/d perturbation, compiled once per model on
-    whichever backend Keras runs: the one backend-specific piece."""
+    """(model, x, y, zero perturbation) -> d(summed loss)/d perturbation, compiled once on
+    whichever backend Keras runs: the one backend-specific piece. On JAX, ``model``'s weights
+    are arguments, so the members of a vectorised group share one compiled program."""
 
     def summed_loss(x, y, perturbation):  # the mean loss times n: each sample's own gradient
         return loss(y, _perturbed_output(model, x, perturbation)) * ops.cast(ops.shape(x)[0], "float32")
@@ -89,7 +91,7 @@ def _compile_adjoints(model: keras.Model, loss: keras.losses.Loss) -> Callable:
                 value = summed_loss(x, y, perturbation)
             return tape.gradient(value, perturbation)
 
-        return gradient
+        return lambda member, x, y, perturbation: gradient(x, y, perturbation)
     if backend == "jax":
         import jax
 
@@ -98,11 +100,11 @@ def _compile_adjoints(model: keras.Model, loss: keras.losses.Loss) -> Callable:
                 return summed_loss(x, y, perturbation)
 
         jitted = jax.jit(jax.grad(stateless_loss, argnums=3))
-        return lambda x, y, perturbation: jitted([v.value for v in model.variables], x, y, perturbation)
+        return lambda member, x, y, perturbation: jitted([v.value for v in member.variables], x, y, perturbation)
     if backend == "torch":
         import torch
 
-        def gradient(x, y, perturbation):
+        def gradient(member, x, y, perturbation):
             perturbation = perturbation.detach().requires_grad_(True)
             (result,) = torch.autograd.grad(summed_loss(x, y, perturbation), perturbation)
             return result
@@ -113,12 +115,23 @@ def _compile_adjoints(model: keras.Model, loss: keras.losses.Loss) -> Callable:
 
 def adjoint_norms(model: keras.Model, loss: keras.losses.Loss, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Mean ||dL_i/dh_1|| and ||dL_i/dh_T|| over the samples of (x, y)."""
-    if model not in _compiled:
-        _compiled[model] = _compile_adjoints(model, loss)
     zeros = np.zeros((len(x), x.shape[1], _state_width(model)), dtype="float32")
-    adjoints = _compiled[model](*(ops.convert_to_tensor(a) for a in (x, y, zeros)))
+    adjoints = _gradient_function(model, loss)(model, *(ops.convert_to_tensor(a) for a in (x, y, zeros)))
     norms = np.linalg.norm(ops.convert_to_numpy(adjoints), axis=-1)
     return float(norms[:, 0].mean()), float(norms[:, -1].mean())
+
+
+def _gradient_function(model: keras.Model, loss: keras.losses.Loss) -> Callable:
+    if keras.backend.backend() == "jax":
+        block = model.get_layer("recurrent")
+        options = [repr(getattr(layer, "options", None)) for layer in getattr(block, "layers", [block])]
+        shape = (model.name, type(loss).__name__, tuple(tuple(v.shape) for v in model.variables), *options)
+        if shape not in _compiled_stateless:
+            _compiled_stateless[shape] = _compile_adjoints(model, loss)
+        return _compiled_stateless[shape]
+    if model not in _compiled:
+        _compiled[model] = _compile_adjoints(model, loss)
+    return _compiled[model]
 
 
 def epoch_adjoints(model: keras.Model, loss: Any, data: TaskData) -> dict[str, float]:

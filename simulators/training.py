@@ -99,14 +99,14 @@ def load_task(point: dict[str, Any], options: TrainingOptions) -> TaskData:
     )
 
 
-def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, history: EpochHistory) -> dict[str, Any]:
-    data = load_task(point, options)  # before the backend starts: a task that cannot load costs no import
-    configure_backend(int(point["seed"]), options.threads)
-
-    from simulators.checkpoints import restore_checkpoint, save_checkpoint
-    from simulators.engines import Plan, engine
+def _member(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, history: EpochHistory, data: TaskData):
+    """The point's model, plan and per-epoch recording (adjoints, TensorBoard, checkpoints)."""
     from simulators.adjoint import epoch_adjoints
+    from simulators.checkpoints import restore_checkpoint, save_checkpoint
+    from simulators.engines import Plan
+    from simulators.engines.member import Member
     from simulators.models import build_model, loss_and_metrics
+
     model = build_model(
         point["architecture"], int(point["hidden_dim"]), int(point["seed"]), data,
         options.architecture_options(point["architecture"]),
@@ -142,8 +142,32 @@ def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, histo
         warmup_epochs=options.warmup_epochs,
         resume=resume,
     )
-    engine(options.engine).train(model, data, plan, on_epoch)
-    return {"n_params": model.count_params(), "status": "diverged" if history.diverged else "ok"}
+    return Member(model, plan, on_epoch)
+
+
+def _outcome(member: Any, history: EpochHistory) -> dict[str, Any]:
+    return {"n_params": member.model.count_params(), "status": "diverged" if history.diverged else "ok"}
+
+
+def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, history: EpochHistory) -> dict[str, Any]:
+    data = load_task(point, options)  # before the backend starts: a task that cannot load costs no import
+    configure_backend(int(point["seed"]), options.threads)
+    from simulators.engines import engine
+
+    member = _member(point, options, sim_dir, history, data)
+    engine(options.engine).train(member.model, data, member.plan, member.on_epoch)
+    return _outcome(member, history)
+
+
+def _train_group(points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[Path],
+                 histories: list[EpochHistory]) -> list[dict[str, Any]]:
+    data = load_task(points[0], options)
+    configure_backend(int(points[0]["seed"]), options.threads)
+    from simulators.engines.jax_step import train_group
+
+    members = [_member(*member, data) for member in zip(points, [options] * len(points), sim_dirs, histories)]
+    train_group(members, data)
+    return [_outcome(member, history) for member, history in zip(members, histories)]
 
 
 def _tensorboard(model: Any, sim_dir: Path) -> Any:
@@ -178,6 +202,27 @@ def adopt_parent(sim_dir: Path, parent_dir: Path) -> None:
     shutil.copyfile(parent_dir / CHECKPOINT_FILE, sim_dir / CHECKPOINT_FILE)
 
 
+def _begin(point: dict[str, Any], sim_dir: Path) -> EpochHistory:
+    """The sim dir ready for ``point``: its point.json, and the learning curve so far."""
+    write_json(sim_dir / "point.json", point)
+    if point.get("resume_from"):
+        adopt_parent(sim_dir, sim_dir.parent / point["resume_from"])
+    return EpochHistory.load(sim_dir / "history.json")
+
+
+def _failure(error: Exception, sim_dir: Path) -> dict[str, Any]:
+    (sim_dir / "error.txt").write_text(traceback.format_exc())
+    return {"status": "failed", "error": f"{type(error).__name__}: {error}"[:ERROR_CHARS]}
+
+
+def _finish(history: EpochHistory, outcome: dict[str, Any], sim_dir: Path, started: float) -> dict[str, Any]:
+    result = empty_result(**history.summary(), **outcome)
+    result["train_seconds"] = time.perf_counter() - started
+    result["sim_dir"] = str(sim_dir)
+    write_json(sim_dir / "result.json", result)
+    return result
+
+
 def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: Path) -> dict[str, Any]:
     """Train ``point`` and write point.json, history.json and result.json into ``sim_dir``.
 
@@ -189,19 +234,38 @@ def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: Path)
     done = finished_result(sim_dir)
     if done is not None:
         return done
-    write_json(sim_dir / "point.json", point)
     history = EpochHistory(sim_dir / "history.json")
     started = time.perf_counter()
     try:
-        if point.get("resume_from"):
-            adopt_parent(sim_dir, sim_dir.parent / point["resume_from"])
-        history = EpochHistory.load(sim_dir / "history.json")
+        history = _begin(point, sim_dir)
         outcome = _train(point, options, sim_dir, history)
     except Exception as error:  # noqa: BLE001 - any failure is recorded, not raised
-        (sim_dir / "error.txt").write_text(traceback.format_exc())
-        outcome = {"status": "failed", "error": f"{type(error).__name__}: {error}"[:ERROR_CHARS]}
-    result = empty_result(**history.summary(), **outcome)
-    result["train_seconds"] = time.perf_counter() - started
-    result["sim_dir"] = str(sim_dir)
-    write_json(sim_dir / "result.json", result)
-    return result
+        outcome = _failure(error, sim_dir)
+    return _finish(history, outcome, sim_dir, started)
+
+
+def run_training_group(points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[Path]) -> list[dict[str, Any]]:
+    """Train points of one shape together, vectorised by the JAX engine, each with the records
+    ``run_training`` would write for it alone. Finished members are skipped; if the group
+    itself fails, every member still running records the failure."""
+    results: dict[int, dict[str, Any]] = {}
+    pending = []
+    for index, (point, sim_dir) in enumerate(zip(points, sim_dirs)):
+        sim_dir.mkdir(parents=True, exist_ok=True)
+        done = finished_result(sim_dir)
+        if done is not None:
+            results[index] = done
+        else:
+            pending.append(index)
+    started = time.perf_counter()
+    histories = {i: EpochHistory(sim_dirs[i] / "history.json") for i in pending}
+    try:
+        histories = {i: _begin(points[i], sim_dirs[i]) for i in pending}
+        outcomes = dict(zip(pending, _train_group(
+            [points[i] for i in pending], options, [sim_dirs[i] for i in pending], [histories[i] for i in pending]
+        ))) if pending else {}
+    except Exception as error:  # noqa: BLE001 - the group's failure is each member's record
+        outcomes = {i: _failure(error, sim_dirs[i]) for i in pending}
+    for i in pending:
+        results[i] = _finish(histories[i], outcomes[i], sim_dirs[i], started)
+    return [results[i] for i in range(len(points))]

@@ -1,10 +1,13 @@
-"""A jitted training step over the same Keras model, on the JAX backend.
+"""Jitted training of one or many Keras models of the same shape, on the JAX backend.
 
 Keras' ``fit`` dispatches every batch from Python, which leaves a GPU idle for these small
 recurrent models. Here the model's stateless API (``stateless_call``, the optimizer's
-``stateless_apply``) makes one pure step, and ``lax.scan`` runs a whole epoch's batches in one
-compiled program: the data stays on the device and is shuffled there, and Python only runs
-once per epoch, to copy the weights back into the model for the records and checkpoints.
+``stateless_apply``) makes one pure step, ``jax.vmap`` runs it for K members at once (stacked
+weights and optimizer states; each member's learning rate lives in its optimizer state, each
+shuffles with its own seed), and ``lax.scan`` runs a whole epoch's batches in one compiled
+program with the data on the device. Python runs once per epoch, to copy each member's weights
+back into its own model for the records and checkpoints. One training is the group of one, so
+a member of a group computes what it would alone.
 """
 
 from __future__ import annotations
@@ -15,12 +18,18 @@ import keras
 import numpy as np
 
 from simulators.engines import EpochCallback, Plan
+from simulators.engines.member import Member
 from simulators.models import loss_and_metrics
 from simulators.tasks.base import TaskData
 
 
+class JaxEngine:
+    def train(self, model: keras.Model, data: TaskData, plan: Plan, on_epoch: EpochCallback) -> None:
+        train_group([Member(model, plan, on_epoch)], data)
+
+
 def _hits(objective: str, logits, y):
-    """Correct predictions per sample (mean over output steps); None for regression."""
+    """Correct predictions per sample (mean over output steps); zeros for regression."""
     import jax.numpy as jnp
 
     if objective == "classification":
@@ -32,95 +41,119 @@ def _hits(objective: str, logits, y):
     return correct.reshape(y.shape[0], -1).mean(axis=1)
 
 
-class JaxEngine:
-    def train(self, model: keras.Model, data: TaskData, plan: Plan, on_epoch: EpochCallback) -> None:
-        if keras.backend.backend() != "jax":
-            raise RuntimeError(
-                f"engine 'jax' needs the JAX backend, this process runs '{keras.backend.backend()}': "
-                "set KERAS_BACKEND=jax, or use isolation: process (it sets it for the trainer)"
-            )
-        import jax
-        import jax.numpy as jnp
+def _require_jax() -> None:
+    if keras.backend.backend() != "jax":
+        raise RuntimeError(
+            f"engine 'jax' needs the JAX backend, this process runs '{keras.backend.backend()}': "
+            "set KERAS_BACKEND=jax, or use isolation: process (it sets it for the trainer)"
+        )
 
-        loss, metrics = loss_and_metrics(data)
-        optimizer = plan.optimizer(len(data.x_train))
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)  # checkpoints keep its state
-        optimizer.build(model.trainable_variables)
-        initial_epoch = plan.resume(model)
-        if initial_epoch >= plan.epochs:
-            return
 
-        def sample_losses(trainable, non_trainable, x, y):
-            logits, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
+def train_group(members: list[Member], data: TaskData) -> None:
+    """Train ``members`` (same architecture, shapes, batch size and epochs) together."""
+    _require_jax()
+    import jax
+    import jax.numpy as jnp
+
+    loss, metrics = loss_and_metrics(data)
+    for member in members:  # each keeps its own optimizer, so its checkpoints hold its state
+        member.model.compile(optimizer=member.plan.optimizer(len(data.x_train)), loss=loss, metrics=metrics)
+        member.model.optimizer.build(member.model.trainable_variables)
+    starts = {member.plan.resume(member.model) for member in members}
+    if len(starts) > 1:  # checkpoints at different epochs: each continues on its own
+        for member in members:
+            train_group([member], data)
+        return
+    start, plan = starts.pop(), members[0].plan
+    if start >= plan.epochs:
+        return
+    template, optimizer = members[0].model, members[0].model.optimizer
+
+    def member_step(state, x, y):
+        trainable, non_trainable, optimizer_state = state
+
+        def batch_loss(trainable, non_trainable):
+            logits, non_trainable = template.stateless_call(trainable, non_trainable, x, training=True)
             return loss(y, logits), (logits, non_trainable)
 
-        def step(state, batch):
-            trainable, non_trainable, optimizer_state = state
-            x, y = batch
-            (value, (logits, non_trainable)), grads = jax.value_and_grad(sample_losses, has_aux=True)(
-                trainable, non_trainable, x, y
-            )
-            trainable, optimizer_state = optimizer.stateless_apply(optimizer_state, grads, trainable)
-            return (trainable, non_trainable, optimizer_state), (value * len(y), _hits(data.objective, logits, y).sum())
+        (value, (logits, non_trainable)), grads = jax.value_and_grad(batch_loss, has_aux=True)(trainable, non_trainable)
+        trainable, optimizer_state = optimizer.stateless_apply(optimizer_state, grads, trainable)
+        return (trainable, non_trainable, optimizer_state), jnp.stack([value * len(y), _hits(data.objective, logits, y).sum()])
 
-        def batches(x, y, order, size):
-            full = len(order) // size * size
-            shaped = lambda a, idx, n: a[idx].reshape(n, size, *a.shape[1:])  # noqa: E731
-            return (shaped(x, order[:full], full // size), shaped(y, order[:full], full // size)), order[full:]
+    group_step = jax.vmap(member_step)
 
-        @jax.jit
-        def train_epoch(state, key, x, y):
-            order = jax.random.permutation(key, len(x))
-            (xs, ys), rest = batches(x, y, order, plan.batch_size)
-            state, (losses, hits) = jax.lax.scan(step, state, (xs, ys))
-            totals = jnp.stack([losses.sum(), hits.sum()])
-            if len(rest):  # the last, smaller batch: a second shape, compiled once
-                state, (last_loss, last_hits) = step(state, (x[rest], y[rest]))
-                totals = totals + jnp.stack([last_loss, last_hits])
-            return state, totals / len(x)
+    @jax.jit
+    def train_epoch(state, keys, x, y):
+        n, size = len(x), plan.batch_size
+        orders = jax.vmap(lambda key: jax.random.permutation(key, n))(keys)  # each member its own shuffle
+        full = n // size * size
+        batches = orders[:, :full].reshape(len(keys), full // size, size).transpose(1, 0, 2)
 
-        @jax.jit
-        def evaluate(state, x, y):
-            trainable, non_trainable, _ = state
-            logits, _ = model.stateless_call(trainable, non_trainable, x, training=False)
-            return jnp.stack([loss(y, logits), _hits(data.objective, logits, y).mean()])
+        def step(state, indices):  # indices (K, batch): gathered here, so memory stays one batch per member
+            return group_step(state, x[indices], y[indices])
 
-        state = (
-            [v.value for v in model.trainable_variables],
-            [v.value for v in model.non_trainable_variables],
-            [v.value for v in optimizer.variables],
-        )
-        x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-        x_val, y_val = jnp.asarray(data.x_val), jnp.asarray(data.y_val)
-        key = jax.random.PRNGKey(plan.seed)
-        for epoch in range(initial_epoch + 1, plan.epochs + 1):
-            started = time.perf_counter()
-            state, (train_loss, train_accuracy) = train_epoch(state, jax.random.fold_in(key, epoch), x_train, y_train)
-            val_loss, val_accuracy = _evaluate_in_chunks(evaluate, state, x_val, y_val, plan.batch_size * 8)
-            _copy_back(model, optimizer, state)
-            record = {"loss": float(train_loss), "val_loss": val_loss}
+        state, totals = jax.lax.scan(step, state, batches)
+        totals = totals.sum(axis=0)
+        if full < n:  # the last, smaller batch: a second shape, compiled once
+            state, last = group_step(state, x[orders[:, full:]], y[orders[:, full:]])
+            totals = totals + last
+        return state, totals / n
+
+    def member_evaluate(state, x, y):
+        trainable, non_trainable, _ = state
+        logits, _ = template.stateless_call(trainable, non_trainable, x, training=False)
+        return jnp.stack([loss(y, logits), _hits(data.objective, logits, y).mean()])
+
+    evaluate = jax.jit(jax.vmap(member_evaluate, in_axes=(0, None, None)))
+
+    def stacked(variables_of) -> list:
+        return [jnp.stack(values) for values in zip(*([v.value for v in variables_of(m)] for m in members))]
+
+    state = (
+        stacked(lambda m: m.model.trainable_variables),
+        stacked(lambda m: m.model.non_trainable_variables),
+        stacked(lambda m: m.model.optimizer.variables),
+    )
+    x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    x_val, y_val = jnp.asarray(data.x_val), jnp.asarray(data.y_val)
+    keys = jnp.stack([jax.random.PRNGKey(member.plan.seed) for member in members])
+    active = list(members)
+    for epoch in range(start + 1, plan.epochs + 1):
+        started = time.perf_counter()
+        epoch_keys = jax.vmap(lambda key: jax.random.fold_in(key, epoch))(keys)
+        state, train_totals = train_epoch(state, epoch_keys, x_train, y_train)
+        val_totals = _evaluate_in_chunks(evaluate, state, x_val, y_val, plan.batch_size * 8)
+        train_totals = np.asarray(train_totals)
+        seconds = time.perf_counter() - started
+        for k, member in enumerate(members):
+            if member not in active:
+                continue  # diverged: still computed (the program's shape is fixed), never recorded
+            _copy_back(member.model, [[values[k] for values in part] for part in state])
+            record = {"loss": float(train_totals[k, 0]), "val_loss": float(val_totals[k, 0])}
             if data.objective != "regression":
-                record |= {"accuracy": float(train_accuracy), "val_accuracy": val_accuracy}
-            record["seconds"] = time.perf_counter() - started
-            if not on_epoch(epoch, record):
-                return
+                record |= {"accuracy": float(train_totals[k, 1]), "val_accuracy": float(val_totals[k, 1])}
+            record["seconds"] = seconds
+            if not member.on_epoch(epoch, record):
+                active.remove(member)
+        if not active:
+            return
 
 
-def _evaluate_in_chunks(evaluate, state, x, y, chunk: int) -> tuple[float, float]:
-    """Validation in a few large chunks: bounded memory, few compilations (at most two shapes)."""
-    totals = np.zeros(2)
+def _evaluate_in_chunks(evaluate, state, x, y, chunk: int) -> np.ndarray:
+    """Validation in a few large chunks: bounded memory, at most two compiled shapes."""
+    totals = 0.0
     for start in range(0, len(x), chunk):
         size = min(chunk, len(x) - start)
-        totals += np.asarray(evaluate(state, x[start : start + size], y[start : start + size])) * size
-    loss, accuracy = totals / len(x)
-    return float(loss), float(accuracy)
+        totals = totals + np.asarray(evaluate(state, x[start : start + size], y[start : start + size])) * size
+    return totals / len(x)
 
 
-def _copy_back(model: keras.Model, optimizer: keras.optimizers.Optimizer, state) -> None:
+def _copy_back(model: keras.Model, state) -> None:
     trainable, non_trainable, optimizer_state = state
-    for variable, value in zip(model.trainable_variables, trainable):
-        variable.assign(value)
-    for variable, value in zip(model.non_trainable_variables, non_trainable):
-        variable.assign(value)
-    for variable, value in zip(optimizer.variables, optimizer_state):
-        variable.assign(value)
+    for variables, values in (
+        (model.trainable_variables, trainable),
+        (model.non_trainable_variables, non_trainable),
+        (model.optimizer.variables, optimizer_state),
+    ):
+        for variable, value in zip(variables, values):
+            variable.assign(value)
