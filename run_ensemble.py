@@ -23,7 +23,7 @@ from ensembles.run_dir import SPEC_FILE, RunDirError, create_run_dir, save_histo
 # What a resumed run may change: how it runs, not which trainings it holds.
 RESUMABLE_OVERRIDES = (
     "exit_criteria.", "allocator.", "resources.", "simulator.timeout", "simulator.retries", "simulator.threads",
-    "simulator.gpus_per_sim", "simulator.sims_per_gpu",  # a resumed job may run on another machine
+    "simulator.gpus_per_sim", "simulator.sims_per_gpu", "simulator.group_size",  # a resumed job may run on another machine
 )
 
 

@@ -18,6 +18,7 @@ from simulators.options import TrainingOptions
 from simulators.records import RESULT_DTYPE
 from simulators.sim import train_sim
 
+GROUP_PRIORITY_DTYPE = [("priority", "f8")]  # the points of one group share it (generators.grouping)
 GENERATORS = {"grid": persistent_grid, "random": persistent_random, "asha": persistent_asha}
 
 
@@ -67,6 +68,7 @@ def libe_inputs(
                 "retries": spec.simulator.retries,
                 "gpus_per_sim": spec.simulator.gpus_per_sim,
                 "sims_per_gpu": spec.simulator.sims_per_gpu,
+                "group_size": spec.simulator.group_size,
                 "gpu_env": spec.resources.gpu_env,
                 "training": training_options(spec),
             },
@@ -76,7 +78,7 @@ def libe_inputs(
             # on resume libEnsemble starts the generator with H0's rows: asha rebuilds its rungs from them
             "in": [*POINT_FIELDS, *RESULT_INPUTS[1:], "sim_ended_time"] if spec.adaptive else ["sim_id"],
             "persis_in": ["sim_id", *RESULT_INPUTS] if spec.adaptive else ["sim_id"],
-            "out": POINT_DTYPE,
+            "out": POINT_DTYPE if spec.adaptive else POINT_DTYPE + GROUP_PRIORITY_DTYPE,
             "user": {
                 "space": spec.space.model_dump(mode="json"),
                 "replicates": spec.replicates,
@@ -89,12 +91,14 @@ def libe_inputs(
                 "min_budget": spec.budgets[0],
                 "max_budget": spec.budgets[-1],
                 "group_by": spec.generator.group_by,
+                "group_size": spec.simulator.group_size,
             },
         },
         "alloc_specs": {
             "alloc_f": persistent_with_progress,
             "user": {
                 "async_return": True,
+                "give_all_with_same_priority": spec.simulator.group_size > 1,  # a group is one sim
                 "active_recv_gen": spec.adaptive,
                 "total": None if spec.adaptive else sim_max + len(H0),
                 "already_finished": len(H0),

@@ -54,6 +54,15 @@ class SimulatorSpec(TrainingOptions):
     gpus_per_sim: int = Field(0, ge=0, description="GPUs given to each training; 0 = CPU.")
     sims_per_gpu: int = Field(1, ge=1, description="Trainings packed onto one GPU.")
     retries: int = Field(0, ge=0, description="Run a failed (not diverged) training again up to this many times.")
+    group_size: int = Field(
+        1, ge=1, le=1024, description="Trainings of one shape (differing in learning rate, seed or replicate) "
+        "vectorised in one sim by the JAX engine; 1 = one training per sim.")
+
+    @model_validator(mode="after")
+    def _groups_need_the_jax_engine(self) -> SimulatorSpec:
+        if self.group_size > 1 and self.engine == "fit":
+            raise ValueError("group_size > 1 needs engine 'jax' or 'auto' (fit trains one model at a time)")
+        return self
 
 
 class ResourcesSpec(_Strict):
@@ -125,6 +134,12 @@ class EnsembleSpec(_Strict):
             raise ValueError("space.choices.epochs: asha sets epochs by rung (generator.min_budget..max_budget); remove it")
         if self.adaptive and self.generator.min_budget > (self.generator.max_budget or self.simulator.epochs):
             raise ValueError("generator.min_budget exceeds the full budget (generator.max_budget or simulator.epochs)")
+        return self
+
+    @model_validator(mode="after")
+    def _asha_promotes_one_at_a_time(self) -> EnsembleSpec:
+        if self.adaptive and self.simulator.group_size > 1:
+            raise ValueError("simulator.group_size: asha promotes one configuration at a time; use 1 with kind asha")
         return self
 
     @model_validator(mode="after")

@@ -41,9 +41,10 @@ def expand(configurations: Iterable[dict[str, Any]], replicates: int, spec_seed:
 
 
 def to_array(points: list[dict[str, Any]], dtype: list[tuple]) -> np.ndarray:
-    """Points as rows of the generator's output dtype (the point fields of the history)."""
+    """Points as rows of the generator's output dtype (the point fields of the history, and
+    the grouping generators' ``priority``)."""
     rows = np.zeros(len(points), dtype=dtype)
-    for name, _ in POINT_DTYPE:
+    for name, _ in dtype:
         rows[name] = [point[name] for point in points]
     return rows
 

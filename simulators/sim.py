@@ -1,8 +1,10 @@
 """The libEnsemble sim function: train the point of each row it is given, return its results.
 
 With ``isolation: process`` (the default) the training runs as its own process started by
-libEnsemble's executor, so a crash, an out-of-memory kill or a timeout costs one training and
-the worker goes on; ``inline`` trains in the worker itself, for debugging.
+libEnsemble's executor, so a crash, an out-of-memory kill or a timeout costs one training (or
+one vectorised group) and the worker goes on; ``inline`` trains in the worker itself, for
+debugging. With ``group_size`` above 1 the rows of one call are a group of same-shape points
+that the JAX engine trains together in one program.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from simulators.training import EpochHistory, finished_result
 
 SIMS_DIR = "sims"
 TRAINER_APP = "trainer"
+GROUP_FILE = "group.json"  # a vectorised group's member sim dirs, in the first member's dir
 TRAINER_SCRIPT = Path(__file__).with_name("train.py")
 PROJECT_ROOT = TRAINER_SCRIPT.parent.parent
 STDERR_TAIL_CHARS = 200
@@ -32,22 +35,36 @@ LAUNCH_ONE_PROCESS = {"MPIExecutor": {"num_procs": 1, "num_nodes": 1}}
 def train_sim(H, persis_info, sim_specs, libE_info):
     user = sim_specs["user"]
     run_dir = Path(user["run_dir"])
-    out = np.zeros(len(H), dtype=sim_specs["out"])
+    points = [from_row(row) for row in H]
+    sim_dirs = [run_dir / SIMS_DIR / point["identifier"] for point in points]
     allotment = worker_allotment(user)
-    for index, row in enumerate(H):
-        point = from_row(row)
-        sim_dir = run_dir / SIMS_DIR / point["identifier"]
+    for sim_dir in sim_dirs:
         sim_dir.mkdir(parents=True, exist_ok=True)
         if allotment is not None:
             write_json(sim_dir / "placement.json", allotment.as_record())
-        for _ in range(1 + user["retries"]):
-            result = _train(point, user, sim_dir, libE_info, allotment)
-            if result["status"] != "failed":
-                break
-        result["sim_dir"] = str(sim_dir.relative_to(run_dir))
+    # a group (group_size > 1) is one vectorised training; otherwise the rows train one by one
+    units = [list(range(len(points)))] if user["group_size"] > 1 else [[index] for index in range(len(points))]
+    results: dict[int, dict[str, Any]] = {}
+    for unit in units:
+        results |= _train_with_retries(unit, points, sim_dirs, user, libE_info, allotment)
+    out = np.zeros(len(H), dtype=sim_specs["out"])
+    for index, sim_dir in enumerate(sim_dirs):
+        results[index]["sim_dir"] = str(sim_dir.relative_to(run_dir))
         for name in RESULT_FIELDS:
-            out[index][name] = result[name]
+            out[index][name] = results[index][name]
     return out, persis_info, WORKER_DONE
+
+
+def _train_with_retries(unit: list[int], points, sim_dirs, user, libE_info, allotment) -> dict[int, dict[str, Any]]:
+    """Results of the points at ``unit``; failed ones (not diverged) train again, up to ``retries`` times."""
+    results: dict[int, dict[str, Any]] = {}
+    for _ in range(1 + user["retries"]):
+        attempt = _train([points[i] for i in unit], user, [sim_dirs[i] for i in unit], libE_info, allotment)
+        results |= dict(zip(unit, attempt))
+        unit = [i for i in unit if results[i]["status"] == "failed"]
+        if not unit:
+            break
+    return results
 
 
 def worker_allotment(user: dict[str, Any]) -> Allotment | None:
@@ -64,21 +81,25 @@ def worker_allotment(user: dict[str, Any]) -> Allotment | None:
     )
 
 
-def _train(point, user: dict[str, Any], sim_dir: Path, libE_info: dict, allotment: Allotment | None) -> dict[str, Any]:
+def _train(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[Path], libE_info: dict,
+           allotment: Allotment | None) -> list[dict[str, Any]]:
     training = dict(user["training"])
     if allotment is not None:
         os.environ.update(allotment.environment(user["gpu_env"]))  # inline: this process; else inherited
         training["threads"] = training.get("threads") or allotment.threads
     if user["isolation"] == "inline":
-        return _train_inline(point, training, sim_dir)
-    return _train_in_process(point, {**user, "training": training}, sim_dir, libE_info["executor"])
+        return _train_inline(points, training, sim_dirs)
+    return _train_in_process(points, {**user, "training": training}, sim_dirs, libE_info["executor"])
 
 
-def _train_inline(point: dict[str, Any], training: dict[str, Any], sim_dir: Path) -> dict[str, Any]:
+def _train_inline(points: list[dict[str, Any]], training: dict[str, Any], sim_dirs: list[Path]) -> list[dict[str, Any]]:
     from simulators.options import TrainingOptions
-    from simulators.training import run_training
+    from simulators.training import run_training, run_training_group
 
-    return run_training(point, TrainingOptions.model_validate(training), sim_dir)
+    options = TrainingOptions.model_validate(training)
+    if len(points) == 1:
+        return [run_training(points[0], options, sim_dirs[0])]
+    return run_training_group(points, options, sim_dirs)
 
 
 def trainer_environment(threads: int | None, engine: str = "fit") -> dict[str, str]:
@@ -95,29 +116,42 @@ def trainer_environment(threads: int | None, engine: str = "fit") -> dict[str, s
     return environment
 
 
-def _train_in_process(point: dict[str, Any], user: dict[str, Any], sim_dir: Path, executor) -> dict[str, Any]:
-    sim_dir.mkdir(parents=True, exist_ok=True)
-    result_file = sim_dir / "result.json"
-    if finished_result(sim_dir) is None:
-        result_file.unlink(missing_ok=True)  # an earlier failed attempt's result must not pass for this one's
-    write_json(sim_dir / "point.json", point)
-    write_json(sim_dir / "options.json", user["training"])
+def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[Path],
+                      executor) -> list[dict[str, Any]]:
+    """One trainer process for the point, or for the whole group (its output in the first
+    member's sim dir); a member it left without a result gets the crash or the timeout."""
+    for point, sim_dir in zip(points, sim_dirs):
+        if finished_result(sim_dir) is None:
+            (sim_dir / "result.json").unlink(missing_ok=True)  # an earlier failed attempt's must not pass for this one's
+        write_json(sim_dir / "point.json", point)
+    lead = sim_dirs[0]
+    write_json(lead / "options.json", user["training"])
+    if len(points) > 1:
+        write_json(lead / GROUP_FILE, [str(sim_dir) for sim_dir in sim_dirs])
+        inputs = f"--group {lead / GROUP_FILE}"
+    else:
+        inputs = f"--point {lead / 'point.json'} --out {lead}"
     os.environ.update(trainer_environment(user["training"].get("threads"), user["training"].get("engine", "fit")))
     task = executor.submit(
         **LAUNCH_ONE_PROCESS.get(type(executor).__name__, {}),
         app_name=TRAINER_APP,
-        app_args=f"--point {sim_dir / 'point.json'} --options {sim_dir / 'options.json'} --out {sim_dir}",
-        stdout=str(sim_dir / "train.out"),
-        stderr=str(sim_dir / "train.err"),
+        app_args=f"{inputs} --options {lead / 'options.json'}",
+        stdout=str(lead / "train.out"),
+        stderr=str(lead / "train.err"),
     )
     calc_status = executor.polling_loop(task, timeout=user["timeout"], delay=0.2)
+    return [_recorded_or_lost(sim_dir, lead, task, calc_status, user["timeout"]) for sim_dir in sim_dirs]
+
+
+def _recorded_or_lost(sim_dir: Path, lead: Path, task, calc_status: int, timeout: float) -> dict[str, Any]:
+    result_file = sim_dir / "result.json"
     if result_file.exists():  # the trainer recorded its own outcome, failure included
         return read_json(result_file)
     result = _partial_result(sim_dir)
     if calc_status == WORKER_KILL_ON_TIMEOUT:
-        result.update(status="timeout", error=f"killed after the sim timeout of {user['timeout']} s")
+        result.update(status="timeout", error=f"killed after the sim timeout of {timeout} s")
     else:
-        result.update(status="failed", error=_crash_message(task, sim_dir, calc_status))
+        result.update(status="failed", error=_crash_message(task, lead, calc_status))
     write_json(result_file, result)
     return result
 

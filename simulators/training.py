@@ -247,7 +247,12 @@ def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: Path)
 def run_training_group(points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[Path]) -> list[dict[str, Any]]:
     """Train points of one shape together, vectorised by the JAX engine, each with the records
     ``run_training`` would write for it alone. Finished members are skipped; if the group
-    itself fails, every member still running records the failure."""
+    itself fails, every member still running records the failure. Where ``auto`` resolves to
+    ``fit`` (no JAX GPU), the points train one after the other."""
+    from simulators.engines import resolve
+
+    if resolve(options.engine) != "jax":
+        return [run_training(point, options, sim_dir) for point, sim_dir in zip(points, sim_dirs)]
     results: dict[int, dict[str, Any]] = {}
     pending = []
     for index, (point, sim_dir) in enumerate(zip(points, sim_dirs)):

@@ -4,6 +4,7 @@ and a diverging member is recorded without disturbing the others."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +44,46 @@ def test_group_members_match_training_alone_and_divergence_is_isolated():
     diverged = out["together"][3]
     assert diverged["status"] == "diverged" and diverged["epochs_completed"] == 1  # stopped, others went on
     assert len(out["curves"][3]) == 1 and all(len(curve) == 2 for curve in out["curves"][:3])
+
+
+def test_grouping_gathers_same_shape_points_up_to_the_size_and_loses_none():
+    from generators.grouping import LOOKAHEAD_GROUPS, group_points, shape_of
+
+    points = [{"architecture": arch, "dataset": "digits", "permute": False, "pad": 0, "orientation": "none",
+               "hidden_dim": 8, "batch_size": 32, "epochs": epochs, "learning_rate": rate, "replicate": r}
+              for arch in ("rnn", "gru") for epochs in (2, 4) for rate in (1e-2, 1e-3, 1e-4) for r in range(3)]
+    groups = list(group_points(iter(points), 4))
+    assert sorted(map(repr, (p for g in groups for p in g))) == sorted(map(repr, points))
+    assert all(1 <= len(g) <= 4 and len({shape_of(p) for p in g}) == 1 for g in groups)
+    assert len(groups) == 4 * 3  # each shape's 9 points: 4 + 4 + 1
+    assert list(group_points(iter(points), 1)) == [[p] for p in points]
+    # look-ahead is bounded: 2 * LOOKAHEAD_GROUPS distinct shapes interleaved still stream
+    interleaved = [{**points[0], "hidden_dim": h, "replicate": r} for r in range(3) for h in range(2 * LOOKAHEAD_GROUPS)]
+    streamed = group_points(iter(interleaved), 4)
+    assert next(streamed) and len(list(streamed)) >= 2 * LOOKAHEAD_GROUPS - 1
+
+
+def test_grouped_ensemble_trains_each_group_in_one_trainer_with_every_point_recorded(write_spec, tmp_path):
+    import numpy as np
+
+    spec_path = write_spec(
+        space={"choices": {"architecture": ["rnn", "gru"], "dataset": ["digits"], "hidden_dim": [8],
+                           "learning_rate": [1e-2, 3e-3]}, "replicates": 2},
+        simulator={"isolation": "process", "engine": "jax", "group_size": 3},
+    )
+    run_dir = tmp_path / "run"
+    result = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(run_dir)],
+                         env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    H = np.load(run_dir / "history.npy")
+    assert len(H) == 8 and len(set(H["identifier"])) == 8 and (H["status"] == "ok").all(), H[["status", "error"]]
+    assert np.isfinite(H["val_loss"]).all() and (H["epochs_completed"] == 1).all()
+    # per architecture 4 points: a group of 3 (one trainer, vectorised) and one alone
+    groups = [json.loads(path.read_text()) for path in (run_dir / "sims").glob("*/group.json")]
+    assert sorted(len(group) for group in groups) == [3, 3]
+    for group in groups:
+        points = [json.loads((Path(sim_dir) / "point.json").read_text()) for sim_dir in group]
+        assert len({point["architecture"] for point in points}) == 1
+        assert len((Path(group[0]) / "train.out").read_text().splitlines()) == 3  # one line per member
+    sims = {(row["sim_worker"], row["sim_started_time"]) for row in H}
+    assert len(sims) == 4  # libEnsemble sent each group to one worker as one sim

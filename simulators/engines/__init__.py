@@ -61,10 +61,15 @@ def _on_jax_gpu() -> bool:
     return jax.devices()[0].platform == "gpu"
 
 
-def engine(name: str) -> Engine:
+def resolve(name: str) -> str:
     """``auto``: the jitted JAX step where it pays (JAX backend on a GPU), else Keras' fit."""
     if name == "auto":
-        name = "jax" if _on_jax_gpu() else "fit"
+        return "jax" if _on_jax_gpu() else "fit"
+    return name
+
+
+def engine(name: str) -> Engine:
+    name = resolve(name)
     if name == "fit":
         from simulators.engines.fit import FitEngine
 
