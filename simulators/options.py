@@ -22,6 +22,10 @@ class TrainingOptions(BaseModel):
     data_dir: Path | None = Field(
         None, description="Where downloaded datasets are cached; default ~/.keras/datasets."
     )
+    task_cache: Path | None = Field(
+        None, description="Prepared task variants (.npy, memory-mapped) that the trainings on a node share; "
+        "default $XDG_CACHE_HOME/taskgen (~/.cache/taskgen).",
+    )
     tasks: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per-dataset options, e.g. adding: {length: 100}."
     )

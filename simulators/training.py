@@ -81,14 +81,25 @@ def configure_backend(seed: int, threads: int | None) -> None:
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_task(dataset: str, options_json: str, data_dir: str | None, permute: bool, pad: int, orientation: str):
+def _cached_task(dataset: str, options_json: str, data_dir: str | None, permute: bool, pad: int, orientation: str,
+                 task_cache: str | None):
+    """In memory for a worker that trains many points itself; on disk (``disk_cache``) for the
+    process-isolated trainings, each a new process that would otherwise prepare it again."""
+    from simulators.tasks import disk_cache
+
     module = task_module(dataset)
-    data = module.load(module.Options.model_validate_json(options_json), Path(data_dir) if data_dir else None)
-    return apply_variation(data, permute, pad, orientation)
+    directory = Path(data_dir) if data_dir else None
+
+    def build() -> TaskData:
+        data = module.load(module.Options.model_validate_json(options_json), directory)
+        return apply_variation(data, permute, pad, orientation)
+
+    name = disk_cache.entry_name(dataset, module, options_json, directory, (permute, pad, orientation))
+    return disk_cache.cached((Path(task_cache) if task_cache else disk_cache.default_cache_dir()) / name, build)
 
 
 def load_task(point: dict[str, Any], options: TrainingOptions) -> TaskData:
-    """The point's task variant; cached, so a worker training many points on one task loads it once."""
+    """The point's task variant; cached, so the trainings of one task on a node load it once."""
     return _cached_task(
         point["dataset"],
         options.task_options(point["dataset"]).model_dump_json(),
@@ -96,6 +107,7 @@ def load_task(point: dict[str, Any], options: TrainingOptions) -> TaskData:
         bool(point["permute"]),
         int(point["pad"]),
         str(point["orientation"]),
+        str(options.task_cache) if options.task_cache else None,
     )
 
 

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import yaml
 
-from simulators.tasks import task_module
+from simulators.tasks import disk_cache, task_module
 from simulators.tasks.base import TaskData
 from simulators.tasks.group import elements, multiplication_table
 from simulators.tasks.keras_cache import DatasetMissing
+from simulators.tasks.keras_datasets import KerasDataset
 from simulators.tasks.transforms import apply_variation, data_positions, permutation
 from tests.conftest import run_command, tiny_spec_dict
 
@@ -192,3 +193,92 @@ def test_text_task_trains_through_the_embedding(tmp_path):
     result = run_training(point, options, tmp_path / "sim")
     assert result["status"] == "ok", result["error"]
     assert np.isfinite(result["val_loss"]) and np.isfinite(result["terminal_adjoint"])
+
+
+# --- prepared variants on disk: what process-isolated trainings share ------------------------
+
+@pytest.fixture
+def counted_loads(tmp_path, monkeypatch):
+    """``load(**variant)`` as a new trainer process would (empty in-memory cache) from tiny MNIST
+    files; ``load.calls`` counts the times the real loader ran."""
+    from simulators.options import TrainingOptions
+    from simulators.training import _cached_task, load_task
+
+    write_cache(tmp_path)
+    real_load = KerasDataset.load
+
+    def counting(self, options, data_dir=None):
+        load.calls += 1
+        return real_load(self, options, data_dir)
+
+    def load(tasks=None, **variant) -> TaskData:
+        _cached_task.cache_clear()
+        options = TrainingOptions(data_dir=tmp_path, task_cache=tmp_path / "prepared", tasks=tasks or {})
+        return load_task({"dataset": "mnist", "permute": False, "pad": 0, "orientation": "none", **variant}, options)
+
+    load.calls = 0
+    monkeypatch.setattr(KerasDataset, "load", counting)
+    yield load
+    _cached_task.cache_clear()
+
+
+def entries(directory) -> list:
+    return sorted(path for path in directory.iterdir() if not path.name.startswith("."))
+
+
+def test_second_load_reads_the_prepared_variant_from_disk(counted_loads, tmp_path):
+    first = counted_loads(permute=True, pad=30, orientation="uniform")
+    second = counted_loads(permute=True, pad=30, orientation="uniform")
+    assert counted_loads.calls == 1 and len(entries(tmp_path / "prepared")) == 1
+    assert isinstance(second.x_train, np.memmap) and second.x_train.shape == (6, 814, 1)
+    for name in ("x_train", "y_train", "x_val", "y_val"):
+        np.testing.assert_array_equal(getattr(second, name), getattr(first, name))
+    assert (second.objective, second.n_classes, second.target_steps) == ("classification", 10, 1)
+
+
+def test_variants_and_options_do_not_share_an_entry(counted_loads, tmp_path):
+    plain = counted_loads()
+    variants = [dict(permute=True), dict(pad=5, orientation="post"), dict(pad=5, orientation="uniform"),
+                dict(tasks={"mnist": {"train_samples": 3}})]
+    for variant in variants:
+        data = counted_loads(**variant)
+        expected = apply_variation(plain, variant.get("permute", False), variant.get("pad", 0),
+                                   variant.get("orientation", "none"))
+        n = len(data.x_train)
+        np.testing.assert_array_equal(data.x_train, expected.x_train[:n])
+    assert counted_loads.calls == 5 and len(entries(tmp_path / "prepared")) == 5
+
+
+def test_a_replaced_dataset_file_is_prepared_again(counted_loads, tmp_path):
+    before = counted_loads()
+    images = np.load(tmp_path / "mnist.npz")
+    np.savez(tmp_path / "mnist.npz", **{**images, "x_train": 255 - images["x_train"]})
+    after = counted_loads()
+    assert counted_loads.calls == 2
+    np.testing.assert_allclose(after.x_train, 1 - before.x_train, atol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["truncated array", "garbled meta", "missing array"])
+def test_a_damaged_entry_is_rebuilt_not_trusted(counted_loads, tmp_path, damage):
+    good = counted_loads(pad=3, orientation="post")
+    (entry,) = entries(tmp_path / "prepared")
+    if damage == "truncated array":
+        (entry / "x_train.npy").write_bytes((entry / "x_train.npy").read_bytes()[:200])
+    elif damage == "garbled meta":
+        (entry / disk_cache.META_FILE).write_text("{not json")
+    else:
+        (entry / "y_val.npy").unlink()
+    rebuilt = counted_loads(pad=3, orientation="post")
+    np.testing.assert_array_equal(rebuilt.x_train, good.x_train)
+    assert counted_loads.calls == 2
+    counted_loads(pad=3, orientation="post")  # the rebuilt entry is whole again
+    assert counted_loads.calls == 2 and [path.name for path in (tmp_path / "prepared").iterdir()] == [entry.name]
+
+
+def test_a_concurrent_writer_that_lost_the_race_leaves_the_winner(tmp_path):
+    data = TaskData(np.ones((2, 3, 1)), np.zeros(2), np.ones((1, 3, 1)), np.zeros(1), objective="regression")
+    entry = tmp_path / "task-0"
+    disk_cache.write(entry, data)
+    disk_cache.write(entry, data.with_inputs(data.x_train * 2, data.x_val * 2))  # rename onto the winner fails
+    assert disk_cache.read(entry).x_train.max() == 1 and [p.name for p in tmp_path.iterdir()] == ["task-0"]
+    assert sorted(p.name for p in entry.iterdir()) == sorted([*(f"{a}.npy" for a in disk_cache.ARRAYS), disk_cache.META_FILE])
