@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
+
+import numpy as np
+import yaml
 
 from ensembles.schema import EnsembleSpec
+
+THROUGHPUT_FILE = Path(__file__).with_name("gpu_throughput.yaml")
 
 
 def sims_per_node(spec: EnsembleSpec, cores_per_node: int) -> int:
@@ -36,4 +42,49 @@ def resource_plan(spec: EnsembleSpec, nodes: int, workers: int | None, sim_secon
         hours = waves * sim_seconds / 3600
         lines.append(f"plan: {points} points x {sim_seconds:g} s = {waves} waves, about {hours:.1f} h wall time "
                      f"and {hours * nodes:.1f} node-hours")
+    gpu_line = gpu_hours_estimate(spec)
+    if gpu_line:
+        lines.append(gpu_line)
     return "\n".join(lines)
+
+
+def gpu_hours_estimate(spec: EnsembleSpec, throughput_file: Path = THROUGHPUT_FILE) -> str | None:
+    """The plan's GPU-hour line, or None where nothing of the study was measured (no number is
+    better than a guess) or asha decides the epochs from the results."""
+    if spec.adaptive:
+        return None
+    table = yaml.safe_load(throughput_file.read_text())
+    hours, unmeasured = gpu_hours(spec, table)
+    if hours is None:
+        return None
+    line = (f"plan: GPU estimate: about {hours:,.1f} GPU-hours of training steps for {spec.count_points():,} "
+            f"trainings on {table['device']} (engine jax, groups of {table['group_size']}; {throughput_file.name})")
+    return line + (f"; not measured, left out of the mean: {', '.join(sorted(unmeasured))}" if unmeasured else "")
+
+
+def gpu_hours(spec: EnsembleSpec, table: dict) -> tuple[float | None, set[str]]:
+    """Mean GPU time of the space's configurations times the study's trainings, from the
+    throughput measured on one GPU: time grows with samples x epochs x steps (the scan is
+    sequential in time); hidden sizes between the measured ones are interpolated."""
+    costs, unmeasured = [], set()
+    for configuration in spec.space.configurations(spec.point_defaults):
+        seconds = _training_seconds(configuration, spec, table)
+        if seconds is None:
+            unmeasured.add(f"{configuration['architecture']} on {configuration['dataset']}")
+        else:
+            costs.append(seconds)
+    if not costs:
+        return None, unmeasured
+    return float(np.mean(costs)) * spec.count_points() / 3600, unmeasured
+
+
+def _training_seconds(configuration: dict, spec: EnsembleSpec, table: dict) -> float | None:
+    measured = table["samples_per_s"].get(configuration["architecture"])
+    dataset = table["datasets"].get(configuration["dataset"])
+    if measured is None or dataset is None:
+        return None
+    hidden = sorted(measured)
+    seconds_per_sample = np.interp(configuration["hidden_dim"], hidden, [1 / measured[h] for h in hidden])
+    samples = spec.simulator.task_options(configuration["dataset"]).train_samples or dataset["train_samples"]
+    steps = dataset["steps"] + configuration["pad"]
+    return float(samples * configuration["epochs"] * steps / table["steps"] * seconds_per_sample)

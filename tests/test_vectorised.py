@@ -87,3 +87,28 @@ def test_grouped_ensemble_trains_each_group_in_one_trainer_with_every_point_reco
         assert len((Path(group[0]) / "train.out").read_text().splitlines()) == 3  # one line per member
     sims = {(row["sim_worker"], row["sim_started_time"]) for row in H}
     assert len(sims) == 4  # libEnsemble sent each group to one worker as one sim
+
+
+def test_dry_run_estimates_the_published_study_in_gpu_hours_from_measured_throughput(tmp_path):
+    import yaml
+
+    from ensembles.loading import load_spec
+    from ensembles.resource_plan import gpu_hours
+
+    result = run_command(["python", "run_ensemble.py", "--spec", "ensembles/gen_sweep.yaml", "--dry-run"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "GPU estimate: about" in result.stdout and "for 33,600 trainings" in result.stdout
+
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "name": "one", "space": {"choices": {"architecture": ["rnn"], "dataset": ["mnist", "digits"],
+                                             "hidden_dim": [192], "pad": [1000], "orientation": ["post"], "epochs": [2]},
+                                 "replicates": 3},
+        "simulator": {"tasks": {"mnist": {"train_samples": 1000}}},
+    }))
+    table = {"device": "test", "group_size": 16, "steps": 784, "samples_per_s": {"rnn": {128: 1000, 256: 500}},
+             "datasets": {"mnist": {"train_samples": 60000, "steps": 784}}}
+    hours, unmeasured = gpu_hours(load_spec(spec_path), table)
+    # 1000 samples x 2 epochs x (784 + 1000) / 784 steps at 1/750 s per sample (hidden 192 halfway)
+    assert hours == pytest.approx(1000 * 2 * 1784 / 784 * 0.0015 * 6 / 3600)  # the mean over 6 trainings
+    assert unmeasured == {"rnn on digits"}
