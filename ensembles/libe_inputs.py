@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,20 @@ def training_options(spec: EnsembleSpec) -> dict[str, Any]:
     return spec.simulator.model_dump(mode="json", include=set(TrainingOptions.model_fields))
 
 
+def group_size(spec: EnsembleSpec) -> int:
+    """Trainings per sim. Groups pay only on the jax engine: with ``auto`` on nodes without a GPU
+    (or without JAX) every point is its own sim, so every worker trains."""
+    simulator = spec.simulator
+    if simulator.group_size == 1 or simulator.engine == "jax":
+        return simulator.group_size
+    gpus = spec.resources.gpus_per_node
+    if gpus is None:
+        from libensemble.resources.gpu_detect import get_num_gpus
+
+        gpus = get_num_gpus()
+    return simulator.group_size if gpus and importlib.util.find_spec("jax") else 1
+
+
 def libe_inputs(
     spec: EnsembleSpec, run_dir: Path, comms: str, sim_workers: int, H0: np.ndarray | None = None
 ) -> dict[str, Any]:
@@ -35,6 +50,7 @@ def libe_inputs(
     runs of the same study (``--resume``): they are kept and not generated again."""
     H0 = H0 if H0 is not None else as_initial_history(np.zeros(0, dtype=POINT_DTYPE + RESULT_DTYPE))
     total = spec.count_points()
+    trainings_per_sim = group_size(spec)
     # libEnsemble counts sim_max on top of H0's finished rows
     sim_max = min(spec.exit_criteria.sim_max or total, total) - len(H0)
     exit_criteria: dict[str, Any] = {"sim_max": sim_max}
@@ -68,7 +84,7 @@ def libe_inputs(
                 "retries": spec.simulator.retries,
                 "gpus_per_sim": spec.simulator.gpus_per_sim,
                 "sims_per_gpu": spec.simulator.sims_per_gpu,
-                "group_size": spec.simulator.group_size,
+                "group_size": trainings_per_sim,
                 "gpu_env": spec.resources.gpu_env,
                 "training": training_options(spec),
             },
@@ -91,14 +107,14 @@ def libe_inputs(
                 "min_budget": spec.budgets[0],
                 "max_budget": spec.budgets[-1],
                 "group_by": spec.generator.group_by,
-                "group_size": spec.simulator.group_size,
+                "group_size": trainings_per_sim,
             },
         },
         "alloc_specs": {
             "alloc_f": persistent_with_progress,
             "user": {
                 "async_return": True,
-                "give_all_with_same_priority": spec.simulator.group_size > 1,  # a group is one sim
+                "give_all_with_same_priority": trainings_per_sim > 1,  # a group is one sim
                 "active_recv_gen": spec.adaptive,
                 "total": None if spec.adaptive else sim_max + len(H0),
                 "already_finished": len(H0),

@@ -112,3 +112,15 @@ def test_dry_run_estimates_the_published_study_in_gpu_hours_from_measured_throug
     # 1000 samples x 2 epochs x (784 + 1000) / 784 steps at 1/750 s per sample (hidden 192 halfway)
     assert hours == pytest.approx(1000 * 2 * 1784 / 784 * 0.0015 * 6 / 3600)  # the mean over 6 trainings
     assert unmeasured == {"rnn on digits"}
+
+
+def test_auto_engine_groups_only_where_a_gpu_is(write_spec):
+    from ensembles.libe_inputs import group_size
+    from ensembles.loading import load_spec
+
+    spec = load_spec(write_spec(simulator={"engine": "auto", "group_size": 8}))
+    assert group_size(spec) == 1  # this machine has no GPU: one training per sim, every worker busy
+    on_gpus = spec.model_copy(update={"resources": spec.resources.model_copy(update={"gpus_per_node": 4})})
+    assert group_size(on_gpus) == 8
+    jax_anywhere = spec.model_copy(update={"simulator": spec.simulator.model_copy(update={"engine": "jax"})})
+    assert group_size(jax_anywhere) == 8
