@@ -2,7 +2,7 @@
 
     python run_ensemble.py                                   # ensembles/quick.yaml, local comms
     python run_ensemble.py --spec ensembles/gen_sweep.yaml --dry-run
-    mpirun -np 129 python run_ensemble.py --spec ensembles/gen_sweep.yaml --comms mpi
+    mpirun -np 129 python run_ensemble.py --spec ensembles/gen_sweep.yaml   # MPI comms: 1 manager + 128 workers
     python run_ensemble.py --resume runs/quick               # continue a stopped run
 """
 
@@ -20,6 +20,20 @@ from ensembles.resume import ResumeError, as_initial_history, finished_rows
 from ensembles.run_dir import SPEC_FILE, RunDirError, create_run_dir, save_history
 
 
+# What MPI launchers set in every rank they start (mpich's Hydra mpirun checked here, the others
+# from their documentation): the world's size where they give it, else only a rank, and then MPI
+# itself is asked for the size. Slurm's srun sets PMI_SIZE (--mpi=pmi2, cray_shasta) or PMIX_RANK
+# (--mpi=pmix); its own SLURM_* variables are also set in the batch shell, so they prove nothing.
+WORLD_SIZE_VARIABLES = (
+    "PMI_SIZE",  # mpich/Hydra mpirun and mpiexec, Intel MPI, Cray PMI
+    "OMPI_COMM_WORLD_SIZE",  # Open MPI's mpirun
+)
+RANK_VARIABLES = (
+    "PMIX_RANK",  # PMIx launchers: Open MPI 5's prterun, srun --mpi=pmix
+    "PALS_RANKID",  # Cray PALS mpiexec (Polaris, Aurora)
+    "ALPS_APP_PE",  # Cray ALPS aprun (Theta)
+)
+
 # What a resumed run may change: how it runs, not which trainings it holds.
 RESUMABLE_OVERRIDES = (
     "exit_criteria.", "allocator.", "resources.", "simulator.timeout", "simulator.retries", "simulator.threads",
@@ -32,7 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="ensemble spec (YAML); default %(default)s")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a spec field, e.g. --set generator.replicates=3 (repeatable)")
-    parser.add_argument("--comms", choices=("local", "mpi"), help="libEnsemble comms; under mpirun use mpi")
+    parser.add_argument("--comms", choices=("local", "mpi"),
+                        help="libEnsemble comms; default the spec's, else mpi when started by an MPI launcher on several ranks")
     parser.add_argument("--nworkers", type=int, help="sim workers with local comms; default: cores")
     parser.add_argument("--out", help="run directory; default runs/<name>")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved spec and the point count, train nothing")
@@ -41,6 +56,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue the study in RUN_DIR with its own spec: finished trainings are kept")
     return parser.parse_args(argv)
+
+
+def launched_comms(environ: dict[str, str]) -> tuple[str, str]:
+    """The comms an MPI launcher asks for: mpi when it started this process as one of several
+    ranks (every rank reads the same answer), else local; and the evidence, for the startup line."""
+    for name in WORLD_SIZE_VARIABLES:
+        if environ.get(name, "").isdigit():
+            size = int(environ[name])
+            return ("mpi" if size > 1 else "local"), f"{name}={size}"
+    for name in RANK_VARIABLES:
+        if name in environ:
+            from mpi4py import MPI
+
+            size = MPI.COMM_WORLD.Get_size()
+            return ("mpi" if size > 1 else "local"), f"{name} set, {size} MPI ranks"
+    return "local", "no MPI launcher"
+
+
+def choose_comms(spec, given: str | None, resume: bool) -> tuple[str, str]:
+    """--comms wins, then the comms a spec names, then the launcher's: ``mpirun -np 129 python
+    run_ensemble.py`` needs no flag. A resumed run's spec.yaml records the comms it last ran with,
+    not a choice (a resumed job may run on another machine), so there the launcher decides."""
+    if given:
+        return given, "--comms"
+    if "comms" in spec.model_fields_set and not resume:
+        return spec.comms, "the spec"
+    return launched_comms(os.environ)
+
+
+def study_is_finished(spec, run_dir: Path, finished) -> bool:
+    """Whether earlier runs did everything: ``sim_max`` trainings, every point of a fixed study,
+    or, for asha (whose point count is only an upper bound), a search that would hand out nothing
+    more: no promotion, finalist replicate or new configuration left."""
+    if spec.exit_criteria.sim_max and len(finished) >= spec.exit_criteria.sim_max:
+        return True
+    if not spec.adaptive:
+        return len(finished) >= spec.count_points()
+    from ensembles.libe_inputs import libe_inputs
+    from generators.asha import search_is_over
+
+    return search_is_over(libe_inputs(spec, run_dir, spec.comms, 1)["gen_specs"]["user"], finished)
 
 
 def _mpi_comm(comms: str):
@@ -97,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         print(f"warning: {error}", file=sys.stderr)  # a plan can be made before the data is fetched
+    comms, why = choose_comms(spec, args.comms, resume=bool(args.resume))
+    spec = spec.model_copy(update={"comms": comms})
     if args.dry_run:
         print(spec_yaml(spec), end="")
         if spec.adaptive:
@@ -121,15 +179,17 @@ def main(argv: list[str] | None = None) -> int:
         if is_manager:
             print(f"error: {error}", file=sys.stderr)
         return 2
-    target = min(spec.exit_criteria.sim_max or spec.count_points(), spec.count_points())
-    if finished is not None and len(finished) >= target:
+    if finished is not None and study_is_finished(spec, run_dir, finished):
         if is_manager:
-            print(f"{run_dir} is already finished: {len(finished)} of {target} trainings; nothing to do.")
+            print(f"{run_dir} is already finished ({len(finished)} trainings); nothing to do.")
         return 0
     sim_workers = comm.Get_size() - 1 if comm else (spec.nworkers or os.cpu_count() or 1)
     if sim_workers < 1:
         print("error: MPI needs at least 2 ranks (1 manager + workers)", file=sys.stderr)
         return 2
+    if is_manager:
+        done = f", {len(finished)} trainings finished earlier" if finished is not None else ""
+        print(f"taskgen: {spec.name} in {run_dir}{done}: {sim_workers} workers, comms {comms} ({why})", flush=True)
 
     from libensemble import logger
     from libensemble.libE import libE
@@ -156,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     from ensembles.summary import print_summary
 
     print_summary(H, save_history(run_dir, H))
+    target = min(spec.exit_criteria.sim_max or spec.count_points(), spec.count_points())
     if exit_flag or not H["sim_ended"].all() or (len(H) < target and not spec.adaptive):
         print(f"Stopped early (exit flag {exit_flag}); continue with: python run_ensemble.py --resume {run_dir}")
     return 0

@@ -1,8 +1,9 @@
 """Continuing a study: what earlier runs finished, handed to libEnsemble as its H0.
 
-Finished rows are kept exactly as they were; rows that were running or never started are
-left out, so the generator (which skips finished identifiers) hands them out again under the
-same identifiers, and the trainer picks up their checkpoints.
+Finished rows are kept exactly as they were, libEnsemble's own fields (when they started and
+ended, on which worker) included; rows that were running or never started are left out, so the
+generator (which skips finished identifiers) hands them out again under the same identifiers,
+and the trainer picks up their checkpoints.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from libensemble.tools.fields_keys import libE_fields
 
 from ensembles.run_dir import HISTORY_FILE
 from hypers.fields import POINT_DTYPE
 from simulators.records import RESULT_DTYPE
 
-BOOKKEEPING_DTYPE = [("sim_id", int), ("sim_started", bool), ("sim_ended", bool), ("gen_informed", bool)]
+# Every H0 has these; a saved history's rows bring all of their own fields on top.
+INITIAL_DTYPE = POINT_DTYPE + RESULT_DTYPE + libE_fields
 
 
 class ResumeError(ValueError):
@@ -38,9 +41,14 @@ def finished_rows(run_dir: Path) -> np.ndarray:
 
 
 def as_initial_history(rows: np.ndarray) -> np.ndarray:
-    """Rows in the shape libEnsemble takes as H0: done, and already told to the generator."""
-    H0 = np.zeros(len(rows), dtype=POINT_DTYPE + RESULT_DTYPE + BOOKKEEPING_DTYPE)
-    for name, _ in POINT_DTYPE + RESULT_DTYPE:
+    """Rows in the shape libEnsemble takes as H0, every field of ``rows`` kept as it was, so a
+    finished training's row is the same after a resume. What must change: ``sim_id`` is the
+    row's index in H (libEnsemble looks rows up by it), and ``gen_informed`` is True because the
+    new run's generator gets these rows when it starts (told again, ASHA would rank them twice);
+    libEnsemble stamps that moment in ``gen_informed_time``."""
+    own = [(name, rows.dtype[name]) for name in rows.dtype.names]
+    H0 = np.zeros(len(rows), dtype=own + [field for field in INITIAL_DTYPE if field[0] not in rows.dtype.names])
+    for name in rows.dtype.names:
         H0[name] = rows[name]
     H0["sim_id"] = np.arange(len(rows))
     H0["sim_started"] = H0["sim_ended"] = H0["gen_informed"] = True

@@ -19,7 +19,7 @@ import numpy as np
 from libensemble.message_numbers import EVAL_GEN_TAG, FINISHED_PERSISTENT_GEN_TAG
 from libensemble.tools.persistent_support import PersistentSupport
 
-from generators.points import make_point, to_array
+from generators.points import from_row, make_point, to_array
 from generators.streaming import STOP_TAGS
 from hypers.space import SearchSpace
 
@@ -164,6 +164,24 @@ def scheduler_from(user: dict[str, Any]) -> AshaScheduler:
     )
 
 
+def restored_scheduler(user: dict[str, Any], H: np.ndarray | None) -> AshaScheduler:
+    """The scheduler with the trainings of ``H`` (finished by earlier runs) filed in the order
+    they ended, as the search left them."""
+    scheduler = scheduler_from(user)
+    previous = H[np.argsort(H["sim_ended_time"], kind="stable")] if H is not None and len(H) else []
+    scheduler.restore(
+        [from_row(row) for row in previous],
+        [(row["status"].item(), row["val_accuracy"].item(), row["val_loss"].item()) for row in previous],
+    )
+    return scheduler
+
+
+def search_is_over(user: dict[str, Any], H: np.ndarray) -> bool:
+    """Whether the finished trainings in ``H`` leave nothing to hand out: no promotion, finalist
+    replicate or unstarted configuration (``--resume`` of a finished run then changes nothing)."""
+    return restored_scheduler(user, H).next_point() is None
+
+
 def _issue(scheduler: AshaScheduler, count: int) -> list[dict[str, Any]]:
     points = []
     while len(points) < count and (point := scheduler.next_point()) is not None:
@@ -174,14 +192,7 @@ def _issue(scheduler: AshaScheduler, count: int) -> list[dict[str, Any]]:
 def persistent_asha(H, persis_info, gen_specs, libE_info):
     """libEnsemble generator function (needs the allocator's ``active_recv_gen``: it waits for
     results without always answering them with points)."""
-    from generators.points import from_row
-
-    scheduler = scheduler_from(gen_specs["user"])
-    previous = H[np.argsort(H["sim_ended_time"])] if H is not None and len(H) else []
-    scheduler.restore(
-        [from_row(row) for row in previous],
-        [(row["status"].item(), row["val_accuracy"].item(), row["val_loss"].item()) for row in previous],
-    )
+    scheduler = restored_scheduler(gen_specs["user"], H)
     support = PersistentSupport(libE_info, EVAL_GEN_TAG)
     free = gen_specs["user"]["initial_batch"]
     while True:

@@ -2,10 +2,14 @@
 replicates, the state rebuilt on resume, and a real ASHA ensemble."""
 
 import json
+import os
+import signal
 
 import numpy as np
 
-from generators.asha import AshaScheduler, rung_budgets, score
+from generators.asha import DEFAULT_GROUP_BY, AshaScheduler, rung_budgets, score, search_is_over
+from generators.points import to_array
+from hypers.fields import POINT_DTYPE
 from hypers.space import SearchSpace
 from tests.conftest import run_command
 
@@ -22,6 +26,11 @@ def quality(point):
 
 def scheduler(replicates=2):
     return AshaScheduler(SPACE.configurations({"batch_size": 32}), seed=0, budgets=rung_budgets(1, 9, 3), eta=3, finalist_replicates=replicates)
+
+
+# The generator's options for the same search, as libe_inputs passes them
+GEN_USER = {"space": SPACE.model_dump(mode="json"), "defaults": {"batch_size": 32}, "seed": 0, "min_budget": 1,
+            "max_budget": 9, "eta": 3, "replicates": 2, "group_by": list(DEFAULT_GROUP_BY)}
 
 
 def run_to_end(asha, workers=3, order=None):
@@ -109,6 +118,16 @@ def test_resume_rebuilds_the_state_without_repeating_a_training():
     assert {p["identifier"] for p in first_half + rest} == {p["identifier"] for p in full}
 
 
+def test_a_search_is_over_once_its_history_leaves_nothing_to_hand_out():
+    trained = run_to_end(scheduler())
+    for order, point in enumerate(trained):
+        point.update(status="ok", val_accuracy=quality(point), val_loss=float("nan"), sim_ended_time=float(order))
+    H = to_array(trained, POINT_DTYPE + [("status", "U8"), ("val_accuracy", "f8"), ("val_loss", "f8"), ("sim_ended_time", "f8")])
+    assert search_is_over(GEN_USER, H)
+    assert not search_is_over(GEN_USER, H[:-1])  # the last finalist replicate is still to train
+    assert not search_is_over(GEN_USER, H[: len(H) // 2])
+
+
 def test_asha_ensemble_trains_promotions_from_their_parents_checkpoints(write_spec, tmp_path):
     spec_path = write_spec(
         space={"choices": {"architecture": ["gru"], "dataset": ["digits"], "hidden_dim": [8], "learning_rate": [0.003, 0.01, 0.03]}, "replicates": 1},
@@ -126,3 +145,37 @@ def test_asha_ensemble_trains_promotions_from_their_parents_checkpoints(write_sp
     parent_history = json.loads((tmp_path / "run" / parent["sim_dir"] / "history.json").read_text())
     assert [e["epoch"] for e in history] == [1, 2, 3] and history[0] == parent_history[0]
     assert promoted["epochs_completed"] == 3
+
+
+def test_killed_asha_run_resumes_without_repeating_a_promotion_and_then_is_finished(write_spec, tmp_path):
+    """Killed after a periodic save, an ASHA run resumes from its history: the rungs are rebuilt,
+    no training runs twice, and the finished search then says so and leaves its history alone."""
+    from tests.test_resume import start_ensemble, wait_for_saved
+
+    spec_path = write_spec(
+        space={"choices": {"architecture": ["rnn", "gru"], "dataset": ["digits"], "hidden_dim": [8],
+                           "learning_rate": [0.003, 0.01, 0.03]}, "replicates": 1},
+        generator={"kind": "asha", "eta": 3, "min_budget": 1, "max_budget": 3},
+        allocator={"save_every": 1},
+    )
+    run_dir = tmp_path / "run"
+    process = start_ensemble(spec_path, run_dir)
+    wait_for_saved(run_dir, finished=4)  # rnn's first rung done: its promotion runs
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    before = np.load(run_dir / "history.npy")
+    assert before["sim_ended"].sum() < 8  # 6 configurations at 1 epoch, each group's best at 3
+
+    result = run_command(["python", "run_ensemble.py", "--resume", str(run_dir), "--nworkers", "2"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    H = np.load(run_dir / "history.npy")
+    assert H["sim_ended"].all() and (H["status"] == "ok").all()
+    assert len(set(H["identifier"])) == len(H) == 8
+    promoted = H[H["resume_from"] != ""]
+    assert sorted(promoted["architecture"]) == ["gru", "rnn"] and (promoted["epochs"] == 3).all()
+    assert set(promoted["resume_from"]) <= set(H[H["epochs"] == 1]["identifier"])
+
+    saved = (run_dir / "history.npy").read_bytes()
+    again = run_command(["python", "run_ensemble.py", "--resume", str(run_dir)])
+    assert again.returncode == 0 and "already finished" in again.stdout, again.stdout + again.stderr[-2000:]
+    assert (run_dir / "history.npy").read_bytes() == saved

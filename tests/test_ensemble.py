@@ -8,6 +8,7 @@ import pytest
 from ensembles.loading import load_spec
 from generators.grid import grid_points
 from hypers.fields import POINT_FIELDS
+from run_ensemble import choose_comms, launched_comms
 from simulators.records import RESULT_FIELDS
 from tests.conftest import run_command
 
@@ -58,11 +59,41 @@ def test_process_isolation_trains_in_separate_processes(write_spec, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("mpirun") is None, reason="needs mpich's mpirun (pip install mpich mpi4py)")
-def test_mpi_run_trains_the_same_points_as_local(write_spec, tmp_path):
+def test_mpirun_without_comms_flag_trains_the_same_points_with_mpi_comms(write_spec, tmp_path):
+    """The README's launch line as it stands: no --comms, the launcher's ranks decide."""
     spec_path = write_spec()
-    result = run_command(
-        ["mpirun", "-np", "3", "python", "run_ensemble.py", "--spec", str(spec_path), "--comms", "mpi", "--out", str(tmp_path / "mpi")]
-    )
+    result = run_command(["mpirun", "-np", "3", "python", "run_ensemble.py", "--spec", str(spec_path), "--out", str(tmp_path / "mpi")])
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "2 workers, comms mpi (PMI_SIZE=3)" in result.stdout
     H = check_run(tmp_path / "mpi", spec_path)
     assert set(H["sim_worker"]) == {1, 2}  # both MPI workers trained; the generator ran on the manager
+    assert "comms: mpi" in (tmp_path / "mpi" / "spec.yaml").read_text()
+
+
+@pytest.mark.parametrize("environ, comms", [
+    ({"PMI_SIZE": "129", "PMI_RANK": "5"}, "mpi"),  # mpich's Hydra mpirun (also Slurm's srun --mpi=pmi2)
+    ({"OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_RANK": "0"}, "mpi"),  # Open MPI
+    ({"PMI_SIZE": "1", "PMI_RANK": "0"}, "local"),  # mpirun -np 1: no workers over MPI
+    ({"SLURM_NTASKS": "8", "SLURM_PROCID": "0"}, "local"),  # a Slurm batch shell is not a rank
+    ({}, "local"),
+])
+def test_comms_follow_the_mpi_launcher(environ, comms):
+    assert launched_comms(environ)[0] == comms
+
+
+def test_rank_only_launchers_ask_mpi_for_the_world_size():
+    """Cray PALS and ALPS, and PMIx, set a rank but no size: MPI's own world decides (one rank
+    here). In a process of its own: MPI, once initialised, stays so for the rest of the tests."""
+    script = "from run_ensemble import launched_comms; print(launched_comms({'PALS_RANKID': '0'}))"
+    result = run_command(["python", "-c", script])
+    assert result.stdout.strip() == "('local', 'PALS_RANKID set, 1 MPI ranks')", result.stderr[-2000:]
+
+
+def test_given_comms_win_over_the_launcher_but_a_resumed_runs_recorded_comms_do_not(write_spec, monkeypatch):
+    monkeypatch.setenv("PMI_SIZE", "3")
+    spec = load_spec(write_spec())
+    assert choose_comms(spec, None, resume=False) == ("mpi", "PMI_SIZE=3")
+    assert choose_comms(spec, "local", resume=False) == ("local", "--comms")
+    named = load_spec(write_spec(comms="local"))
+    assert choose_comms(named, None, resume=False) == ("local", "the spec")
+    assert choose_comms(named, None, resume=True) == ("mpi", "PMI_SIZE=3")  # spec.yaml records every field
