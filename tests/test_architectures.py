@@ -12,7 +12,6 @@ from simulators.adjoint import _perturbed_output, adjoint_norms
 from simulators.architectures import ARCHITECTURE_NAMES, architecture_options
 from simulators.architectures.dynamical import (
     AntisymmetricRNN,
-    ExponentialRNN,
     UnicornnLayer,
     lipschitz_composition,
     matrix_exponential,
@@ -72,6 +71,23 @@ def test_exponential_rnn_stays_orthogonal_through_adam_steps():
     np.testing.assert_allclose(b @ b.T, np.eye(8), atol=1e-4)
 
 
+@pytest.mark.parametrize("init, low, high", [("cayley", -1.0, 0.0), ("henaff", -np.pi, np.pi)])
+def test_exponential_rnn_starts_from_expRNN_block_rotations(init, low, high):
+    """As expRNN's reference code: B = expm(A) is block-diagonal, rotations by s with s = -tan(t/2),
+    t ~ U(0, pi/2) (cayley) or s ~ U(-pi, pi) (henaff); an odd last unit is left alone."""
+    data = small_task()
+    layer = build_model("exponential", 9, 4, data, ExponentialOptions(init=init)).get_layer("recurrent")
+    b = numpy_of(layer.orthogonal_matrix())
+    angles = numpy_of(layer.log_recurrent)[[0, 2, 4, 6], [1, 3, 5, 7]]
+    assert ((low <= angles) & (angles <= high)).all() and np.ptp(angles) > 0.1
+    rotations = np.zeros((9, 9))
+    for block, angle in enumerate(angles):
+        rotations[2 * block:2 * block + 2, 2 * block:2 * block + 2] = [[np.cos(angle), np.sin(angle)],
+                                                                         [-np.sin(angle), np.cos(angle)]]
+    rotations[8, 8] = 1
+    np.testing.assert_allclose(b, rotations, atol=1e-5)
+
+
 def test_unicornn_layer_matches_a_numpy_reference():
     options = UnicornnOptions(eps=0.1, alpha=0.9)
     layer = UnicornnLayer(4, seed=2, options=options, return_sequences=True)
@@ -93,6 +109,7 @@ def test_published_defaults_are_the_spec_defaults():
     assert (lipschitz.beta, lipschitz.gamma_A, lipschitz.gamma_W, lipschitz.eps) == (0.75, 0.001, 0.001, 0.03)
     assert lipschitz.sigma == pytest.approx(0.1 / 128)
     assert architecture_options("unicornn").model_dump() == {"eps": 0.03, "alpha": 0.9, "layers": 2}
+    assert architecture_options("exponential").init == "cayley"  # expRNN's for pixel-by-pixel MNIST
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURE_NAMES)

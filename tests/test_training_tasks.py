@@ -28,9 +28,10 @@ VARIANTS = {
     "group": dict(dataset="group"),
 }
 # Best validation accuracy in 4 epochs on the full digits set (hidden 32, lr 1e-2, batch 32, spec
-# seed 1), measured on this 2-core machine with the TensorFlow backend (chance: 0.10):
+# seed 1), measured on this 2-core machine with the TensorFlow backend (chance: 0.10). exponential:
+# 0.513 with its default Cayley initialisation (0.791 with init: henaff, same run otherwise).
 MEASURED = {"rnn": 0.713, "lstm": 0.549, "gru": 0.671, "antisymmetric": 0.373, "lipschitz": 0.435,
-            "exponential": 0.713, "unicornn": 0.217}
+            "exponential": 0.513, "unicornn": 0.217}
 # 70% of it: room for other backends and CPUs, yet an architecture that learns nothing fails.
 BOUND_FRACTION = 0.7
 

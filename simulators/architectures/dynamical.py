@@ -148,23 +148,30 @@ def matrix_exponential(matrix, squarings: int = 8, terms: int = 12):
     return result
 
 
-def henaff_skew(units: int, seed: int):
-    """Block-diagonal skew-symmetric A with 2x2 blocks [[0, s], [-s, 0]], s ~ U(-pi, pi)."""
+def _block_skew(units: int, angles):
+    """The upper triangle of a block-diagonal skew-symmetric A, 2x2 blocks [[0, s], [-s, 0]]
+    (the layer takes A - A^T; an odd last unit gets 0); expm of a block is a rotation by s."""
     import numpy as np
 
-    rng = np.random.default_rng(seed)
     upper = np.zeros((units, units), dtype="float32")
-    angles = rng.uniform(-np.pi, np.pi, size=units // 2)
     upper[np.arange(0, 2 * len(angles), 2), np.arange(1, 2 * len(angles), 2)] = angles
     return upper
 
 
-def cayley_skew(units: int, seed: int):
-    """A whose Cayley transform is the Henaff rotation: s -> tan(s/2) blocks (Helfrich et al.)."""
+def henaff_skew(units: int, seed: int):
+    """Henaff et al. (2016): s ~ U(-pi, pi), rotations spread over the whole circle."""
     import numpy as np
 
-    upper = henaff_skew(units, seed)
-    return np.tan(upper / 2).astype("float32")
+    return _block_skew(units, np.random.default_rng(seed).uniform(-np.pi, np.pi, size=units // 2))
+
+
+def cayley_skew(units: int, seed: int):
+    """expRNN's Cayley initialisation (its reference code, after Helfrich et al. 2018):
+    s = -sqrt((1 - cos t) / (1 + cos t)) = -tan(t/2), t ~ U(0, pi/2), so s lies in [-1, 0]:
+    slow rotations, what expRNN's pixel-by-pixel MNIST runs start from."""
+    import numpy as np
+
+    return _block_skew(units, -np.tan(np.random.default_rng(seed).uniform(0, np.pi / 2, size=units // 2) / 2))
 
 
 class ExponentialRNN(ScanRecurrence):
