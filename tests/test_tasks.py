@@ -14,7 +14,7 @@ import yaml
 
 from simulators.tasks import disk_cache, task_module
 from simulators.tasks.base import TaskData
-from simulators.tasks.group import elements, multiplication_table
+from simulators.tasks.group import elements, multiplication_table, running_products
 from simulators.tasks.keras_cache import DatasetMissing
 from simulators.tasks.keras_datasets import KerasDataset
 from simulators.tasks.transforms import apply_variation, data_positions, permutation
@@ -86,12 +86,31 @@ def test_group_tables_are_groups(group, degree, order):
     assert abelian == (group == "cyclic")
 
 
-def test_group_label_is_the_running_product():
+def numpy_prefix_products(group, degree, words) -> np.ndarray:
+    """The index of g_1 ... g_t at every step, composing the permutations themselves:
+    (a b)(i) = a(b(i))."""
+    members = np.array(elements(group, degree))
+    index = {tuple(member): position for position, member in enumerate(members)}
+    prefix = np.tile(np.arange(degree), (len(words), 1))
+    labels = np.empty_like(words)
+    for step in range(words.shape[1]):
+        prefix = np.take_along_axis(prefix, members[words[:, step]], axis=1)
+        labels[:, step] = [index[tuple(row)] for row in prefix]
+    return labels
+
+
+@pytest.mark.parametrize("group, degree", [("cyclic", 7), ("dihedral", 4), ("symmetric", 5)])
+def test_group_label_is_the_last_of_the_running_products(group, degree):
     module = task_module("group")
-    data = module.load(module.Options(group="cyclic", degree=7, length=9, train_samples=20, val_samples=5))
-    shifts = [member[0] for member in elements("cyclic", 7)]  # rotation by k maps 0 -> k
+    data = module.load(module.Options(group=group, degree=degree, length=9, train_samples=20, val_samples=5))
     words = data.x_train.argmax(-1)
-    np.testing.assert_array_equal(data.y_train, np.take(shifts, words).sum(axis=1) % 7)
+    products = running_products(words, multiplication_table(group, degree))
+    np.testing.assert_array_equal(products, numpy_prefix_products(group, degree, words))
+    if group == "cyclic":  # rotations add up: rotation by k maps 0 -> k
+        shifts = np.array([member[0] for member in elements("cyclic", 7)])
+        np.testing.assert_array_equal(products, np.cumsum(shifts[words], axis=1) % 7)
+    np.testing.assert_array_equal(data.y_train, products[:, -1])
+    np.testing.assert_array_equal(data.y_val, numpy_prefix_products(group, degree, data.x_val.argmax(-1))[:, -1])
 
 
 # --- the real keras.datasets loaders on tiny files in the real cache formats ---------------

@@ -56,14 +56,19 @@ def multiplication_table(group: str, degree: int) -> np.ndarray:
     return np.array([[index[tuple(a[b[i]] for i in range(degree))] for b in members] for a in members])
 
 
+def running_products(words: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """(samples, length) element indices -> the index of g_1 ... g_t at every step t."""
+    products = np.empty_like(words)
+    product = np.zeros(len(words), dtype=words.dtype)  # the identity
+    for step in range(words.shape[1]):
+        product = products[:, step] = table[product, words[:, step]]
+    return products
+
+
 def generate(samples: int, options: Options, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     table = multiplication_table(options.group, options.degree)
-    order = len(table)
-    words = rng.integers(0, order, size=(samples, options.length))
-    product = np.zeros(samples, dtype=np.int64)  # the identity
-    for step in range(options.length):
-        product = table[product, words[:, step]]
-    return np.eye(order, dtype="float32")[words], product.astype("int32")
+    words = rng.integers(0, len(table), size=(samples, options.length))
+    return np.eye(len(table), dtype="float32")[words], running_products(words, table)[:, -1].astype("int32")
 
 
 def load(options: Options, data_dir: Path | None = None) -> TaskData:
