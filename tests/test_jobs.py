@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from run_ensemble import RESUMABLE_OVERRIDES
 from tests.conftest import PROJECT_ROOT
 from theta_like_jobs.cli import main
 from theta_like_jobs.platforms import load_platforms
@@ -130,6 +131,10 @@ def test_every_script_parses_and_matches_the_platform(tmp_path, platform, schedu
     assert option(launcher, job["launcher"]["per_node_flag"]) == str(math.ceil((workers + 1) / 3))
     if job["launcher"].get("nodes_flag"):
         assert option(launcher, job["launcher"]["nodes_flag"]) == "3"
+    if job["launcher"].get("depth_flag"):  # the ranks of a node, each bound to its depth, fit the node
+        threads = facts.get("threads_per_core", 1) if job["launcher"].get("depth_unit") == "hw_threads" else 1
+        per_node = int(option(launcher, job["launcher"]["per_node_flag"]))
+        assert per_node * int(option(launcher, job["launcher"]["depth_flag"])) <= cores * threads
     assert ensemble[ensemble.index("--comms") + 1] == "mpi"
     assert ensemble[ensemble.index("--nworkers") + 1] == str(workers)
     assert Path(ensemble[ensemble.index("--spec") + 1]) == SPEC
@@ -201,7 +206,6 @@ def test_polaris_two_node_pbs_script_follows_alcf_documentation(tmp_path):
     assert not any("#" in line[1:] for line in pbs)
     launcher, ensemble = launch(script, "mpiexec")
     assert launcher == ["mpiexec", "-n", "9", "--ppn", "5", "--depth=12", "--cpu-bind", "depth"]
-    assert 5 * 12 <= 64  # 5 ranks x 12 hardware threads fit the node's 32 cores x 2 threads
     assert sets(ensemble)["resources.gpus_per_node"] == "4" and sets(ensemble)["resources.cores_per_node"] == "32"
     assert "module use /soft/modulefiles\nmodule load conda\n" in script
     assert "sleep 1575 & sleeper=$!" in script  # PBS has no warning signal: the script warns at 30 min - 225 s
@@ -239,7 +243,9 @@ def test_aurora_uses_twelve_tiles_and_the_documented_pbs_options(tmp_path):
     assert sets(ensemble)["resources.gpu_env"] == "ZE_AFFINITY_MASK" and "export ZE_FLAT_DEVICE_HIERARCHY=FLAT" in script
 
 
-def test_resume_continues_the_run_with_its_own_packing(tmp_path, capsys):
+def test_resume_keeps_the_runs_packing_unless_the_job_gives_another(tmp_path, capsys):
+    """A resumed run keeps its points (spec.yaml) but may continue on another machine with another
+    packing: the job passes its nodes' facts, and run_ensemble.py --resume accepts every one."""
     run = tmp_path / "runs" / "sweep"
     run.mkdir(parents=True)
     run.joinpath("spec.yaml").write_text(yaml.safe_dump({
@@ -249,10 +255,26 @@ def test_resume_continues_the_run_with_its_own_packing(tmp_path, capsys):
     script, _ = write_job(tmp_path, args)
     _, ensemble = launch(script, "mpiexec")
     assert ensemble[ensemble.index("--resume") + 1] == str(run) and "--spec" not in ensemble
-    assert sets(ensemble) == {"exit_criteria.wallclock_max": str(3600 - 600)}  # --resume accepts no resources.*
-    assert ensemble[ensemble.index("--nworkers") + 1] == str(2 * 4 * 2)
-    assert main([*args, "--sims-per-gpu", "4", "-o", str(tmp_path / "other.sh")]) == 2
-    assert "error: --sims-per-gpu: the run in" in capsys.readouterr().err
+    assert ensemble[ensemble.index("--nworkers") + 1] == str(2 * 4 * 2)  # the run's own 2 per GPU
+    assert sets(ensemble) == {"resources.gpus_per_node": "4", "resources.cores_per_node": "32",
+                              "simulator.gpus_per_sim": "1", "simulator.sims_per_gpu": "2",
+                              "resources.gpu_env": "CUDA_VISIBLE_DEVICES",
+                              "exit_criteria.wallclock_max": str(3600 - 600)}
+    assert all(key.startswith(RESUMABLE_OVERRIDES) for key in sets(ensemble))
+
+    repacked, _ = write_job(tmp_path, [*args, "--sims-per-gpu", "4"], name="repacked.sh")
+    _, ensemble = launch(repacked, "mpiexec")
+    assert ensemble[ensemble.index("--nworkers") + 1] == str(2 * 4 * 4)
+    assert sets(ensemble)["simulator.sims_per_gpu"] == "4"
+
+    capsys.readouterr()
+    moved = [arg.replace("polaris", "aurora") for arg in args]
+    elsewhere, _ = write_job(tmp_path, moved, name="aurora.sh")
+    _, ensemble = launch(elsewhere, "mpiexec")
+    assert ensemble[ensemble.index("--nworkers") + 1] == str(2 * 12 * 2)
+    assert sets(ensemble)["resources.gpus_per_node"] == "12"
+    assert "planned for 4 GPUs per node, these nodes have 12" in capsys.readouterr().err
+
     not_a_run = [str(tmp_path) if arg == str(run) else arg for arg in args]
     assert main([*not_a_run, "-o", str(tmp_path / "none.sh")]) == 2
     assert "error: --resume: no such file" in capsys.readouterr().err

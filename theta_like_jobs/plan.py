@@ -129,7 +129,7 @@ def make_plan(request: JobRequest, facts: PlatformFile | None = None) -> JobPlan
         directives=[line.format(**plan_values) for line in job.directives],
         environment=_environment(request, platform),
         job_name=directive_word("--job-name", request.job_name or f"taskgen-{spec.get('name') or 'ensemble'}"),
-        notes=_notes(request, spec, job, scheduler, margin, max(1, cores // (workers // request.nodes))),
+        notes=_notes(request, spec, job, scheduler, margin, max(1, cores // (workers // request.nodes)), gpus),
     )
 
 
@@ -195,28 +195,13 @@ def _packing(request: JobRequest, spec: dict, cores: int, gpus: int) -> tuple[in
     if request.threads_per_sim is not None:
         raise JobError("--threads-per-sim", "on GPU nodes each training gets the node's cores divided by its "
                                             "trainings; choose --sims-per-gpu (or --workers) instead")
-    if request.resume is not None and spec.get("gpus_per_sim") == 0:
-        raise JobError("--resume", f"the run in {request.resume} trains on CPUs (simulator.gpus_per_sim: 0); "
-                                   "--resume cannot move it onto GPUs")
-    gpus_per_sim = _resumable(request, spec, "--gpus-per-sim", "gpus_per_sim", request.gpus_per_sim)
-    sims_per_gpu = _resumable(request, spec, "--sims-per-gpu", "sims_per_gpu", request.sims_per_gpu)
+    gpus_per_sim = request.gpus_per_sim or spec.get("gpus_per_sim") or 1
+    sims_per_gpu = request.sims_per_gpu or spec.get("sims_per_gpu") or 1
     if not 1 <= gpus_per_sim <= gpus:
         raise JobError("--gpus-per-sim", f"must be between 1 and the node's {gpus} GPUs, got {gpus_per_sim}")
     if sims_per_gpu < 1:
         raise JobError("--sims-per-gpu", f"must be at least 1, got {sims_per_gpu}")
-    if request.resume is not None and spec.get("gpus_per_node") not in (None, gpus):
-        raise JobError("--resume", f"the run was planned for {spec['gpus_per_node']} GPUs per node, "
-                                   f"{request.platform} nodes have {gpus}: resume it on a machine like the first")
     return gpus_per_sim, sims_per_gpu, (gpus // gpus_per_sim) * sims_per_gpu
-
-
-def _resumable(request: JobRequest, spec: dict, flag: str, key: str, given: int | None) -> int:
-    """A packing value: the flag's, else the spec's; a resumed run keeps its own (run_ensemble.py
-    --resume accepts no --set simulator.<key>)."""
-    recorded = spec.get(key) or None
-    if request.resume is not None and recorded is not None and given is not None and given != recorded:
-        raise JobError(flag, f"the run in {request.resume} used {key}={recorded}; --resume cannot change it")
-    return given or recorded or 1
 
 
 def _workers(request: JobRequest, capacity: int, gpus: int) -> int:
@@ -255,19 +240,17 @@ def _ensemble(request: JobRequest, platform: Platform, job: Job, workers: int, c
     """run_ensemble.py's command line: MPI comms, the node's facts as --set overrides, and the
     exit criterion that leaves the margin to stop and save."""
     command = [*shlex.split(request.python), "run_ensemble.py"]
-    if request.resume is not None:  # a resumed run keeps its spec.yaml; only exit_criteria may change
+    if request.resume is not None:  # the run's own spec.yaml: its points; this job's machine and packing
         command += ["--resume", str(Path(request.resume).resolve())]
     else:
         command += ["--spec", str(Path(request.spec).resolve())]
     command += ["--comms", "mpi", "--nworkers", str(workers)]
-    sets = []
-    if request.resume is None:
-        sets += [f"resources.gpus_per_node={gpus}", f"resources.cores_per_node={cores}",
-                 f"simulator.gpus_per_sim={gpus_per_sim}"]
-        if gpus:
-            sets += [f"simulator.sims_per_gpu={sims_per_gpu}", f"resources.gpu_env={gpu_env}"]
-        if not job.launcher.nested:
-            sets.append("resources.launch=local")
+    sets = [f"resources.gpus_per_node={gpus}", f"resources.cores_per_node={cores}",
+            f"simulator.gpus_per_sim={gpus_per_sim}"]
+    if gpus:
+        sets += [f"simulator.sims_per_gpu={sims_per_gpu}", f"resources.gpu_env={gpu_env}"]
+    if not job.launcher.nested:
+        sets.append("resources.launch=local")
     sets.append(f"exit_criteria.wallclock_max={wallclock_max}")
     for assignment in sets:
         command += ["--set", assignment]
@@ -296,7 +279,8 @@ def _environment(request: JobRequest, platform: Platform) -> list[str]:
     return lines
 
 
-def _notes(request: JobRequest, spec: dict, job: Job, scheduler: str, margin: int, threads: int) -> list[str]:
+def _notes(request: JobRequest, spec: dict, job: Job, scheduler: str, margin: int, threads: int,
+           gpus: int) -> list[str]:
     notes = []
     if isinstance(spec.get("threads"), int) and spec["threads"] > threads:
         notes.append(f"the spec's simulator.threads={spec['threads']} overrides the {threads} cores each training "
@@ -309,6 +293,9 @@ def _notes(request: JobRequest, spec: dict, job: Job, scheduler: str, margin: in
     if not job.launcher.nested:
         notes.append(f"{job.launcher.command} cannot be nested: each worker trains on its own node "
                      "(resources.launch=local)")
+    if request.resume is not None and spec.get("gpus_per_node") not in (None, gpus):
+        notes.append(f"the run was planned for {spec['gpus_per_node']} GPUs per node, these nodes have {gpus}: "
+                     "it continues with this job's packing (finished trainings are kept)")
     if scheduler == "slurm" and margin // 2 < 60:
         notes.append("Slurm may send --signal up to 60 s early; with a margin under 2 minutes the warning "
                      "can come before the ensemble's own stop")
