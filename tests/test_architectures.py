@@ -112,6 +112,20 @@ def test_published_defaults_are_the_spec_defaults():
     assert architecture_options("exponential").init == "cayley"  # expRNN's for pixel-by-pixel MNIST
 
 
+def test_initial_adjoint_of_an_orthogonal_linear_recurrence_keeps_the_terminal_norm():
+    """With a zero modReLU bias expRNN is linear, h_t = B h_{t-1} + U x_t, so dL/dh_1 =
+    (B^T)^(T-1) dL/dh_T: B orthogonal, every sample's initial adjoint has its terminal norm."""
+    data = small_task()
+    model = build_model("exponential", 6, 0, data, ExponentialOptions(init="henaff"))
+    layer = model.get_layer("recurrent")
+    layer.modrelu_bias.assign(np.zeros(6, "float32"))
+    initial, terminal = adjoint_norms(model, loss_and_metrics(data)[0], data.x_train, data.y_train)
+    assert terminal > 1e-3 and initial == pytest.approx(terminal, rel=1e-4)
+    layer.modrelu_bias.assign(np.full(6, -0.5, "float32"))  # a real modReLU forgets: the norm falls
+    initial, terminal = adjoint_norms(model, loss_and_metrics(data)[0], data.x_train, data.y_train)
+    assert initial < 0.9 * terminal
+
+
 @pytest.mark.parametrize("architecture", ARCHITECTURE_NAMES)
 def test_terminal_adjoint_matches_the_readout_gradient(architecture):
     """dL/dh_T through the perturbation equals the closed form W_out (softmax - onehot), and
