@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from ensembles.loading import PROJECT_ROOT, SpecError, load_spec
+from hypers.space import SearchSpace
 from tests.conftest import run_command
 
 
@@ -84,3 +85,15 @@ def test_dry_run_prints_the_resource_plan():
     assert "128 trainings at a time, 4 per GPU" in result.stdout
     # 33600 trainings / 128 at a time = 263 waves of 600 s = 43.8 h on 8 nodes
     assert "263 waves, about 43.8 h wall time and 350.7 node-hours" in result.stdout
+
+
+def test_asha_sweep_searches_the_published_space_and_dry_run_counts_it():
+    spec = load_spec(PROJECT_ROOT / "ensembles" / "asha_sweep.yaml")
+    study = yaml.safe_load((PROJECT_ROOT / "hypers" / "task_generalization.yaml").read_text())
+    epochs = study["choices"].pop("epochs")  # asha chooses the epochs by rung
+    assert spec.space == SearchSpace.model_validate(study)
+    assert spec.adaptive and spec.budgets[-1] == max(epochs) and spec.replicates == study["replicates"]
+    result = run_command(["python", "run_ensemble.py", "--spec", "ensembles/asha_sweep.yaml", "--dry-run"])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "asha: 1680 configurations, rungs of [2, 6, 18, 50] epochs" in lines and "at most 21840 points" in lines
