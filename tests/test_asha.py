@@ -128,28 +128,10 @@ def test_a_search_is_over_once_its_history_leaves_nothing_to_hand_out():
     assert not search_is_over(GEN_USER, H[: len(H) // 2])
 
 
-def test_asha_ensemble_trains_promotions_from_their_parents_checkpoints(write_spec, tmp_path):
-    spec_path = write_spec(
-        space={"choices": {"architecture": ["gru"], "dataset": ["digits"], "hidden_dim": [8], "learning_rate": [0.003, 0.01, 0.03]}, "replicates": 1},
-        generator={"kind": "asha", "eta": 3, "min_budget": 1, "max_budget": 3},
-    )
-    result = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(tmp_path / "run")])
-    assert result.returncode == 0, result.stderr[-3000:]
-    H = np.load(tmp_path / "run" / "history.npy")
-    assert sorted(H["epochs"]) == [1, 1, 1, 3] and (H["status"] == "ok").all()
-    first_rung = H[H["epochs"] == 1]
-    promoted = H[H["epochs"] == 3][0]
-    parent = first_rung[first_rung["identifier"] == promoted["resume_from"]][0]
-    assert parent["val_accuracy"] == first_rung["val_accuracy"].max()
-    history = json.loads((tmp_path / "run" / promoted["sim_dir"] / "history.json").read_text())
-    parent_history = json.loads((tmp_path / "run" / parent["sim_dir"] / "history.json").read_text())
-    assert [e["epoch"] for e in history] == [1, 2, 3] and history[0] == parent_history[0]
-    assert promoted["epochs_completed"] == 3
-
-
 def test_killed_asha_run_resumes_without_repeating_a_promotion_and_then_is_finished(write_spec, tmp_path):
     """Killed after a periodic save, an ASHA run resumes from its history: the rungs are rebuilt,
-    no training runs twice, and the finished search then says so and leaves its history alone."""
+    no training runs twice, each group's best goes on from its own checkpoint, and the finished
+    search then says so and leaves its history alone."""
     from tests.test_resume import start_ensemble, wait_for_saved
 
     spec_path = write_spec(
@@ -173,7 +155,14 @@ def test_killed_asha_run_resumes_without_repeating_a_promotion_and_then_is_finis
     assert len(set(H["identifier"])) == len(H) == 8
     promoted = H[H["resume_from"] != ""]
     assert sorted(promoted["architecture"]) == ["gru", "rnn"] and (promoted["epochs"] == 3).all()
-    assert set(promoted["resume_from"]) <= set(H[H["epochs"] == 1]["identifier"])
+    for row in promoted:
+        first_rung = H[(H["epochs"] == 1) & (H["architecture"] == row["architecture"])]
+        parent = first_rung[first_rung["identifier"] == row["resume_from"]][0]
+        assert parent["val_accuracy"] == first_rung["val_accuracy"].max()
+        history = json.loads((run_dir / row["sim_dir"] / "history.json").read_text())
+        parent_history = json.loads((run_dir / parent["sim_dir"] / "history.json").read_text())
+        assert [e["epoch"] for e in history] == [1, 2, 3] and history[0] == parent_history[0]  # continued
+        assert row["epochs_completed"] == 3
 
     saved = (run_dir / "history.npy").read_bytes()
     again = run_command(["python", "run_ensemble.py", "--resume", str(run_dir)])
