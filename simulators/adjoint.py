@@ -24,8 +24,9 @@ from simulators.tasks.base import TaskData
 PROBE_SAMPLES = 32
 
 
-def _cell_scan(cell: keras.layers.Layer, sequence, perturbation):
+def _cell_scan(block: keras.layers.RNN, sequence, perturbation):
     """A Keras RNN layer's own cell (same weights, same math) run by a scan that perturbs h."""
+    cell = block.cell
     initial = tuple(cell.get_initial_state(batch_size=ops.shape(sequence)[0]))
 
     def step(states, inputs_t):
@@ -36,8 +37,8 @@ def _cell_scan(cell: keras.layers.Layer, sequence, perturbation):
         return tuple(new_states), tuple(new_states)  # TF's scan wants outputs shaped like the carry
 
     time_major = (ops.transpose(sequence, (1, 0, 2)), ops.transpose(perturbation, (1, 0, 2)))
-    last, _ = ops.scan(step, initial, time_major)
-    return last[0]
+    last, states = ops.scan(step, initial, time_major)
+    return ops.transpose(states[0], (1, 0, 2)) if block.return_sequences else last[0]
 
 
 def _perturbed_recurrence(block: keras.layers.Layer, sequence, perturbation):
@@ -48,7 +49,7 @@ def _perturbed_recurrence(block: keras.layers.Layer, sequence, perturbation):
     if isinstance(block, ScanRecurrence):
         return block(sequence, perturbation=perturbation)
     if isinstance(block, keras.layers.RNN):
-        return _cell_scan(block.cell, sequence, perturbation)
+        return _cell_scan(block, sequence, perturbation)
     raise TypeError(f"cannot measure adjoints of {type(block).__name__}")
 
 

@@ -21,7 +21,7 @@ def build_model(architecture: str, hidden_dim: int, seed: int, data: TaskData, o
         inputs = keras.Input(shape=(data.steps, data.features), name="sequence")
         sequence = inputs
     options = options or architecture_options(architecture)
-    state = recurrent_layer_factory(architecture)(hidden_dim, seed, options)(sequence)
+    state = recurrent_layer_factory(architecture)(hidden_dim, seed, options, return_sequences=data.per_step)(sequence)
     outputs = keras.layers.Dense(
         (data.n_classes if data.objective == "classification" else 1) * data.target_steps,
         kernel_initializer=keras.initializers.GlorotUniform(seed + 1),

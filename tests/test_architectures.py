@@ -126,11 +126,16 @@ def test_initial_adjoint_of_an_orthogonal_linear_recurrence_keeps_the_terminal_n
     assert initial < 0.9 * terminal
 
 
+@pytest.mark.parametrize("per_step", [False, True], ids=["last-state", "per-step"])
 @pytest.mark.parametrize("architecture", ARCHITECTURE_NAMES)
-def test_terminal_adjoint_matches_the_readout_gradient(architecture):
-    """dL/dh_T through the perturbation equals the closed form W_out (softmax - onehot), and
-    the perturbed forward pass (a Keras layer's own cell in a scan) reproduces the model."""
+def test_terminal_adjoint_matches_the_readout_gradient(architecture, per_step):
+    """dL/dh_T through the perturbation equals the closed form W_out (softmax - onehot) of the
+    last output (divided by the steps when every step is labelled, as the loss averages them),
+    and the perturbed forward pass (a Keras layer's own cell in a scan) reproduces the model."""
     data = small_task()
+    if per_step:
+        labels = RNG.integers(0, 4, size=(16, 12)).astype("int32")
+        data = TaskData(data.x_train, labels, data.x_val, labels, objective="classification", n_classes=4, per_step=True)
     model = build_model(architecture, 6, 0, data)
     x, y = data.x_train, data.y_train
     np.testing.assert_allclose(
@@ -138,9 +143,11 @@ def test_terminal_adjoint_matches_the_readout_gradient(architecture):
     )
     initial, terminal = adjoint_norms(model, loss_and_metrics(data)[0], x, y)
     logits = numpy_of(model(x))
+    assert logits.shape == ((16, 12, 4) if per_step else (16, 4))
+    logits, y = (logits[:, -1], y[:, -1]) if per_step else (logits, y)
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     p[np.arange(16), y] -= 1
-    expected = np.linalg.norm(p @ numpy_of(model.get_layer("readout").kernel).T, axis=1).mean()
+    expected = np.linalg.norm(p @ numpy_of(model.get_layer("readout").kernel).T, axis=1).mean() / (12 if per_step else 1)
     assert terminal == pytest.approx(expected, rel=1e-4)
     assert np.isfinite(initial) and initial >= 0

@@ -14,7 +14,7 @@ import yaml
 
 from simulators.tasks import disk_cache, task_module
 from simulators.tasks.base import TaskData
-from simulators.tasks.group import elements, multiplication_table, running_products
+from simulators.tasks.group import elements, multiplication_table
 from simulators.tasks.keras_cache import DatasetMissing
 from simulators.tasks.keras_datasets import KerasDataset
 from simulators.tasks.transforms import apply_variation, data_positions, permutation
@@ -100,17 +100,28 @@ def numpy_prefix_products(group, degree, words) -> np.ndarray:
 
 
 @pytest.mark.parametrize("group, degree", [("cyclic", 7), ("dihedral", 4), ("symmetric", 5)])
-def test_group_label_is_the_last_of_the_running_products(group, degree):
+def test_group_labels_are_the_running_products(group, degree):
     module = task_module("group")
-    data = module.load(module.Options(group=group, degree=degree, length=9, train_samples=20, val_samples=5))
+    options = module.Options(group=group, degree=degree, length=9, train_samples=20, val_samples=5)
+    data = module.load(options)
     words = data.x_train.argmax(-1)
-    products = running_products(words, multiplication_table(group, degree))
-    np.testing.assert_array_equal(products, numpy_prefix_products(group, degree, words))
+    assert data.y_train.shape == (20, 9) and data.per_step and data.target_steps == 1
+    np.testing.assert_array_equal(data.y_train, numpy_prefix_products(group, degree, words))
+    np.testing.assert_array_equal(data.y_val, numpy_prefix_products(group, degree, data.x_val.argmax(-1)))
     if group == "cyclic":  # rotations add up: rotation by k maps 0 -> k
         shifts = np.array([member[0] for member in elements("cyclic", 7)])
-        np.testing.assert_array_equal(products, np.cumsum(shifts[words], axis=1) % 7)
-    np.testing.assert_array_equal(data.y_train, products[:, -1])
-    np.testing.assert_array_equal(data.y_val, numpy_prefix_products(group, degree, data.x_val.argmax(-1))[:, -1])
+        np.testing.assert_array_equal(data.y_train, np.cumsum(shifts[words], axis=1) % 7)
+    final = module.load(options.model_copy(update={"labels": "final"}))
+    np.testing.assert_array_equal(final.y_train, data.y_train[:, -1])
+    assert not final.per_step
+
+
+def test_a_task_labelled_at_every_step_is_neither_permuted_nor_padded():
+    module = task_module("group")
+    data = module.load(module.Options(length=4, train_samples=2, val_samples=2))
+    for variation in [(True, 0, "none"), (False, 3, "post")]:
+        with pytest.raises(ValueError, match="takes no permute or pad"):
+            apply_variation(data, *variation)
 
 
 # --- the real keras.datasets loaders on tiny files in the real cache formats ---------------

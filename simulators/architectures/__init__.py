@@ -24,8 +24,9 @@ ARCHITECTURE_NAMES = tuple(ARCHITECTURES)
 
 
 def recurrent_layer_factory(name: str) -> Callable:
-    """``factory(hidden_dim, seed, **options) -> keras layer`` mapping (batch, steps, features) to
-    the last hidden state (batch, hidden_dim)."""
+    """``factory(hidden_dim, seed, options, return_sequences=False) -> keras layer`` mapping
+    (batch, steps, features) to the last hidden state (batch, hidden_dim), or to every step's
+    (batch, steps, hidden_dim) with ``return_sequences``."""
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture '{name}'; allowed: {', '.join(ARCHITECTURE_NAMES)}")
     module, attribute = ARCHITECTURES[name].split(":")

@@ -7,9 +7,10 @@ import functools
 import keras
 
 
-def _keras_layer(layer_class: type, hidden_dim: int, seed: int, options=None) -> keras.layers.Layer:
+def _keras_layer(layer_class: type, hidden_dim: int, seed: int, options=None, return_sequences=False) -> keras.layers.Layer:
     return layer_class(
         hidden_dim,
+        return_sequences=return_sequences,
         kernel_initializer=keras.initializers.GlorotUniform(seed),
         recurrent_initializer=keras.initializers.Orthogonal(seed=seed),
         name="recurrent",

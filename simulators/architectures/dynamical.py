@@ -226,22 +226,22 @@ class UnicornnLayer(ScanRecurrence):
         return (y + dt * z, z)
 
 
-def antisymmetric(hidden_dim: int, seed: int, options: AntisymmetricOptions) -> keras.layers.Layer:
-    return AntisymmetricRNN(hidden_dim, seed, options, name="recurrent")
+def antisymmetric(hidden_dim: int, seed: int, options: AntisymmetricOptions, return_sequences=False) -> keras.layers.Layer:
+    return AntisymmetricRNN(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
 
 
-def lipschitz(hidden_dim: int, seed: int, options: LipschitzOptions) -> keras.layers.Layer:
-    return LipschitzRNN(hidden_dim, seed, options, name="recurrent")
+def lipschitz(hidden_dim: int, seed: int, options: LipschitzOptions, return_sequences=False) -> keras.layers.Layer:
+    return LipschitzRNN(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
 
 
-def exponential(hidden_dim: int, seed: int, options: ExponentialOptions) -> keras.layers.Layer:
-    return ExponentialRNN(hidden_dim, seed, options, name="recurrent")
+def exponential(hidden_dim: int, seed: int, options: ExponentialOptions, return_sequences=False) -> keras.layers.Layer:
+    return ExponentialRNN(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
 
 
-def unicornn(hidden_dim: int, seed: int, options: UnicornnOptions) -> keras.Sequential:
+def unicornn(hidden_dim: int, seed: int, options: UnicornnOptions, return_sequences=False) -> keras.Sequential:
     """Stacked layers, each reading the previous one's whole state sequence."""
     layers = [
-        UnicornnLayer(hidden_dim, seed + 10 * depth, options, return_sequences=depth < options.layers - 1)
+        UnicornnLayer(hidden_dim, seed + 10 * depth, options, return_sequences=return_sequences or depth < options.layers - 1)
         for depth in range(options.layers)
     ]
     return keras.Sequential(layers, name="recurrent")

@@ -23,6 +23,7 @@ class TaskData:
     n_classes: int = 1
     vocabulary: int | None = None
     target_steps: int = 1  # > 1: one label per output step (the copy task), read from the last state
+    per_step: bool = False  # one label per input step, each read from that step's state (group)
 
     @property
     def steps(self) -> int:

@@ -1,9 +1,12 @@
-"""State tracking on a finite group: read a sequence of group elements and name their product.
+"""State tracking on a finite group: read a sequence of group elements and name, at every step,
+the product so far.
 
-The word problem of group-operation studies: for an abelian group (cyclic) a running sum
-suffices, for a non-solvable one (S5) no fixed-depth circuit does, so it separates
-architectures by what their state can track. Elements are permutations; inputs are one-hot
-element indices, the label is the index of g_1 g_2 ... g_T. Generated, no download.
+The word problem of group-operation studies (Liu et al., ICLR 2023; Merrill et al., ICML 2024):
+for an abelian group (cyclic) a running sum suffices, for a non-solvable one (S5) no fixed-depth
+circuit does, so it separates architectures by what their state can track. Elements are
+permutations; inputs are one-hot element indices, and the label of step t is the index of
+g_1 g_2 ... g_t, read from the state at step t (``labels: running``, scored over every step);
+``labels: final`` keeps only the product of the whole word. Generated, no download.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ class Options(BaseModel):
     group: Literal["cyclic", "dihedral", "symmetric"] = Field("symmetric", description="C_n, D_n or S_n.")
     degree: int = Field(5, ge=2, le=64, description="n: C_n has n elements, D_n 2n, S_n n! (n <= 6).")
     length: int = Field(32, ge=1, description="Elements per sequence.")
+    labels: Literal["running", "final"] = Field(
+        "running", description="running: the product so far at every step; final: only the whole word's."
+    )
     train_samples: int = Field(10_000, ge=1)
     val_samples: int = Field(1_000, ge=1)
 
@@ -68,11 +74,13 @@ def running_products(words: np.ndarray, table: np.ndarray) -> np.ndarray:
 def generate(samples: int, options: Options, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     table = multiplication_table(options.group, options.degree)
     words = rng.integers(0, len(table), size=(samples, options.length))
-    return np.eye(len(table), dtype="float32")[words], running_products(words, table)[:, -1].astype("int32")
+    products = running_products(words, table).astype("int32")
+    return np.eye(len(table), dtype="float32")[words], products if options.labels == "running" else products[:, -1]
 
 
 def load(options: Options, data_dir: Path | None = None) -> TaskData:
     x_train, y_train = generate(options.train_samples, options, np.random.default_rng(1))
     x_val, y_val = generate(options.val_samples, options, np.random.default_rng(2))
     order = len(multiplication_table(options.group, options.degree))
-    return TaskData(x_train, y_train, x_val, y_val, objective="classification", n_classes=order)
+    return TaskData(x_train, y_train, x_val, y_val, objective="classification", n_classes=order,
+                    per_step=options.labels == "running")

@@ -42,6 +42,8 @@ def apply_variation(data: TaskData, permute: bool, pad: int, orientation: str) -
     """The task as the point asks for it: permuted first, then padded."""
     if (pad == 0) != (orientation == "none"):
         raise ValueError(f"pad={pad} with orientation='{orientation}': pad must be 0 exactly when orientation is none")
+    if data.per_step and (permute or pad):
+        raise ValueError("a task labelled at every step (group with labels: running) takes no permute or pad")
     x_train, x_val = data.x_train, data.x_val
     if permute:
         order = permutation(data.steps)
