@@ -143,6 +143,20 @@ class EnsembleSpec(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _per_step_tasks_keep_their_order(self) -> EnsembleSpec:
+        """A task labelled at every step (group, running products) has no meaning permuted or padded."""
+        if "group" not in self.space.choices.get("dataset", []):
+            return self
+        if self.simulator.task_options("group").labels != "running":
+            return self
+        for configuration in self.space.configurations(self.point_defaults):
+            if configuration["dataset"] == "group" and (configuration["permute"] or configuration["pad"]):
+                raise ValueError("space: dataset group (labels: running, one label per step) takes no permute or pad; "
+                                 "exclude them, e.g. exclude: [{dataset: group, permute: true}, {dataset: group, pad: 1000}], "
+                                 "or set simulator.tasks.group.labels: final")
+        return self
+
+    @model_validator(mode="after")
     def _enough_configurations(self) -> EnsembleSpec:
         if self.generator.kind == "random" and self.generator.samples > self.space.count_configurations():
             raise ValueError(

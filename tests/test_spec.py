@@ -26,12 +26,15 @@ def test_quick_spec_is_valid_and_small():
         ({"name": "../escape"}, "name"),
         ({"generator": {"kind": "random"}}, "samples"),
         ({"simulator": {"tasks": {"adding": {"length": 0}}}}, "length"),
+        ({"simulator": {"engine": "fit", "group_size": 4}}, "group_size > 1 needs engine 'jax' or 'auto'"),
+        ({"space": {"choices": {"architecture": ["rnn"], "dataset": ["group"], "permute": [False, True]}}},
+         "dataset group (labels: running, one label per step) takes no permute or pad"),
     ],
 )
 def test_bad_specs_name_the_field(write_spec, sections, field):
     with pytest.raises(SpecError) as raised:
         load_spec(write_spec(**sections))
-    assert field in str(raised.value)
+    assert field in str(raised.value), raised.value
 
 
 def test_set_overrides_any_field(write_spec):
