@@ -67,8 +67,10 @@ def launched_comms(environ: dict[str, str]) -> tuple[str, str]:
             return ("mpi" if size > 1 else "local"), f"{name}={size}"
     for name in RANK_VARIABLES:
         if name in environ:
-            from mpi4py import MPI
-
+            try:
+                from mpi4py import MPI
+            except ImportError:  # a plain run inside a launcher's step, without MPI installed
+                return "local", f"{name} set, no mpi4py"
             size = MPI.COMM_WORLD.Get_size()
             return ("mpi" if size > 1 else "local"), f"{name} set, {size} MPI ranks"
     return "local", "no MPI launcher"

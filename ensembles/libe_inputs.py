@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +30,20 @@ def training_options(spec: EnsembleSpec) -> dict[str, Any]:
 
 
 def group_size(spec: EnsembleSpec) -> int:
-    """Trainings per sim. Groups pay only on the jax engine: with ``auto`` on nodes without a GPU
-    (or without JAX) every point is its own sim, so every worker trains."""
+    """Trainings per sim. Groups pay only on the jax engine, which ``auto`` picks in the trainer
+    where Keras runs on JAX (KERAS_BACKEND=jax, inherited from here) with a GPU; elsewhere every
+    point is its own sim, so every worker trains."""
     simulator = spec.simulator
     if simulator.group_size == 1 or simulator.engine == "jax":
         return simulator.group_size
+    if os.environ.get("KERAS_BACKEND") != "jax" or not importlib.util.find_spec("jax"):
+        return 1
     gpus = spec.resources.gpus_per_node
     if gpus is None:
         from libensemble.resources.gpu_detect import get_num_gpus
 
         gpus = get_num_gpus()
-    return simulator.group_size if gpus and importlib.util.find_spec("jax") else 1
+    return simulator.group_size if gpus else 1
 
 
 def libe_inputs(

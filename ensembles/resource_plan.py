@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ensembles.libe_inputs import group_size
 from ensembles.schema import EnsembleSpec
 
 THROUGHPUT_FILE = Path(__file__).with_name("gpu_throughput.yaml")
@@ -28,19 +29,21 @@ def resource_plan(spec: EnsembleSpec, nodes: int, workers: int | None, sim_secon
     per_node = sims_per_node(spec, cores)
     workers = workers or spec.nworkers or min(per_node * nodes, os.cpu_count() or 1)
     concurrent = min(workers, per_node * nodes)
+    grouped = group_size(spec)
     points = spec.count_points()
     lines = [
-        f"plan: {nodes} node(s), {workers} workers (MPI: {workers + 1} ranks), up to {per_node} trainings per node",
-        f"plan: {concurrent} trainings at a time"
+        f"plan: {nodes} node(s), {workers} workers (MPI: {workers + 1} ranks), up to {per_node} sims per node",
+        f"plan: {concurrent} sims at a time"
+        + (f" of up to {grouped} trainings each (vectorised groups)" if grouped > 1 else "")
         + (f", {spec.simulator.sims_per_gpu} per GPU" if spec.simulator.gpus_per_sim else ", CPU only")
         + (f", {spec.simulator.threads} threads each" if spec.simulator.threads else ""),
     ]
     if concurrent < workers:
-        lines.append(f"plan: warning: {workers - concurrent} workers will wait: the nodes hold {concurrent} trainings")
+        lines.append(f"plan: warning: {workers - concurrent} workers will wait: the nodes hold {concurrent} sims")
     if sim_seconds:
-        waves = math.ceil(points / concurrent)
+        waves = math.ceil(points / (concurrent * grouped))
         hours = waves * sim_seconds / 3600
-        lines.append(f"plan: {points} points x {sim_seconds:g} s = {waves} waves, about {hours:.1f} h wall time "
+        lines.append(f"plan: {points} points x {sim_seconds:g} s per sim = {waves} waves, about {hours:.1f} h wall time "
                      f"and {hours * nodes:.1f} node-hours")
     gpu_line = gpu_hours_estimate(spec)
     if gpu_line:
@@ -58,8 +61,9 @@ def gpu_hours_estimate(spec: EnsembleSpec, throughput_file: Path = THROUGHPUT_FI
     if hours is None:
         return None
     line = (f"plan: GPU estimate: about {hours:,.1f} GPU-hours of training steps for {spec.count_points():,} "
-            f"trainings on {table['device']} (engine jax, groups of {table['group_size']}; {throughput_file.name})")
-    return line + (f"; not measured, left out of the mean: {', '.join(sorted(unmeasured))}" if unmeasured else "")
+            f"trainings on {table['device']} (engine jax at the rates measured in groups of {table['group_size']}, "
+            f"batch 128; {throughput_file.name})")
+    return line + (f"; not measured, counted at the others' mean: {', '.join(sorted(unmeasured))}" if unmeasured else "")
 
 
 def gpu_hours(spec: EnsembleSpec, table: dict) -> tuple[float | None, set[str]]:

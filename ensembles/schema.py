@@ -62,6 +62,9 @@ class SimulatorSpec(TrainingOptions):
     def _groups_need_the_jax_engine(self) -> SimulatorSpec:
         if self.group_size > 1 and self.engine == "fit":
             raise ValueError("group_size > 1 needs engine 'jax' or 'auto' (fit trains one model at a time)")
+        if self.group_size > 1 and self.schedule != "constant":
+            raise ValueError("group_size > 1 takes schedule: constant (a schedule would give every member "
+                             "the first member's learning rate)")
         return self
 
 

@@ -32,16 +32,17 @@ def stream_points(points: Iterator[dict[str, Any]], gen_specs: dict, libE_info: 
     in_flight, sent_groups, tag = 0, 0, None
     while tag not in STOP_TAGS:
         chunk: list[dict[str, Any]] = []
-        while in_flight + len(chunk) < in_flight_target:
-            group = next(groups, None)
-            if group is None:
-                break
+        while in_flight + len(chunk) < in_flight_target and (group := next(groups, None)) is not None:
             sent_groups += 1
             chunk += [{**point, "priority": -sent_groups} for point in group]  # earlier groups first
-        if not chunk:
-            break
-        tag, _, returned = support.send_recv(to_array(chunk, gen_specs["out"]))
-        in_flight += len(chunk) - (len(returned) if returned is not None else 0)
+        if chunk:
+            in_flight += len(chunk)
+            tag, _, returned = support.send_recv(to_array(chunk, gen_specs["out"]))
+        elif in_flight >= in_flight_target:  # a large group filled the workers: wait for results
+            tag, _, returned = support.recv()
+        else:
+            break  # every point handed out
+        in_flight -= len(returned) if returned is not None else 0
     while tag not in STOP_TAGS:  # all points handed out: wait for the manager to finish
         tag, _, _ = support.recv()
     return None, persis_info, FINISHED_PERSISTENT_GEN_TAG

@@ -126,7 +126,8 @@ def _gradient_function(model: keras.Model, loss: keras.losses.Loss) -> Callable:
     if keras.backend.backend() == "jax":
         block = model.get_layer("recurrent")
         options = [repr(getattr(layer, "options", None)) for layer in getattr(block, "layers", [block])]
-        shape = (model.name, type(loss).__name__, tuple(tuple(v.shape) for v in model.variables), *options)
+        shape = (model.name, type(loss).__name__, str(model.input_shape), str(model.output_shape),
+                 tuple(tuple(v.shape) for v in model.variables), *options)
         if shape not in _compiled_stateless:
             _compiled_stateless[shape] = _compile_adjoints(model, loss)
         return _compiled_stateless[shape]

@@ -56,13 +56,16 @@ def train_sim(H, persis_info, sim_specs, libE_info):
 
 
 def _train_with_retries(unit: list[int], points, sim_dirs, user, libE_info, allotment) -> dict[int, dict[str, Any]]:
-    """Results of the points at ``unit``; failed ones (not diverged) train again, up to ``retries`` times."""
+    """Results of the points at ``unit``; failed ones (not diverged) train again, up to ``retries``
+    times, each on its own: a group that crashed (out of memory, say) would crash again."""
     results: dict[int, dict[str, Any]] = {}
+    attempts = [unit]
     for _ in range(1 + user["retries"]):
-        attempt = _train([points[i] for i in unit], user, [sim_dirs[i] for i in unit], libE_info, allotment)
-        results |= dict(zip(unit, attempt))
-        unit = [i for i in unit if results[i]["status"] == "failed"]
-        if not unit:
+        for attempt in attempts:
+            trained = _train([points[i] for i in attempt], user, [sim_dirs[i] for i in attempt], libE_info, allotment)
+            results |= dict(zip(attempt, trained))
+        attempts = [[i] for i in unit if results[i]["status"] == "failed"]
+        if not attempts:
             break
     return results
 
@@ -130,6 +133,7 @@ def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_di
         write_json(lead / GROUP_FILE, [str(sim_dir) for sim_dir in sim_dirs])
         inputs = f"--group {lead / GROUP_FILE}"
     else:
+        (lead / GROUP_FILE).unlink(missing_ok=True)  # a retry on its own: no longer a group's lead
         inputs = f"--point {lead / 'point.json'} --out {lead}"
     os.environ.update(trainer_environment(user["training"].get("threads"), user["training"].get("engine", "fit")))
     task = executor.submit(

@@ -171,15 +171,24 @@ def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, histo
     return _outcome(member, history)
 
 
-def _train_group(points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[Path],
-                 histories: list[EpochHistory]) -> list[dict[str, Any]]:
-    data = load_task(points[0], options)
-    configure_backend(int(points[0]["seed"]), options.threads)
+def _train_group(indices: list[int], points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[Path],
+                 histories: dict[int, EpochHistory]) -> dict[int, dict[str, Any]]:
+    data = load_task(points[indices[0]], options)
+    configure_backend(int(points[indices[0]]["seed"]), options.threads)
     from simulators.engines.jax_step import train_group
 
-    members = [_member(*member, data) for member in zip(points, [options] * len(points), sim_dirs, histories)]
-    train_group(members, data)
-    return [_outcome(member, history) for member, history in zip(members, histories)]
+    members, outcomes = {}, {}
+    for index in indices:
+        try:
+            members[index] = _member(points[index], options, sim_dirs[index], histories[index], data)
+        except Exception as error:  # noqa: BLE001 - e.g. its model cannot be built: this member alone fails
+            outcomes[index] = _failure(error, sim_dirs[index])
+    try:
+        train_group(list(members.values()), data)
+        outcomes |= {index: _outcome(member, histories[index]) for index, member in members.items()}
+    except Exception as error:  # noqa: BLE001 - the group's program failed: every member's record
+        outcomes |= {index: _failure(error, sim_dirs[index]) for index in members}
+    return outcomes
 
 
 def _tensorboard(model: Any, sim_dir: Path) -> Any:
@@ -258,31 +267,38 @@ def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: Path)
 
 def run_training_group(points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[Path]) -> list[dict[str, Any]]:
     """Train points of one shape together, vectorised by the JAX engine, each with the records
-    ``run_training`` would write for it alone. Finished members are skipped; if the group
-    itself fails, every member still running records the failure. Where ``auto`` resolves to
+    ``run_training`` would write for it alone (``train_seconds`` is the group's wall time).
+    Finished members are skipped; a member that cannot start records its own failure, and a
+    failure of the group's program is every running member's. Where ``auto`` resolves to
     ``fit`` (no JAX GPU), the points train one after the other."""
+    from generators.grouping import shape_of
     from simulators.engines import resolve
 
     if resolve(options.engine) != "jax":
         return [run_training(point, options, sim_dir) for point, sim_dir in zip(points, sim_dirs)]
+    if len({shape_of(point) for point in points}) > 1:
+        raise ValueError("a vectorised group's points must share architecture, task variant, sizes and epochs")
+    started = time.perf_counter()
     results: dict[int, dict[str, Any]] = {}
-    pending = []
+    histories: dict[int, EpochHistory] = {}
+    outcomes: dict[int, dict[str, Any]] = {}
     for index, (point, sim_dir) in enumerate(zip(points, sim_dirs)):
         sim_dir.mkdir(parents=True, exist_ok=True)
         done = finished_result(sim_dir)
         if done is not None:
             results[index] = done
-        else:
-            pending.append(index)
-    started = time.perf_counter()
-    histories = {i: EpochHistory(sim_dirs[i] / "history.json") for i in pending}
-    try:
-        histories = {i: _begin(points[i], sim_dirs[i]) for i in pending}
-        outcomes = dict(zip(pending, _train_group(
-            [points[i] for i in pending], options, [sim_dirs[i] for i in pending], [histories[i] for i in pending]
-        ))) if pending else {}
-    except Exception as error:  # noqa: BLE001 - the group's failure is each member's record
-        outcomes = {i: _failure(error, sim_dirs[i]) for i in pending}
-    for i in pending:
-        results[i] = _finish(histories[i], outcomes[i], sim_dirs[i], started)
-    return [results[i] for i in range(len(points))]
+            continue
+        histories[index] = EpochHistory(sim_dir / "history.json")
+        try:
+            histories[index] = _begin(point, sim_dir)
+        except Exception as error:  # noqa: BLE001 - this member's failure, not the group's
+            outcomes[index] = _failure(error, sim_dir)
+    starting = [index for index in histories if index not in outcomes]
+    if starting:
+        try:
+            outcomes |= _train_group(starting, points, options, sim_dirs, histories)
+        except Exception as error:  # noqa: BLE001 - the task could not load: every member's record
+            outcomes |= {index: _failure(error, sim_dirs[index]) for index in starting}
+    for index, history in histories.items():
+        results[index] = _finish(history, outcomes[index], sim_dirs[index], started)
+    return [results[index] for index in range(len(points))]

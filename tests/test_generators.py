@@ -81,3 +81,47 @@ def test_grid_streams_one_new_point_per_returned_result():
     streamed = np.concatenate(manager.batches)
     expected = list(grid_points(SPACE, 1, 0, DEFAULTS))
     assert list(streamed["identifier"]) == [p["identifier"] for p in expected]
+
+
+class GroupAnsweringManager(ScriptedManager):
+    """A manager whose workers finish one group (the points of one priority) per receive, oldest
+    first, until nothing is in flight; then it says stop."""
+
+    def __init__(self):
+        super().__init__(returns=[])
+        self.in_flight = []
+
+    def send(self, tag, message):
+        batch = message["calc_out"]
+        self.batches.append(batch)
+        self.in_flight += [batch[batch["priority"] == p] for p in sorted(set(batch["priority"]), reverse=True)]
+
+    def recv(self):
+        if not self.inbox and self.in_flight:
+            group = self.in_flight.pop(0)
+            self.inbox += [(EVAL_GEN_TAG, {"libE_info": {"H_rows": list(range(len(group)))}}),
+                           (EVAL_GEN_TAG, np.zeros(len(group), dtype=[("sim_id", int)]))]
+        return super().recv()
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_grouped_stream_hands_out_every_point_in_whole_groups(workers):
+    from generators.grouping import LOOKAHEAD_GROUPS
+    from generators.points import make_point
+    from generators.streaming import stream_points
+
+    base = {**DEFAULTS, "architecture": "rnn", "dataset": "digits", "permute": False, "pad": 0, "orientation": "none",
+            "learning_rate": 1e-3}
+    # many lone shapes first: the look-ahead releases them as groups of 1 ahead of the full groups of 4
+    lone = [make_point({**base, "hidden_dim": h}, 0, 0) for h in range(1, 4 * LOOKAHEAD_GROUPS + 3)]
+    full = [make_point({**base, "hidden_dim": 100 + h}, r, 0) for h in range(5) for r in range(4)]
+    manager = GroupAnsweringManager()
+    gen_specs = {"out": POINT_DTYPE + [("priority", "f8")], "user": {"initial_batch": workers, "group_size": 4}}
+    *_, tag = stream_points(iter(lone + full), gen_specs, {"comm": manager, "executor": None}, {})
+    assert tag == FINISHED_PERSISTENT_GEN_TAG
+    streamed = np.concatenate(manager.batches)
+    assert sorted(streamed["identifier"]) == sorted(p["identifier"] for p in lone + full)
+    for priority in set(streamed["priority"]):  # a group: up to 4 points of one shape, sent together
+        group = streamed[streamed["priority"] == priority]
+        assert 1 <= len(group) <= 4 and len(set(group["hidden_dim"])) == 1
+        assert sum(priority in batch["priority"] for batch in manager.batches) == 1

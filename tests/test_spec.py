@@ -27,6 +27,7 @@ def test_quick_spec_is_valid_and_small():
         ({"generator": {"kind": "random"}}, "samples"),
         ({"simulator": {"tasks": {"adding": {"length": 0}}}}, "length"),
         ({"simulator": {"engine": "fit", "group_size": 4}}, "group_size > 1 needs engine 'jax' or 'auto'"),
+        ({"simulator": {"engine": "jax", "group_size": 4, "schedule": "cosine"}}, "group_size > 1 takes schedule: constant"),
         ({"space": {"choices": {"architecture": ["rnn"], "dataset": ["group"], "permute": [False, True]}}},
          "dataset group (labels: running, one label per step) takes no permute or pad"),
     ],
@@ -84,10 +85,17 @@ def test_dry_run_prints_the_resource_plan():
         "--set", "simulator.gpus_per_sim=1", "--set", "simulator.sims_per_gpu=4",
     ])
     assert result.returncode == 0, result.stderr
-    assert "8 node(s), 128 workers (MPI: 129 ranks), up to 16 trainings per node" in result.stdout
-    assert "128 trainings at a time, 4 per GPU" in result.stdout
+    assert "8 node(s), 128 workers (MPI: 129 ranks), up to 16 sims per node" in result.stdout
+    assert "128 sims at a time, 4 per GPU" in result.stdout
     # 33600 trainings / 128 at a time = 263 waves of 600 s = 43.8 h on 8 nodes
     assert "263 waves, about 43.8 h wall time and 350.7 node-hours" in result.stdout
+    grouped = run_command([
+        "python", "run_ensemble.py", "--spec", "ensembles/gen_sweep.yaml", "--dry-run", "--nodes", "8",
+        "--nworkers", "32", "--sim-seconds", "600", "--set", "resources.gpus_per_node=4", "--set", "simulator.gpus_per_sim=1",
+        "--set", "simulator.engine=jax", "--set", "simulator.group_size=16",
+    ])
+    assert "32 sims at a time of up to 16 trainings each (vectorised groups), 1 per GPU" in grouped.stdout
+    assert "66 waves, about 11.0 h wall time" in grouped.stdout  # 33600 / (32 x 16) = 65.6
 
 
 def test_asha_sweep_searches_the_published_space_and_dry_run_counts_it():

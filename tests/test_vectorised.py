@@ -3,6 +3,7 @@ and a diverging member is recorded without disturbing the others."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def test_group_members_match_training_alone_and_divergence_is_isolated():
 
 
 def test_grouping_gathers_same_shape_points_up_to_the_size_and_loses_none():
-    from generators.grouping import LOOKAHEAD_GROUPS, group_points, shape_of
+    from generators.grouping import group_points, shape_of
 
     points = [{"architecture": arch, "dataset": "digits", "permute": False, "pad": 0, "orientation": "none",
                "hidden_dim": 8, "batch_size": 32, "epochs": epochs, "learning_rate": rate, "replicate": r}
@@ -57,10 +58,9 @@ def test_grouping_gathers_same_shape_points_up_to_the_size_and_loses_none():
     assert all(1 <= len(g) <= 4 and len({shape_of(p) for p in g}) == 1 for g in groups)
     assert len(groups) == 4 * 3  # each shape's 9 points: 4 + 4 + 1
     assert list(group_points(iter(points), 1)) == [[p] for p in points]
-    # look-ahead is bounded: 2 * LOOKAHEAD_GROUPS distinct shapes interleaved still stream
-    interleaved = [{**points[0], "hidden_dim": h, "replicate": r} for r in range(3) for h in range(2 * LOOKAHEAD_GROUPS)]
-    streamed = group_points(iter(interleaved), 4)
-    assert next(streamed) and len(list(streamed)) >= 2 * LOOKAHEAD_GROUPS - 1
+    # look-ahead is bounded: an endless stream of shapes that never fill a group still streams
+    endless = ({**points[0], "hidden_dim": h} for h in itertools.count())
+    assert [len(group) for group in itertools.islice(group_points(endless, 4), 5)] == [1] * 5
 
 
 def test_grouped_ensemble_trains_each_group_in_one_trainer_with_every_point_recorded(write_spec, tmp_path):
@@ -114,13 +114,21 @@ def test_dry_run_estimates_the_published_study_in_gpu_hours_from_measured_throug
     assert unmeasured == {"rnn on digits"}
 
 
-def test_auto_engine_groups_only_where_a_gpu_is(write_spec):
+def test_auto_engine_groups_only_where_a_gpu_and_the_jax_backend_are(write_spec, monkeypatch):
+    import libensemble.resources.gpu_detect
+
     from ensembles.libe_inputs import group_size
     from ensembles.loading import load_spec
 
     spec = load_spec(write_spec(simulator={"engine": "auto", "group_size": 8}))
-    assert group_size(spec) == 1  # this machine has no GPU: one training per sim, every worker busy
     on_gpus = spec.model_copy(update={"resources": spec.resources.model_copy(update={"gpus_per_node": 4})})
+    monkeypatch.setattr(libensemble.resources.gpu_detect, "get_num_gpus", lambda: 0)
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert group_size(spec) == 1  # no GPU detected: one training per sim, every worker busy
     assert group_size(on_gpus) == 8
+    monkeypatch.setattr(libensemble.resources.gpu_detect, "get_num_gpus", lambda: 2)
+    assert group_size(spec) == 8
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # auto would resolve to fit in the trainer
+    assert group_size(on_gpus) == 1
     jax_anywhere = spec.model_copy(update={"simulator": spec.simulator.model_copy(update={"engine": "jax"})})
     assert group_size(jax_anywhere) == 8

@@ -50,23 +50,28 @@ def _require_jax() -> None:
 
 
 def train_group(members: list[Member], data: TaskData) -> None:
-    """Train ``members`` (same architecture, shapes, batch size and epochs) together."""
+    """Train ``members`` (same architecture, shapes, batch size and epochs) together; members
+    restored from checkpoints of different epochs train in one program per epoch they start at."""
     _require_jax()
-    import jax
-    import jax.numpy as jnp
-
+    if len(members) > 1 and members[0].plan.schedule != "constant":
+        raise ValueError("a vectorised group takes schedule: constant (a schedule holds one learning rate for all)")
     loss, metrics = loss_and_metrics(data)
+    by_start: dict[int, list[Member]] = {}
     for member in members:  # each keeps its own optimizer, so its checkpoints hold its state
         member.model.compile(optimizer=member.plan.optimizer(len(data.x_train)), loss=loss, metrics=metrics)
         member.model.optimizer.build(member.model.trainable_variables)
-    starts = {member.plan.resume(member.model) for member in members}
-    if len(starts) > 1:  # checkpoints at different epochs: each continues on its own
-        for member in members:
-            train_group([member], data)
-        return
-    start, plan = starts.pop(), members[0].plan
-    if start >= plan.epochs:
-        return
+        by_start.setdefault(member.plan.resume(member.model), []).append(member)
+    for start, starting_together in sorted(by_start.items()):
+        if start < starting_together[0].plan.epochs:
+            _train_from(starting_together, start, data, loss)
+
+
+def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None:
+    """Epochs ``start + 1 ...`` of members whose models and optimizers hold the state of ``start``."""
+    import jax
+    import jax.numpy as jnp
+
+    plan = members[0].plan
     template, optimizer = members[0].model, members[0].model.optimizer
 
     def member_step(state, x, y):
@@ -124,11 +129,12 @@ def train_group(members: list[Member], data: TaskData) -> None:
         state, train_totals = train_epoch(state, epoch_keys, x_train, y_train)
         val_totals = _evaluate_in_chunks(evaluate, state, x_val, y_val, plan.batch_size * 8)
         train_totals = np.asarray(train_totals)
+        host_state = jax.device_get(state)  # one transfer, then each member's slice on the host
         seconds = time.perf_counter() - started
         for k, member in enumerate(members):
             if member not in active:
                 continue  # diverged: still computed (the program's shape is fixed), never recorded
-            _copy_back(member.model, [[values[k] for values in part] for part in state])
+            _copy_back(member.model, [[values[k] for values in part] for part in host_state])
             record = {"loss": float(train_totals[k, 0]), "val_loss": float(val_totals[k, 0])}
             if data.objective != "regression":
                 record |= {"accuracy": float(train_totals[k, 1]), "val_accuracy": float(val_totals[k, 1])}
