@@ -29,7 +29,15 @@ root = Path(tempfile.mkdtemp())
 alone = [run_training(p, options, root / "alone" / p["identifier"]) for p in points[:3]]
 together = run_training_group(points, options, [root / "group" / p["identifier"] for p in points])
 curves = [json.loads((root / "group" / p["identifier"] / "history.json").read_text()) for p in points]
-print(json.dumps({"alone": alone, "together": together, "curves": curves}))
+# a member checkpointed after epoch 1 (the same point stopped there) and a fresh one: one program each
+first, second = root / "mixed" / "first", root / "mixed" / "second"
+run_training({**points[0], "epochs": 1}, options, first)
+(first / "result.json").unlink()
+stopped_curve = json.loads((first / "history.json").read_text())
+mixed = run_training_group(points[:2], options, [first, second])
+mixed_curve = json.loads((first / "history.json").read_text())
+print(json.dumps({"alone": alone, "together": together, "curves": curves, "mixed": mixed,
+                  "stopped_curve": stopped_curve, "mixed_curve": mixed_curve}))
 """
 
 
@@ -45,6 +53,11 @@ def test_group_members_match_training_alone_and_divergence_is_isolated():
     diverged = out["together"][3]
     assert diverged["status"] == "diverged" and diverged["epochs_completed"] == 1  # stopped, others went on
     assert len(out["curves"][3]) == 1 and all(len(curve) == 2 for curve in out["curves"][:3])
+    for alone, resumed in zip(out["alone"][:2], out["mixed"]):  # resumed at epoch 1, or fresh: as alone
+        assert resumed["status"] == "ok" and resumed["epochs_completed"] == 2
+        assert resumed["val_loss"] == pytest.approx(alone["val_loss"], rel=1e-4, abs=1e-6)
+    assert [epoch["epoch"] for epoch in out["mixed_curve"]] == [1, 2]
+    assert out["mixed_curve"][0] == out["stopped_curve"][0]  # epoch 1 kept (its timing too), not trained again
 
 
 def test_grouping_gathers_same_shape_points_up_to_the_size_and_loses_none():
