@@ -79,16 +79,16 @@ def write(entry: Path, data: TaskData) -> None:
     """Write into a private temporary directory, then rename it to ``entry`` in one step; if
     another process got there first its (identical) entry stays."""
     temporary = entry.with_name(f".{entry.name}.{uuid.uuid4().hex}")
-    temporary.mkdir(parents=True)
     try:
+        temporary.mkdir(parents=True)
         meta = {f.name: getattr(data, f.name) for f in dataclasses.fields(data) if f.name not in ARRAYS}
         for name in ARRAYS:
             np.save(temporary / f"{name}.npy", np.ascontiguousarray(getattr(data, name)))
         meta["shapes"] = {name: list(getattr(data, name).shape) for name in ARRAYS}
         (temporary / META_FILE).write_text(json.dumps(meta))
         os.rename(temporary, entry)
-    except OSError:  # the entry exists (a concurrent writer won), or the disk is full: train on
-        pass
+    except (OSError, TypeError):  # a concurrent writer won, a full or read-only disk, or a plugin
+        pass  # task's metadata JSON cannot hold: train on, uncached
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
 
