@@ -312,3 +312,11 @@ def test_a_concurrent_writer_that_lost_the_race_leaves_the_winner(tmp_path):
     disk_cache.write(entry, data.with_inputs(data.x_train * 2, data.x_val * 2))  # rename onto the winner fails
     assert disk_cache.read(entry).x_train.max() == 1 and [p.name for p in tmp_path.iterdir()] == ["task-0"]
     assert sorted(p.name for p in entry.iterdir()) == sorted([*(f"{a}.npy" for a in disk_cache.ARRAYS), disk_cache.META_FILE])
+
+
+def test_an_unwritable_cache_leaves_the_task_uncached_not_failed(tmp_path):
+    data = TaskData(np.ones((2, 3, 1)), np.zeros(2), np.ones((1, 3, 1)), np.zeros(1), objective="regression")
+    (tmp_path / "not-a-directory").write_text("")  # e.g. a read-only or full file system: mkdir fails
+    entry = tmp_path / "not-a-directory" / "task-0"
+    assert disk_cache.cached(entry, lambda: data) is data
+    assert (tmp_path / "not-a-directory").is_file()
