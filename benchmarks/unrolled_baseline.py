@@ -1,0 +1,81 @@
+"""The baseline taskgen is measured against: the research-code pattern of a recurrent cell
+stepped by a Python ``for t in range(T)`` loop, which ``tf.function`` (here Keras' own
+``fit`` train step) traces into a graph with one copy of the cell per time step.
+
+The cell math is taskgen's own, taken from the layer taskgen builds, not copied: the cell of
+Keras' ``SimpleRNN``, ``LSTM`` and ``GRU`` for rnn/lstm/gru, and the ``step``/``constants`` of
+the dynamical-system layers in ``simulators.architectures.dynamical``. Only the time loop differs: per step the input
+projection, one cell step and (for stacked UnICORNN) every layer, where taskgen projects all
+steps at once and scans. Per-sequence constants (W - W^T, expm(A), ...) are computed once per
+forward pass, as in taskgen, so the baseline is not slowed by anything but the unrolling.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from simulators.architectures import architecture_options, recurrent_layer_factory
+from simulators.architectures.dynamical import ScanRecurrence
+from simulators.tasks.base import TaskData
+
+
+def _cells(architecture: str, hidden_dim: int, seed: int) -> list[keras.layers.Layer]:
+    """The per-step cells of taskgen's own layer, bottom first: a Keras RNN layer's cell, or the
+    dynamical layer(s), used only for their step."""
+    layer = recurrent_layer_factory(architecture)(hidden_dim, seed, architecture_options(architecture))
+    if isinstance(layer, keras.layers.RNN):
+        return [layer.cell]
+    return list(layer.layers) if isinstance(layer, keras.Sequential) else [layer]
+
+
+class UnrolledRecurrence(keras.layers.Layer):
+    """Steps its cells through time in a Python loop; returns the top cell's last output."""
+
+    def __init__(self, cells: list[keras.layers.Layer], **kwargs):
+        super().__init__(**kwargs)
+        self.cells = cells
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        for cell in self.cells:
+            cell.build((None, None, features) if isinstance(cell, ScanRecurrence) else (None, features))
+            features = cell.units
+
+    def call(self, inputs):
+        batch = ops.shape(inputs)[0]
+        states = [_initial_state(cell, batch) for cell in self.cells]
+        constants = [cell.constants() if isinstance(cell, ScanRecurrence) else None for cell in self.cells]
+        output = None
+        for t in range(inputs.shape[1]):  # the unrolled time loop
+            output = inputs[:, t, :]
+            for depth, cell in enumerate(self.cells):
+                output, states[depth] = _step(cell, constants[depth], output, states[depth])
+        return output
+
+
+def _initial_state(cell: keras.layers.Layer, batch):
+    sizes = [cell.units] * cell.state_count if isinstance(cell, ScanRecurrence) else cell.state_size
+    sizes = sizes if isinstance(sizes, (list, tuple)) else [sizes]
+    return [ops.zeros((batch, size)) for size in sizes]
+
+
+def _step(cell: keras.layers.Layer, constants, x_t, state):
+    """(output, new state) of one time step."""
+    if not isinstance(cell, ScanRecurrence):
+        output, new_state = cell(x_t, state)
+        return output, list(new_state) if isinstance(new_state, (list, tuple)) else [new_state]
+    drive = ops.matmul(x_t, cell.kernel)
+    if cell.bias is not None:
+        drive = drive + cell.bias
+    new_state = cell.step(constants, tuple(state), drive)
+    return new_state[0], list(new_state)
+
+
+def build_unrolled_model(architecture: str, hidden_dim: int, seed: int, data: TaskData) -> keras.Model:
+    """The same input and read-out as ``simulators.models.build_model``, the recurrence unrolled."""
+    inputs = keras.Input(shape=(data.steps, data.features), name="sequence")
+    state = UnrolledRecurrence(_cells(architecture, hidden_dim, seed), name="recurrent")(inputs)
+    outputs = keras.layers.Dense(data.n_classes, kernel_initializer=keras.initializers.GlorotUniform(seed + 1),
+                                 name="readout")(state)
+    return keras.Model(inputs, outputs, name=f"unrolled_{architecture}")
