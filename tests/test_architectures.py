@@ -36,7 +36,9 @@ def small_task(samples=16, steps=12, features=3, classes=4) -> TaskData:
 def test_antisymmetric_matrix_is_skew_minus_diffusion():
     layer = AntisymmetricRNN(6, seed=1, options=AntisymmetricOptions(gamma=0.3))
     layer.build((None, 5, 2))
-    matrix = numpy_of(layer.constants())
+    matrix = numpy_of(layer.constants())  # transposed for h @ matrix: (W - W^T - gamma I)^T
+    w = numpy_of(layer.recurrent)
+    np.testing.assert_allclose(matrix, (w - w.T - 0.3 * np.eye(6)).T, atol=1e-6)
     np.testing.assert_allclose(matrix + matrix.T, -2 * 0.3 * np.eye(6), atol=1e-6)
     assert np.abs(matrix).max() > 0  # not trivially zero: W - W^T carries the weights
 

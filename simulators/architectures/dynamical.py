@@ -60,20 +60,23 @@ class ScanRecurrence(keras.layers.Layer):
         if self.bias is not None:
             drive = drive + self.bias
         drive = ops.transpose(drive, (1, 0, 2))  # time major for the scan
-        if perturbation is None:
-            perturbation = ops.zeros_like(drive)
-        else:
-            perturbation = ops.transpose(perturbation, (1, 0, 2))
         constants = self.constants()
         initial = tuple(ops.zeros_like(drive[0]) for _ in range(self.state_count))
 
-        def scan_step(state, inputs_t):
+        def scan_step(state, drive_t):
+            new_state = self.step(constants, state, drive_t)
+            return new_state, new_state  # TF's scan wants outputs shaped like the carry
+
+        def perturbed_step(state, inputs_t):
             drive_t, perturbation_t = inputs_t
             new_state = self.step(constants, state, drive_t)
             new_state = (new_state[0] + perturbation_t, *new_state[1:])
-            return new_state, new_state  # TF's scan wants outputs shaped like the carry
+            return new_state, new_state
 
-        last, outputs = ops.scan(scan_step, initial, (drive, perturbation))
+        if perturbation is None:  # training: no zero tensor to carry through every step
+            last, outputs = ops.scan(scan_step, initial, drive)
+        else:
+            last, outputs = ops.scan(perturbed_step, initial, (drive, ops.transpose(perturbation, (1, 0, 2))))
         return ops.transpose(outputs[0], (1, 0, 2)) if self.return_sequences else last[0]
 
     def _matrix(self, name: str, initializer) -> keras.Variable:
@@ -96,11 +99,12 @@ class AntisymmetricRNN(ScanRecurrence):
         self.recurrent = self._matrix("recurrent", keras.initializers.RandomNormal(stddev=std, seed=self.seed + 1))
 
     def constants(self):
-        return skew(self.recurrent) - self.options.gamma * ops.eye(self.units)
+        """(W - W^T - gamma I)^T, transposed once per call rather than once per step."""
+        return ops.transpose(skew(self.recurrent) - self.options.gamma * ops.eye(self.units))
 
-    def step(self, matrix, state, drive):
+    def step(self, matrix_t, state, drive):
         (h,) = state
-        return (h + self.options.eps * ops.tanh(ops.matmul(h, ops.transpose(matrix)) + drive),)
+        return (h + self.options.eps * ops.tanh(ops.matmul(h, matrix_t) + drive),)
 
 
 def lipschitz_composition(matrix, beta: float, gamma: float):
