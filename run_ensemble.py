@@ -37,6 +37,7 @@ RANK_VARIABLES = (
 # What a resumed run may change: how it runs, not which trainings it holds.
 RESUMABLE_OVERRIDES = (
     "exit_criteria.", "allocator.", "resources.", "simulator.timeout", "simulator.retries", "simulator.threads",
+    "simulator.engine",
     "simulator.gpus_per_sim", "simulator.sims_per_gpu", "simulator.group_size",  # a resumed job may run on another machine
 )
 

@@ -173,6 +173,8 @@ def test_nonsense_combinations_are_refused(tmp_path, capsys, platform, scheduler
     ({"--cores-per-node": "16"}, "--cores-per-node"),
     ({"--conda": "base"}, "--conda"),
     ({"--platform": "theta", "--sims-per-gpu": "2"}, "--sims-per-gpu"),
+    ({"--platform": "theta", "--group-size": "8"}, "--group-size"),
+    ({"--group-size": "0"}, "--group-size"),
     ({"--platform": "generic", "--scheduler": "slurm"}, "--cores-per-node"),
 ])
 def test_bad_requests_are_refused_naming_the_flag(tmp_path, capsys, change, flag):
@@ -266,6 +268,11 @@ def test_resume_keeps_the_runs_packing_unless_the_job_gives_another(tmp_path, ca
     _, ensemble = launch(repacked, "mpiexec")
     assert ensemble[ensemble.index("--nworkers") + 1] == str(2 * 4 * 4)
     assert sets(ensemble)["simulator.sims_per_gpu"] == "4"
+
+    grouped, _ = write_job(tmp_path, [*args, "--group-size", "16"], name="grouped.sh")
+    _, ensemble = launch(grouped, "mpiexec")
+    assert sets(ensemble)["simulator.engine"] == "jax" and sets(ensemble)["simulator.group_size"] == "16"
+    assert all(key.startswith(RESUMABLE_OVERRIDES) for key in sets(ensemble))
 
     capsys.readouterr()
     moved = [arg.replace("polaris", "aurora") for arg in args]

@@ -48,6 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     packing = parser.add_argument_group("trainings per node")
     packing.add_argument("--sims-per-gpu", type=int, help="trainings sharing one GPU (default: the spec's, else 1)")
     packing.add_argument("--gpus-per-sim", type=int, help="GPUs per training (default: the spec's, else 1)")
+    packing.add_argument("--group-size", type=int,
+                         help="GPU platforms: trainings of one shape vectorised in one sim by the jax engine")
     packing.add_argument("--threads-per-sim", type=int, help="CPU platforms: threads per training (default 4)")
     packing.add_argument("--workers", type=int, help="trainings at once, instead of filling every node")
     env = parser.add_argument_group("environment (one of)")

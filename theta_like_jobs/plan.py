@@ -33,6 +33,7 @@ class JobRequest:
     scheduler: str | None = None
     sims_per_gpu: int | None = None
     gpus_per_sim: int | None = None
+    group_size: int | None = None
     threads_per_sim: int | None = None
     workers: int | None = None
     margin_minutes: float | None = None
@@ -107,6 +108,9 @@ def make_plan(request: JobRequest, facts: PlatformFile | None = None) -> JobPlan
     cores, gpus, gpu_env = _node(request, platform)
     spec = _spec_facts(request)
     gpus_per_sim, sims_per_gpu, capacity = _packing(request, spec, cores, gpus)
+    if request.group_size is not None and (request.group_size < 1 or not gpus):
+        raise JobError("--group-size", f"vectorised groups of at least 1 training need GPUs; {request.platform} "
+                       f"has {gpus} per node, got {request.group_size}")
     workers = _workers(request, capacity, gpus)
     ranks = workers + 1  # gen_on_manager: rank 0 is the manager, every other rank trains
     per_node = math.ceil(ranks / request.nodes)
@@ -249,6 +253,8 @@ def _ensemble(request: JobRequest, platform: Platform, job: Job, workers: int, c
             f"simulator.gpus_per_sim={gpus_per_sim}"]
     if gpus:
         sets += [f"simulator.sims_per_gpu={sims_per_gpu}", f"resources.gpu_env={gpu_env}"]
+    if request.group_size:  # K trainings of one shape in one jax program per sim
+        sets += ["simulator.engine=jax", f"simulator.group_size={request.group_size}"]
     if not job.launcher.nested:
         sets.append("resources.launch=local")
     sets.append(f"exit_criteria.wallclock_max={wallclock_max}")
