@@ -88,7 +88,7 @@ def choose_comms(spec, given: str | None, resume: bool) -> tuple[str, str]:
     return launched_comms(os.environ)
 
 
-def study_is_finished(spec, run_dir: Path, finished) -> bool:
+def study_is_finished(spec, finished) -> bool:
     """Whether earlier runs did everything: ``sim_max`` trainings, every point of a fixed study,
     or, for asha (whose point count is only an upper bound), a search that would hand out nothing
     more: no promotion, finalist replicate or new configuration left."""
@@ -96,10 +96,10 @@ def study_is_finished(spec, run_dir: Path, finished) -> bool:
         return True
     if not spec.adaptive:
         return len(finished) >= spec.count_points()
-    from ensembles.libe_inputs import libe_inputs
+    from ensembles.libe_inputs import generator_options
     from generators.asha import search_is_over
 
-    return search_is_over(libe_inputs(spec, run_dir, spec.comms, 1)["gen_specs"]["user"], finished)
+    return search_is_over(generator_options(spec, 1, finished["identifier"]), finished)
 
 
 def _mpi_comm(comms: str):
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         if is_manager:
             print(f"error: {error}", file=sys.stderr)
         return 2
-    if finished is not None and study_is_finished(spec, run_dir, finished):
+    if finished is not None and study_is_finished(spec, finished):
         if is_manager:
             print(f"{run_dir} is already finished ({len(finished)} trainings); nothing to do.")
         return 0

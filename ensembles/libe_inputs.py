@@ -46,6 +46,25 @@ def group_size(spec: EnsembleSpec) -> int:
     return simulator.group_size if gpus else 1
 
 
+def generator_options(spec: EnsembleSpec, sim_workers: int, skip_identifiers, trainings_per_sim: int = 1) -> dict[str, Any]:
+    """What the generators read (``gen_specs["user"]``); also how ``--resume`` asks an asha
+    search whether it has anything left to hand out."""
+    return {
+        "space": spec.space.model_dump(mode="json"),
+        "replicates": spec.replicates,
+        "samples": spec.generator.samples,
+        "seed": spec.generator.seed,
+        "defaults": spec.point_defaults,
+        "initial_batch": spec.generator.batch or sim_workers,
+        "skip_identifiers": list(skip_identifiers),
+        "eta": spec.generator.eta,
+        "min_budget": spec.budgets[0],
+        "max_budget": spec.budgets[-1],
+        "group_by": spec.generator.group_by,
+        "group_size": trainings_per_sim,
+    }
+
+
 def libe_inputs(
     spec: EnsembleSpec, run_dir: Path, comms: str, sim_workers: int, H0: np.ndarray | None = None
 ) -> dict[str, Any]:
@@ -99,20 +118,7 @@ def libe_inputs(
             "in": [*POINT_FIELDS, *RESULT_INPUTS[1:], "sim_ended_time"] if spec.adaptive else ["sim_id"],
             "persis_in": ["sim_id", *RESULT_INPUTS] if spec.adaptive else ["sim_id"],
             "out": POINT_DTYPE if spec.adaptive else POINT_DTYPE + GROUP_PRIORITY_DTYPE,
-            "user": {
-                "space": spec.space.model_dump(mode="json"),
-                "replicates": spec.replicates,
-                "samples": spec.generator.samples,
-                "seed": spec.generator.seed,
-                "defaults": spec.point_defaults,
-                "initial_batch": spec.generator.batch or sim_workers,
-                "skip_identifiers": list(H0["identifier"]),
-                "eta": spec.generator.eta,
-                "min_budget": spec.budgets[0],
-                "max_budget": spec.budgets[-1],
-                "group_by": spec.generator.group_by,
-                "group_size": trainings_per_sim,
-            },
+            "user": generator_options(spec, sim_workers, H0["identifier"], trainings_per_sim),
         },
         "alloc_specs": {
             "alloc_f": persistent_with_progress,

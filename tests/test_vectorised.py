@@ -36,8 +36,11 @@ run_training({**points[0], "epochs": 1}, options, first)
 stopped_curve = json.loads((first / "history.json").read_text())
 mixed = run_training_group(points[:2], options, [first, second])
 mixed_curve = json.loads((first / "history.json").read_text())
+# a member that cannot start (its parent checkpoint is gone) fails alone
+orphan = {**points[2], "resume_from": "no-such-parent"}
+cannot_start = run_training_group([points[0], orphan], options, [root / "start" / "a", root / "start" / "b"])
 print(json.dumps({"alone": alone, "together": together, "curves": curves, "mixed": mixed,
-                  "stopped_curve": stopped_curve, "mixed_curve": mixed_curve}))
+                  "stopped_curve": stopped_curve, "mixed_curve": mixed_curve, "cannot_start": cannot_start}))
 """
 
 
@@ -58,6 +61,26 @@ def test_group_members_match_training_alone_and_divergence_is_isolated():
         assert resumed["val_loss"] == pytest.approx(alone["val_loss"], rel=1e-4, abs=1e-6)
     assert [epoch["epoch"] for epoch in out["mixed_curve"]] == [1, 2]
     assert out["mixed_curve"][0] == out["stopped_curve"][0]  # epoch 1 kept (its timing too), not trained again
+    started, orphan = out["cannot_start"]
+    assert started["status"] == "ok" and started["val_loss"] == pytest.approx(out["alone"][0]["val_loss"], rel=1e-4)
+    assert orphan["status"] == "failed" and "no-such-parent" in orphan["error"]
+
+
+def test_failed_members_of_a_group_retry_each_on_its_own(monkeypatch):
+    import simulators.sim as sim
+
+    attempts = []
+
+    def train(points, user, sim_dirs, libE_info, allotment):
+        attempts.append([point["identifier"] for point in points])
+        return [{"status": "failed" if point["identifier"] in ("b", "c") and len(attempts) == 1 else "ok"}
+                for point in points]
+
+    monkeypatch.setattr(sim, "_train", train)
+    points = [{"identifier": name} for name in "abc"]
+    results = sim._train_with_retries([0, 1, 2], points, [None] * 3, {"retries": 2}, {}, None)
+    assert attempts == [["a", "b", "c"], ["b"], ["c"]]  # the group once, then its failures alone
+    assert [results[i]["status"] for i in range(3)] == ["ok", "ok", "ok"]
 
 
 def test_grouping_gathers_same_shape_points_up_to_the_size_and_loses_none():
