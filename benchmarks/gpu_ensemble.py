@@ -41,15 +41,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def device_peak_mb() -> float | None:
-    """The accelerator's peak bytes in use so far in this process (grows with K: run one
-    architecture per process to read each K's footprint)."""
-    import jax
-
-    stats = jax.devices()[0].memory_stats() or {}
-    return round(stats["peak_bytes_in_use"] / 2**20, 1) if "peak_bytes_in_use" in stats else None
-
-
 def measure(architecture: str, k: int, engine_name: str, args) -> dict:
     from simulators.engines import Plan, engine
     from simulators.engines.jax_step import train_group
@@ -85,8 +76,8 @@ def measure(architecture: str, k: int, engine_name: str, args) -> dict:
         "architecture": architecture, "engine": engine_name, "k": k, "samples_per_s": round(total, 1),
         "per_member_samples_per_s": round(total / k, 1),
         "trainings_per_hour": round(3600 * total / STUDY_TRAINING_SAMPLES, 2),
+        # the GPU's peak so far in this process: run one architecture per process to read each K's
         "compile_s": round(seconds[0] - steady, 2), "peak_memory_mb": round(peak_memory_mb(), 1),
-        "device_peak_mb": device_peak_mb(),
         "wall_s": round(time.perf_counter() - started, 1),
     }
 
@@ -95,7 +86,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     runs = [("fit", 1)] * args.fit + [("jax", k) for k in args.k]
     print(f"{'architecture':14} {'engine':>6} {'K':>3} {'samples/s':>10} {'per member':>10} "
-          f"{'trainings/h':>11} {'compile s':>9} {'peak MB':>8} {'GPU MB':>8}", flush=True)
+          f"{'trainings/h':>11} {'compile s':>9} {'peak MB':>8}", flush=True)
     results = []
     for architecture in args.architectures:
         for engine_name, k in runs:
@@ -108,7 +99,7 @@ def main(argv=None) -> int:
                 continue
             results.append(row)
             print(f"{architecture:14} {engine_name:>6} {k:>3} {row['samples_per_s']:>10} {row['per_member_samples_per_s']:>10} "
-                  f"{row['trainings_per_hour']:>11} {row['compile_s']:>9} {row['peak_memory_mb']:>8} {row['device_peak_mb']!s:>8}", flush=True)
+                  f"{row['trainings_per_hour']:>11} {row['compile_s']:>9} {row['peak_memory_mb']:>8}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"environment": environment(), "settings": vars(args) | {"json": str(args.json)},
                                          "results": results}, indent=1))
