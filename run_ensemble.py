@@ -37,7 +37,7 @@ RANK_VARIABLES = (
 # What a resumed run may change: how it runs, not which trainings it holds.
 RESUMABLE_OVERRIDES = (
     "exit_criteria.", "allocator.", "resources.", "simulator.timeout", "simulator.retries", "simulator.threads",
-    "simulator.engine",
+    "simulator.engine", "simulator.trainings_per_process",
     "simulator.gpus_per_sim", "simulator.sims_per_gpu", "simulator.group_size",  # a resumed job may run on another machine
 )
 
@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from allocators.persistent import keeper_of
     from ensembles.libe_inputs import libe_inputs
-    from simulators.sim import TRAINER_APP, TRAINER_SCRIPT
+    from simulators.sim import TRAINER_SCRIPT
+    from simulators.warm_trainer import TRAINER_APP
 
     logger.set_directory(str(run_dir))
     executor = make_executor(spec.resources.launch)

@@ -103,6 +103,7 @@ def libe_inputs(
             "user": {
                 "run_dir": str(run_dir),
                 "isolation": spec.simulator.isolation,
+                "trainings_per_process": spec.simulator.trainings_per_process,
                 "timeout": spec.simulator.timeout,
                 "retries": spec.simulator.retries,
                 "gpus_per_sim": spec.simulator.gpus_per_sim,

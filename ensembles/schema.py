@@ -46,8 +46,11 @@ class GeneratorSpec(_Strict):
 
 class SimulatorSpec(TrainingOptions):
     isolation: Literal["process", "inline"] = Field(
-        "process", description="process: each training in its own process (crash-safe, killable); inline: in the worker."
-    )
+        "process", description="process: trainings run in a trainer process of the worker's (crash-safe, killable); "
+        "inline: in the worker.")
+    trainings_per_process: int = Field(
+        50, ge=1, description="isolation: process: a worker's trainer stays up for this many trainings, so Keras "
+        "is imported once, not per training; 1 = a fresh process for each. A failed training's trainer is replaced.")
     timeout: float = Field(3600.0, gt=0, description="Seconds before a training is killed (isolation: process).")
     epochs: int = Field(10, ge=1, description="Epochs of points whose space does not choose them.")
     batch_size: int = Field(32, ge=1, description="Batch size of points whose space does not choose it.")

@@ -1,9 +1,9 @@
 """The libEnsemble sim function: train the point of each row it is given, return its results.
 
-With ``isolation: process`` (the default) the training runs as its own process started by
-libEnsemble's executor, so a crash, an out-of-memory kill or a timeout costs one training (or
-one vectorised group) and the worker goes on; ``inline`` trains in the worker itself, for
-debugging. With ``group_size`` above 1 the rows of one call are a group of same-shape points
+With ``isolation: process`` (the default) the training runs in the worker's trainer process,
+started by libEnsemble's executor and kept warm between trainings (``simulators/warm_trainer.py``),
+so a crash, an out-of-memory kill or a timeout costs one training (or one vectorised group) and
+the worker goes on; ``inline`` trains in the worker itself, for debugging. With ``group_size`` above 1 the rows of one call are a group of same-shape points
 that the JAX engine trains together in one program.
 """
 
@@ -11,25 +11,24 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from libensemble.message_numbers import TASK_FAILED, WORKER_DONE, WORKER_KILL_ON_TIMEOUT
+from libensemble.message_numbers import TASK_FAILED_TO_START, WORKER_DONE, WORKER_KILL_ON_TIMEOUT
 
 from generators.points import from_row
 from simulators.placement import Allotment, allot
 from simulators.records import RESULT_FIELDS, empty_result, read_json, write_json
 from simulators.training import EpochHistory, finished_result
+from simulators.warm_trainer import Outcome, retire_trainer, trainer_for
 
 SIMS_DIR = "sims"
-TRAINER_APP = "trainer"
 GROUP_FILE = "group.json"  # a vectorised group's member sim dirs, in the first member's dir
 TRAINER_SCRIPT = Path(__file__).with_name("train.py")
 PROJECT_ROOT = TRAINER_SCRIPT.parent.parent
 STDERR_TAIL_CHARS = 200
-# libEnsemble's MPIExecutor starts the trainer on the node of the worker's resource set
-LAUNCH_ONE_PROCESS = {"MPIExecutor": {"num_procs": 1, "num_nodes": 1}}
 
 
 def train_sim(H, persis_info, sim_specs, libE_info):
@@ -87,12 +86,15 @@ def worker_allotment(user: dict[str, Any]) -> Allotment | None:
 def _train(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[Path], libE_info: dict,
            allotment: Allotment | None) -> list[dict[str, Any]]:
     training = dict(user["training"])
+    environment = {}
     if allotment is not None:
-        os.environ.update(allotment.environment(user["gpu_env"]))  # inline: this process; else inherited
+        environment = allotment.environment(user["gpu_env"])
         training["threads"] = training.get("threads") or allotment.threads
     if user["isolation"] == "inline":
+        os.environ.update(environment)
         return _train_inline(points, training, sim_dirs)
-    return _train_in_process(points, {**user, "training": training}, sim_dirs, libE_info["executor"])
+    environment |= trainer_environment(training.get("threads"), training.get("engine", "fit"))
+    return _train_in_process(points, {**user, "training": training}, sim_dirs, libE_info["executor"], environment)
 
 
 def _train_inline(points: list[dict[str, Any]], training: dict[str, Any], sim_dirs: list[Path]) -> list[dict[str, Any]]:
@@ -107,10 +109,12 @@ def _train_inline(points: list[dict[str, Any]], training: dict[str, Any], sim_di
 
 def trainer_environment(threads: int | None, engine: str = "fit") -> dict[str, str]:
     """What the trainer process needs on top of the worker's environment."""
+    others = [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path and path != str(PROJECT_ROOT)]
     environment = {
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), *others]),  # the same on every call: no restarts
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "TASKGEN_WORKER_PID": str(os.getpid()),  # the trainer exits if its worker dies
+        "TASKGEN_WORKER_HOST": socket.gethostname(),
     }
     if threads:
         environment["OMP_NUM_THREADS"] = str(threads)
@@ -120,8 +124,8 @@ def trainer_environment(threads: int | None, engine: str = "fit") -> dict[str, s
 
 
 def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[Path],
-                      executor) -> list[dict[str, Any]]:
-    """One trainer process for the point, or for the whole group (its output in the first
+                      executor, environment: dict[str, str]) -> list[dict[str, Any]]:
+    """The worker's trainer trains the point, or the whole group (its output in the first
     member's sim dir); a member it left without a result gets the crash or the timeout."""
     for point, sim_dir in zip(points, sim_dirs):
         if finished_result(sim_dir) is None:
@@ -135,27 +139,24 @@ def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_di
     else:
         (lead / GROUP_FILE).unlink(missing_ok=True)  # a retry on its own: no longer a group's lead
         inputs = f"--point {lead / 'point.json'} --out {lead}"
-    os.environ.update(trainer_environment(user["training"].get("threads"), user["training"].get("engine", "fit")))
-    task = executor.submit(
-        **LAUNCH_ONE_PROCESS.get(type(executor).__name__, {}),
-        app_name=TRAINER_APP,
-        app_args=f"{inputs} --options {lead / 'options.json'}",
-        stdout=str(lead / "train.out"),
-        stderr=str(lead / "train.err"),
-    )
-    calc_status = executor.polling_loop(task, timeout=user["timeout"], delay=0.2)
-    return [_recorded_or_lost(sim_dir, lead, task, calc_status, user["timeout"]) for sim_dir in sim_dirs]
+    os.environ.update(environment)  # what a trainer started now inherits
+    trainer = trainer_for(executor, Path(user["run_dir"]), environment, user["trainings_per_process"])
+    outcome = trainer.run(f"{inputs} --options {lead / 'options.json'}", lead / "train.out", lead / "train.err",
+                          user["timeout"])
+    if outcome.calc_status != WORKER_DONE:
+        retire_trainer()
+    return [_recorded_or_lost(sim_dir, outcome, user["timeout"]) for sim_dir in sim_dirs]
 
 
-def _recorded_or_lost(sim_dir: Path, lead: Path, task, calc_status: int, timeout: float) -> dict[str, Any]:
+def _recorded_or_lost(sim_dir: Path, outcome: Outcome, timeout: float) -> dict[str, Any]:
     result_file = sim_dir / "result.json"
     if result_file.exists():  # the trainer recorded its own outcome, failure included
         return read_json(result_file)
     result = _partial_result(sim_dir)
-    if calc_status == WORKER_KILL_ON_TIMEOUT:
+    if outcome.calc_status == WORKER_KILL_ON_TIMEOUT:
         result.update(status="timeout", error=f"killed after the sim timeout of {timeout} s")
     else:
-        result.update(status="failed", error=_crash_message(task, lead, calc_status))
+        result.update(status="failed", error=_crash_message(outcome))
     write_json(result_file, result)
     return result
 
@@ -166,14 +167,14 @@ def _partial_result(sim_dir: Path) -> dict[str, Any]:
     return empty_result(**history.summary(), sim_dir=str(sim_dir))
 
 
-def _crash_message(task, sim_dir: Path, calc_status: int) -> str:
-    code = task.errcode
-    if code is not None and code < 0:
+def _crash_message(outcome: Outcome) -> str:
+    code = outcome.code
+    if outcome.calc_status == TASK_FAILED_TO_START:
+        how = "failed to start"
+    elif code is not None and code < 0:
         how = f"killed by {signal.Signals(-code).name}"
-    elif calc_status == TASK_FAILED:
-        how = f"exited with code {code}"
     else:
-        how = f"ended in state {task.state}"
-    stderr = (sim_dir / "train.err").read_text(errors="replace") if (sim_dir / "train.err").exists() else ""
+        how = f"exited with code {code}"
+    stderr = outcome.stderr.read_text(errors="replace") if outcome.stderr.exists() else ""
     tail = stderr.strip().splitlines()[-1:] if stderr.strip() else []
     return f"trainer {how}" + (f": {tail[0][-STDERR_TAIL_CHARS:]}" if tail else "")

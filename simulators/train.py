@@ -3,23 +3,32 @@
     python -m simulators.train --architecture lstm --dataset digits --epochs 2 --out DIR
     python -m simulators.train --point point.json --options options.json --out DIR
     python -m simulators.train --group group.json --options options.json   # vectorised, JAX engine
+    python -m simulators.train --serve INBOX   # a warm trainer: runs such commands from INBOX
 
-libEnsemble's executor runs it as a separate process per training (``isolation: process``),
-so a crash, an out-of-memory kill or a timeout takes down one training, not its worker.
+Under ``isolation: process`` libEnsemble's executor starts it once per worker with ``--serve``
+and the worker hands it its trainings one after another (``simulators/inbox.py``), so Keras is
+imported once per trainer, not once per training; a crash, an out-of-memory kill or a timeout
+still takes down that trainer, not its worker.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
+import itertools
 import os
+import socket
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 from hypers.fields import DEFAULTS, validate_choice_value
+from simulators.inbox import poll_delays, reply_path, request_path
 from simulators.options import TrainingOptions
-from simulators.records import read_json
+from simulators.records import read_json, write_json
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -29,6 +38,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--group", type=Path,
                         help="JSON list of sim dirs, each with its point.json: one shape, trained together")
     parser.add_argument("--out", type=Path, help="directory for point/history/result JSON (not with --group)")
+    parser.add_argument("--serve", type=Path, metavar="INBOX",
+                        help="stay up and run the commands a worker writes to INBOX, one after another")
     parser.add_argument("--seed", type=int, default=0)
     for name, default in DEFAULTS.items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, help=f"default {default}")
@@ -60,24 +71,38 @@ def _typed(name: str, raw: str):
 
 
 def exit_with_worker(poll_seconds: float = 2.0) -> None:
-    """A training orphaned by a killed worker stops instead of running on unrecorded."""
+    """A trainer orphaned by a killed worker stops instead of running on unrecorded: it exits
+    when its parent changes (the worker started it) or, on the worker's node, when the worker's
+    process is gone (mpiexec started it, so its parent is a launcher's proxy)."""
     worker = os.environ.get("TASKGEN_WORKER_PID")
     if not worker:
         return
+    parent = os.getppid()
+    on_workers_node = os.environ.get("TASKGEN_WORKER_HOST") == socket.gethostname()
+
+    def worker_gone() -> bool:
+        if os.getppid() != parent:
+            return True
+        if not on_workers_node:
+            return False
+        try:
+            os.kill(int(worker), 0)
+        except (ProcessLookupError, PermissionError):  # gone, or its pid reused by another user
+            return True
+        return False
 
     def watch() -> None:
-        while os.getppid() == int(worker):
+        while not worker_gone():
             time.sleep(poll_seconds)
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="exit-with-worker").start()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
+def train(args: argparse.Namespace) -> int:
+    """Train what the command line names; the exit code says whether every training finished."""
     if bool(args.group) == bool(args.out):
         raise SystemExit("error: give --out DIR for one training, or --group FILE for a group")
-    exit_with_worker()
     options = TrainingOptions.model_validate(read_json(args.options) if args.options else {})
 
     from simulators.training import run_training, run_training_group
@@ -92,6 +117,74 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{result['status']}: val_loss={result['val_loss']:.4g} val_accuracy={result['val_accuracy']:.4g} "
               f"epochs={result['epochs_completed']} in {result['train_seconds']:.1f}s -> {sim_dir}")
     return 0 if all(result["status"] in ("ok", "diverged") for result in results) else 1
+
+
+def serve(inbox: Path) -> int:
+    """Run the commands a worker writes to ``inbox`` in turn, each with its own stdout and stderr
+    files, until a request says stop."""
+    for number in itertools.count(1):
+        request = _next_request(request_path(inbox, number))
+        if request.get("stop"):
+            return 0
+        with output_to(Path(request["stdout"]), Path(request["stderr"])):
+            code = _exit_code(request["argv"])
+        write_json(reply_path(inbox, number), {"code": code})
+        forget_trainings()
+
+
+def _next_request(path: Path) -> dict:
+    delays = poll_delays()
+    while not path.exists():
+        time.sleep(next(delays))
+    request = read_json(path)
+    path.unlink()
+    return request
+
+
+def _exit_code(argv: list[str]) -> int:
+    """What ``python -m simulators.train ARGV`` would have exited with."""
+    try:
+        return train(_parse(argv))
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+        return stop.code if isinstance(stop.code, int) else 1 if stop.code else 0
+    except Exception:
+        traceback.print_exc()
+        return 1
+
+
+@contextlib.contextmanager
+def output_to(stdout: Path, stderr: Path):
+    """Send this process's stdout and stderr, the backend's native logging included, to files."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    try:
+        for fd, path in ((1, stdout), (2, stderr)):
+            target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(target, fd)
+            os.close(target)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def forget_trainings() -> None:
+    """Drop the last training's models and graphs, so the next starts as in a fresh process."""
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    gc.collect()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    exit_with_worker()
+    return serve(args.serve) if args.serve else train(args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Whole ensembles through run_ensemble.py: local comms (inline and process isolation) and MPI."""
 
 import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,16 +48,32 @@ def test_local_inline_ensemble_trains_every_point_and_refuses_to_overwrite(write
     assert again.returncode == 2 and "never overwrites" in again.stderr
 
 
-def test_process_isolation_trains_in_separate_processes(write_spec, tmp_path):
-    spec_path = write_spec(
-        space={"choices": {"architecture": ["rnn"], "dataset": ["digits"], "hidden_dim": [8]}, "replicates": 2},
-        simulator={"isolation": "process"},
-    )
-    result = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(tmp_path / "run")])
+@pytest.mark.parametrize("trainings_per_process", [50, 1])
+def test_process_isolation_trains_in_a_trainer_per_worker_that_ends_with_the_run(write_spec, tmp_path, trainings_per_process):
+    spec_path = write_spec(simulator={"isolation": "process", "trainings_per_process": trainings_per_process})
+    run_dir = tmp_path / "run"
+    result = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(run_dir)])
     assert result.returncode == 0, result.stderr[-3000:]
-    H = check_run(tmp_path / "run", spec_path)
+    H = check_run(run_dir, spec_path)
     for row in H:
-        assert (tmp_path / "run" / "sims" / row["identifier"] / "train.out").read_text().startswith("ok:")
+        assert (run_dir / "sims" / row["identifier"] / "train.out").read_text().startswith("ok:")
+    trainers = list((run_dir / "trainers").iterdir())  # one inbox per trainer process started
+    assert len(trainers) == (len(H) if trainings_per_process == 1 else len(set(H["sim_worker"])))
+    deadline = time.monotonic() + 15
+    while trainers_running(run_dir) and time.monotonic() < deadline:  # they notice their worker is gone
+        time.sleep(0.5)
+    assert not trainers_running(run_dir)
+
+
+def trainers_running(run_dir) -> bool:
+    """Is a trainer of this run still up (its command line names the run's inbox)?"""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if f"--serve\0{run_dir}".encode() in cmdline.read_bytes():
+                return True
+        except OSError:  # ended meanwhile
+            continue
+    return False
 
 
 @pytest.mark.skipif(shutil.which("mpirun") is None, reason="needs mpich's mpirun (pip install mpich mpi4py)")

@@ -1,0 +1,32 @@
+"""The files through which a worker hands trainings to its warm trainer process.
+
+The worker writes ``request-<n>.json`` (the trainer's command line and the files its output goes
+to); the trainer runs it and writes ``reply-<n>.json`` with the exit code the command would have
+had. Files rather than pipes: under libEnsemble's MPIExecutor the trainer runs on the node of the
+worker's resource set, which the worker reaches only through the shared file system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+FIRST_POLL_S = 0.01
+LONGEST_POLL_S = 0.5
+
+
+def request_path(inbox: Path, number: int) -> Path:
+    return inbox / f"request-{number}.json"
+
+
+def reply_path(inbox: Path, number: int) -> Path:
+    return inbox / f"reply-{number}.json"
+
+
+def poll_delays(first: float = FIRST_POLL_S, longest: float = LONGEST_POLL_S) -> Iterator[float]:
+    """Waits that start short, so a quick reply is seen at once, and back off, so an idle trainer
+    or a long training costs the (parallel) file system a stat every half second."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(longest, delay * 1.5)

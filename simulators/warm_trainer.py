@@ -1,0 +1,114 @@
+"""A worker's trainer process, kept warm between its trainings.
+
+Starting a trainer costs seconds, nearly all of it importing Keras and its backend: a tenth of a
+minute-long training. So each worker starts one trainer (``python -m simulators.train --serve``,
+through libEnsemble's executor, hence on the node of the worker's resource set) and hands it its
+trainings one after another. The isolation stays: a trainer that crashes or is killed on a
+timeout takes down the training it was running, and the worker's next training gets a fresh
+one. A trainer is also replaced after any failed training (its state is suspect) and after
+``trainings_per_process`` trainings (memory a backend leaks across trainings stays bounded).
+"""
+
+from __future__ import annotations
+
+import atexit
+import shlex
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from libensemble.message_numbers import TASK_FAILED, TASK_FAILED_TO_START, WORKER_DONE, WORKER_KILL_ON_TIMEOUT
+
+from simulators.inbox import poll_delays, reply_path, request_path
+from simulators.records import read_json, write_json
+
+TRAINER_APP = "trainer"
+TRAINERS_DIR = "trainers"  # in the run dir: each trainer's inbox and its own stdout/stderr
+# libEnsemble's MPIExecutor starts the trainer on the node of the worker's resource set
+LAUNCH_ONE_PROCESS = {"MPIExecutor": {"num_procs": 1, "num_nodes": 1}}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one training's command ended: libEnsemble's ``calc_status`` for it; its exit code, the
+    trainer's reply or, when the trainer died, the trainer's (None after a timeout's kill); and
+    the stderr file that tells why it failed."""
+
+    calc_status: int
+    code: int | None
+    stderr: Path
+
+
+class WarmTrainer:
+    def __init__(self, executor, run_dir: Path, environment: dict[str, str], trainings: int):
+        trainers = run_dir / TRAINERS_DIR
+        trainers.mkdir(exist_ok=True)
+        self.inbox = Path(tempfile.mkdtemp(prefix="trainer-", dir=trainers))
+        self.environment = environment
+        self.trainings_left = trainings
+        self.sent = 0
+        self.task = executor.submit(
+            **LAUNCH_ONE_PROCESS.get(type(executor).__name__, {}),
+            app_name=TRAINER_APP,
+            app_args=f"--serve {self.inbox}",
+            stdout=str(self.inbox / "trainer.out"),
+            stderr=str(self.inbox / "trainer.err"),
+        )
+
+    def usable_with(self, environment: dict[str, str]) -> bool:
+        self.task.poll()
+        return not self.task.finished and self.trainings_left > 0 and environment == self.environment
+
+    def run(self, args: str, stdout: Path, stderr: Path, timeout: float) -> Outcome:
+        """Run ``python -m simulators.train ARGS`` in the trainer, killing it after ``timeout`` s."""
+        self.sent += 1
+        self.trainings_left -= 1
+        write_json(request_path(self.inbox, self.sent), {"argv": shlex.split(args), "stdout": stdout, "stderr": stderr})
+        reply = reply_path(self.inbox, self.sent)
+        deadline = time.monotonic() + timeout
+        for delay in poll_delays():
+            self.task.poll()
+            if reply.exists():  # before the trainer's end: it may have replied, then died
+                code = read_json(reply)["code"]
+                reply.unlink()
+                return Outcome(WORKER_DONE if code == 0 else TASK_FAILED, code, stderr)
+            if self.task.finished:
+                status = TASK_FAILED_TO_START if self.task.state == "FAILED_TO_START" else TASK_FAILED
+                never_began = request_path(self.inbox, self.sent).exists()  # it died starting up
+                return Outcome(status, self.task.errcode, self.inbox / "trainer.err" if never_began else stderr)
+            if time.monotonic() > deadline:
+                self.task.kill()
+                return Outcome(WORKER_KILL_ON_TIMEOUT, None, stderr)
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+
+    def retire(self) -> None:
+        """Let the trainer finish: it exits at its next look at the inbox."""
+        self.task.poll()
+        if not self.task.finished:
+            write_json(request_path(self.inbox, self.sent + 1), {"stop": True})
+
+
+_trainer: WarmTrainer | None = None  # this worker's, between sims
+
+
+def trainer_for(executor, run_dir: Path, environment: dict[str, str], trainings: int) -> WarmTrainer:
+    """The worker's warm trainer, started (again) when it has none, its trainer ended, served
+    its ``trainings`` or was started with another environment."""
+    global _trainer
+    if _trainer is None or not _trainer.usable_with(environment):
+        if _trainer is not None:
+            _trainer.retire()
+        _trainer = WarmTrainer(executor, run_dir, environment, trainings)
+    return _trainer
+
+
+def retire_trainer() -> None:
+    """After a failed training: the next gets a fresh trainer."""
+    global _trainer
+    if _trainer is not None:
+        _trainer.retire()
+        _trainer = None
+
+
+atexit.register(retire_trainer)  # a worker that returns (MPI comms) stops its trainer; else it notices the worker is gone

@@ -1,0 +1,79 @@
+"""The warm trainer: one process runs a worker's trainings in turn, each as a fresh process
+would, and stops when its worker is gone, however it was launched."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from libensemble.executors import Executor
+
+from simulators.sim import TRAINER_SCRIPT, trainer_environment
+from simulators.warm_trainer import TRAINER_APP, WarmTrainer
+
+TINY = "--dataset digits --epochs 2 --hidden-dim 8 --batch-size 64"
+
+
+def start_trainer(run_dir, trainings):
+    executor = Executor()
+    executor.register_app(full_path=str(TRAINER_SCRIPT), app_name=TRAINER_APP, precedent=sys.executable)
+    environment = trainer_environment(threads=1)
+    os.environ.update(environment)  # as the worker does: the trainer inherits it
+    return WarmTrainer(executor, run_dir, environment, trainings)
+
+
+def train(trainer, out, arguments):
+    out.mkdir(parents=True)
+    outcome = trainer.run(f"{arguments} --out {out}", out / "train.out", out / "train.err", timeout=300)
+    assert outcome.code == 0, (out / "train.err").read_text()[-2000:]
+    return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in json.loads((out / "history.json").read_text())]
+
+
+def test_a_warm_trainer_trains_each_point_as_a_fresh_process_would(tmp_path):
+    warm = start_trainer(tmp_path, trainings=3)
+    train(warm, tmp_path / "warm" / "first", f"--architecture gru --seed 3 {TINY}")
+    trainer_pid = warm.task.process.pid
+    after_another = train(warm, tmp_path / "warm" / "second", f"--architecture rnn --seed 5 {TINY}")
+    assert warm.task.process.pid == trainer_pid and warm.task.process.poll() is None  # the same process, still up
+    warm.retire()
+
+    fresh = start_trainer(tmp_path, trainings=1)
+    alone = train(fresh, tmp_path / "fresh", f"--architecture rnn --seed 5 {TINY}")
+    fresh.retire()
+    assert after_another == alone
+
+
+def test_a_failed_command_is_answered_with_its_exit_code_and_its_error_in_its_stderr(tmp_path):
+    trainer = start_trainer(tmp_path, trainings=2)
+    out = tmp_path / "bad"
+    out.mkdir()
+    outcome = trainer.run(f"--architecture rnn --dataset nope --out {out}", out / "train.out", out / "train.err", 60)
+    assert outcome.code == 1 and "--dataset: 'dataset' got 'nope'" in (out / "train.err").read_text()
+    assert trainer.task.process.poll() is None
+    trainer.retire()
+    trainer.task.process.wait(timeout=30)  # the stop request ends it
+
+
+def test_a_trainer_launched_through_another_process_stays_with_its_worker_and_no_longer(tmp_path):
+    """Under mpiexec the trainer's parent is the launcher's proxy, not the worker: it must not
+    take that for its worker's death, and must still end when the worker does."""
+    worker = subprocess.Popen(["sleep", "300"])  # stands in for the worker
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    environment = {**os.environ, **trainer_environment(threads=1), "TASKGEN_WORKER_PID": str(worker.pid),
+                   "TASKGEN_WORKER_HOST": socket.gethostname()}
+    launcher = subprocess.Popen(["sh", "-c", f'"{sys.executable}" "{TRAINER_SCRIPT}" --serve "{inbox}"; exit $?'],
+                                env=environment)  # sh stays the trainer's parent, as a proxy would
+    try:
+        time.sleep(5)  # more than two of the trainer's looks at its worker
+        assert launcher.poll() is None
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        assert launcher.wait(timeout=20) == 1
+    finally:
+        for process in (launcher, worker):
+            if process.poll() is None:
+                process.kill()
