@@ -16,8 +16,9 @@ workers while the ensemble runs; ``util_wall`` the same over the command's whole
 (process starts and imports included); ``latency`` the mean of (end - start - seconds) per sim.
 
 Isolation: the same small real training (digits, rnn) run ``--isolation-sims`` times by one
-worker with ``isolation: process`` and ``inline``; the overhead is the difference of their
-median per-sim times (the first inline sim, which imports Keras, is left out and reported).
+worker in a warm trainer (``isolation: process``, the default), in a fresh process each
+(``trainings_per_process: 1``) and ``inline``; overheads are differences of median per-sim times
+against inline (see ``measure_isolation``).
 
     python benchmarks/ensemble_overhead.py --json overhead.json
     python benchmarks/ensemble_overhead.py --workers 4 128 --seconds 1 --comms local mpi --isolation-sims 0
@@ -57,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="no value: skip the dispatch runs")
     parser.add_argument("--kinds", nargs="+", default=["plain", "taskgen"], choices=["plain", "taskgen"])
     parser.add_argument("--sims-per-worker", type=int, default=3)
-    parser.add_argument("--isolation-sims", type=int, default=4, help="trainings per isolation mode (2 or more); 0 skips")
+    parser.add_argument("--isolation-sims", type=int, default=4, help="trainings per isolation mode (3 or more); 0 skips")
     parser.add_argument("--work-dir", type=Path, help="run directories; default a temporary one")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--plain-child", help=argparse.SUPPRESS)  # internal: one plain libEnsemble run
@@ -163,25 +164,43 @@ def measure_dispatch(kind: str, comms: str, workers: int, seconds: float, args, 
     return row | (dispatch_metrics(H, workers, seconds, wall, started) if H is not None else {"error": error})
 
 
+ISOLATION_MODES = {  # simulator settings of each way to run the trainings
+    "warm": {"isolation": "process"},  # the default: one trainer per worker, kept up between trainings
+    "fresh": {"isolation": "process", "trainings_per_process": 1},  # a new process (and Keras import) per training
+    "inline": {"isolation": "inline"},
+}
+
+
 def measure_isolation(args, work_dir: Path) -> dict:
-    """Median per-sim seconds of the same small training with and without its own process."""
+    """Per-sim seconds of the same small training run by one worker in each isolation mode.
+    Overheads are against inline's median (its first sim, which imports Keras, left out); the
+    warm trainer's start is paid once per ``trainings_per_process`` trainings, so its overhead
+    per training counts its steady state plus its start spread over as many trainings."""
     times = {}
-    for isolation in ("process", "inline"):
-        run_dir = work_dir / f"isolation-{isolation}"
+    for mode, simulator in ISOLATION_MODES.items():
+        run_dir = work_dir / f"isolation-{mode}"
         spec = write_spec(run_dir.parent / f"{run_dir.name}.yaml", "isolation",
                           {"architecture": ["rnn"], "dataset": ["digits"], "hidden_dim": [32]}, args.isolation_sims,
-                          {"isolation": isolation, "epochs": 1, "tasks": {"digits": {"train_samples": 384}}})
+                          simulator | {"epochs": 1, "tasks": {"digits": {"train_samples": 384}}})
         command = [sys.executable, "run_ensemble.py", "--spec", str(spec), "--out", str(run_dir), "--nworkers", "1"]
         H, _, _, error = run_command(command, run_dir, START_SLACK_S + 60 * args.isolation_sims)
         if H is None:
-            return {"error": f"{isolation}: {error}"}
+            return {"error": f"{mode}: {error}"}
         H = np.sort(H, order="sim_started_time")
-        times[isolation] = (H["sim_ended_time"] - H["sim_started_time"]).tolist()
-    process, inline = statistics.median(times["process"]), statistics.median(times["inline"][1:])
-    return {"sims": args.isolation_sims, "process_s": [round(t, 2) for t in times["process"]],
-            "inline_s": [round(t, 2) for t in times["inline"]], "process_median_s": round(process, 2),
-            "inline_median_s": round(inline, 2), "overhead_s": round(process - inline, 2),
-            "overhead_of_60s_training": round((process - inline) / 60, 3)}
+        times[mode] = (H["sim_ended_time"] - H["sim_started_time"]).tolist()
+    inline = statistics.median(times["inline"][1:])
+    fresh = statistics.median(times["fresh"]) - inline
+    warm_steady = statistics.median(times["warm"][1:]) - inline
+    warm_start = times["warm"][0] - times["inline"][0]  # both import Keras in their first sim
+    from ensembles.schema import SimulatorSpec
+
+    per_process = SimulatorSpec().trainings_per_process
+    warm = warm_steady + warm_start / per_process
+    return {"sims": args.isolation_sims, **{f"{mode}_s": [round(t, 2) for t in times[mode]] for mode in times},
+            "inline_median_s": round(inline, 2), "fresh_overhead_s": round(fresh, 2),
+            "fresh_overhead_of_60s_training": round(fresh / 60, 3), "warm_start_s": round(warm_start, 2),
+            "warm_steady_overhead_s": round(warm_steady, 2), "trainings_per_process": per_process,
+            "warm_overhead_s": round(warm, 3), "warm_overhead_of_60s_training": round(warm / 60, 4)}
 
 
 DISPATCH_COLUMNS = ["comms", "workers", "seconds", "kind", "sims", "span_s", "rate_per_s", "ideal_rate_per_s", "util",
@@ -223,7 +242,7 @@ def main(argv=None) -> int:
                     print_dispatch(dispatch[-1])
     isolation = measure_isolation(args, work_dir) if args.isolation_sims else None
     if isolation:
-        print("\nprocess isolation, per training:", json.dumps(isolation))
+        print("\nprocess isolation, per training:", json.dumps(isolation, indent=1))
     report = {"environment": environment(), "settings": vars(args) | {"json": str(args.json),
               "work_dir": str(work_dir)}, "dispatch": dispatch, "isolation": isolation}
     if args.json:

@@ -8,11 +8,13 @@ worker's resource set, which the worker reaches only through the shared file sys
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 FIRST_POLL_S = 0.01
 LONGEST_POLL_S = 0.5
+POLL_SHARE = 0.02  # of the time waited so far: a reply is seen at most 2% late
 
 
 def request_path(inbox: Path, number: int) -> Path:
@@ -24,9 +26,9 @@ def reply_path(inbox: Path, number: int) -> Path:
 
 
 def poll_delays(first: float = FIRST_POLL_S, longest: float = LONGEST_POLL_S) -> Iterator[float]:
-    """Waits that start short, so a quick reply is seen at once, and back off, so an idle trainer
-    or a long training costs the (parallel) file system a stat every half second."""
-    delay = first
+    """Waits between looks for a file: a fixed share of the time waited so far, so a quick reply
+    is seen at once and a long one little later, and an idle trainer or a long training costs the
+    (parallel) file system a stat every ``longest`` seconds."""
+    started = time.monotonic()
     while True:
-        yield delay
-        delay = min(longest, delay * 1.5)
+        yield min(longest, max(first, POLL_SHARE * (time.monotonic() - started)))

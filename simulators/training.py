@@ -83,8 +83,8 @@ def configure_backend(seed: int, threads: int | None) -> None:
 @functools.lru_cache(maxsize=2)
 def _cached_task(dataset: str, options_json: str, data_dir: str | None, permute: bool, pad: int, orientation: str,
                  task_cache: str | None):
-    """In memory for a worker that trains many points itself; on disk (``disk_cache``) for the
-    process-isolated trainings, each a new process that would otherwise prepare it again."""
+    """In memory for the process that trains many points (a warm trainer, an inline worker); on
+    disk (``disk_cache``) for the node's other processes, which would otherwise prepare it again."""
     from simulators.tasks import disk_cache
 
     module = task_module(dataset)
