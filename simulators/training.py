@@ -14,7 +14,7 @@ from typing import Any
 from simulators.options import TrainingOptions
 from simulators.records import ADJOINT_FIELDS
 from simulators.records import empty_result, read_json, write_json
-from simulators.tasks import task_module
+from simulators.tasks import disk_cache, task_module
 from simulators.tasks.base import TaskData
 from simulators.tasks.transforms import apply_variation
 
@@ -85,8 +85,6 @@ def _cached_task(dataset: str, options_json: str, data_dir: str | None, permute:
                  task_cache: str | None):
     """In memory for the process that trains many points (a warm trainer, an inline worker); on
     disk (``disk_cache``) for the node's other processes, which would otherwise prepare it again."""
-    from simulators.tasks import disk_cache
-
     module = task_module(dataset)
     directory = Path(data_dir) if data_dir else None
 
