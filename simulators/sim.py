@@ -22,7 +22,7 @@ from generators.points import from_row
 from simulators.placement import Allotment, allot
 from simulators.records import RESULT_FIELDS, empty_result, read_json, write_json
 from simulators.training import EpochHistory, finished_result
-from simulators.warm_trainer import Outcome, retire_trainer, trainer_for
+from simulators.warm_trainer import Outcome, WarmTrainer, retire_trainer, trainer_for
 
 SIMS_DIR = "sims"
 GROUP_FILE = "group.json"  # a vectorised group's member sim dirs, in the first member's dir
@@ -94,7 +94,9 @@ def _train(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[Pa
         os.environ.update(environment)
         return _train_inline(points, training, sim_dirs)
     environment |= trainer_environment(training.get("threads"), training.get("engine", "fit"))
-    return _train_in_process(points, {**user, "training": training}, sim_dirs, libE_info["executor"], environment)
+    trainer = trainer_for(libE_info["executor"], Path(user["run_dir"]), environment, user["trainings_per_process"],
+                          allotment.node if allotment else None)
+    return _train_in_process(points, {**user, "training": training}, sim_dirs, trainer)
 
 
 def _train_inline(points: list[dict[str, Any]], training: dict[str, Any], sim_dirs: list[Path]) -> list[dict[str, Any]]:
@@ -124,7 +126,7 @@ def trainer_environment(threads: int | None, engine: str = "fit") -> dict[str, s
 
 
 def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[Path],
-                      executor, environment: dict[str, str]) -> list[dict[str, Any]]:
+                      trainer: WarmTrainer) -> list[dict[str, Any]]:
     """The worker's trainer trains the point, or the whole group (its output in the first
     member's sim dir); a member it left without a result gets the crash or the timeout."""
     for point, sim_dir in zip(points, sim_dirs):
@@ -139,8 +141,6 @@ def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_di
     else:
         (lead / GROUP_FILE).unlink(missing_ok=True)  # a retry on its own: no longer a group's lead
         inputs = f"--point {lead / 'point.json'} --out {lead}"
-    os.environ.update(environment)  # what a trainer started now inherits
-    trainer = trainer_for(executor, Path(user["run_dir"]), environment, user["trainings_per_process"])
     outcome = trainer.run(f"{inputs} --options {lead / 'options.json'}", lead / "train.out", lead / "train.err",
                           user["timeout"])
     if outcome.calc_status != WORKER_DONE:

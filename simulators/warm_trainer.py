@@ -12,6 +12,7 @@ one. A trainer is also replaced after any failed training (its state is suspect)
 from __future__ import annotations
 
 import atexit
+import os
 import shlex
 import tempfile
 import time
@@ -41,13 +42,18 @@ class Outcome:
 
 
 class WarmTrainer:
-    def __init__(self, executor, run_dir: Path, environment: dict[str, str], trainings: int):
+    """A trainer process started with ``environment`` (inherited from the worker's) on ``node``
+    (the node of the worker's resource set, where the executor starts it)."""
+
+    def __init__(self, executor, run_dir: Path, environment: dict[str, str], trainings: int, node: str | None = None):
         trainers = run_dir / TRAINERS_DIR
         trainers.mkdir(exist_ok=True)
         self.inbox = Path(tempfile.mkdtemp(prefix="trainer-", dir=trainers))
         self.environment = environment
+        self.node = node
         self.trainings_left = trainings
         self.sent = 0
+        os.environ.update(environment)  # libEnsemble's executor starts the trainer with the worker's
         self.task = executor.submit(
             **LAUNCH_ONE_PROCESS.get(type(executor).__name__, {}),
             app_name=TRAINER_APP,
@@ -56,9 +62,10 @@ class WarmTrainer:
             stderr=str(self.inbox / "trainer.err"),
         )
 
-    def usable_with(self, environment: dict[str, str]) -> bool:
+    def usable_with(self, environment: dict[str, str], node: str | None) -> bool:
+        """Up, not spent, and where a training with these resources must run?"""
         self.task.poll()
-        return not self.task.finished and self.trainings_left > 0 and environment == self.environment
+        return not self.task.finished and self.trainings_left > 0 and (environment, node) == (self.environment, self.node)
 
     def run(self, args: str, stdout: Path, stderr: Path, timeout: float) -> Outcome:
         """Run ``python -m simulators.train ARGS`` in the trainer, killing it after ``timeout`` s."""
@@ -92,14 +99,16 @@ class WarmTrainer:
 _trainer: WarmTrainer | None = None  # this worker's, between sims
 
 
-def trainer_for(executor, run_dir: Path, environment: dict[str, str], trainings: int) -> WarmTrainer:
+def trainer_for(executor, run_dir: Path, environment: dict[str, str], trainings: int,
+                node: str | None = None) -> WarmTrainer:
     """The worker's warm trainer, started (again) when it has none, its trainer ended, served
-    its ``trainings`` or was started with another environment."""
+    its ``trainings``, or runs with other resources (libEnsemble may give the worker's next sim
+    another resource set: other GPUs, another node)."""
     global _trainer
-    if _trainer is None or not _trainer.usable_with(environment):
+    if _trainer is None or not _trainer.usable_with(environment, node):
         if _trainer is not None:
             _trainer.retire()
-        _trainer = WarmTrainer(executor, run_dir, environment, trainings)
+        _trainer = WarmTrainer(executor, run_dir, environment, trainings, node)
     return _trainer
 
 

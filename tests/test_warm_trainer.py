@@ -20,9 +20,7 @@ TINY = "--dataset digits --epochs 2 --hidden-dim 8 --batch-size 64"
 def start_trainer(run_dir, trainings):
     executor = Executor()
     executor.register_app(full_path=str(TRAINER_SCRIPT), app_name=TRAINER_APP, precedent=sys.executable)
-    environment = trainer_environment(threads=1)
-    os.environ.update(environment)  # as the worker does: the trainer inherits it
-    return WarmTrainer(executor, run_dir, environment, trainings)
+    return WarmTrainer(executor, run_dir, trainer_environment(threads=1), trainings)
 
 
 def train(trainer, out, arguments):
@@ -77,3 +75,20 @@ def test_a_trainer_launched_through_another_process_stays_with_its_worker_and_no
         for process in (launcher, worker):
             if process.poll() is None:
                 process.kill()
+
+
+def test_a_worker_keeps_its_trainer_until_its_resources_change(tmp_path):
+    import simulators.warm_trainer as warm
+
+    executor = Executor()
+    executor.register_app(full_path=str(TRAINER_SCRIPT), app_name=TRAINER_APP, precedent=sys.executable)
+    on_gpu = {**trainer_environment(threads=1), "CUDA_VISIBLE_DEVICES": "0"}
+    try:
+        first = warm.trainer_for(executor, tmp_path, on_gpu, 5, "node1")
+        assert warm.trainer_for(executor, tmp_path, on_gpu, 5, "node1") is first
+        other_gpu = warm.trainer_for(executor, tmp_path, {**on_gpu, "CUDA_VISIBLE_DEVICES": "1"}, 5, "node1")
+        other_node = warm.trainer_for(executor, tmp_path, {**on_gpu, "CUDA_VISIBLE_DEVICES": "1"}, 5, "node2")
+        assert len({id(first), id(other_gpu), id(other_node)}) == 3
+        assert first.task.process.wait(timeout=30) == 0 and other_gpu.task.process.wait(timeout=30) == 0  # retired
+    finally:
+        warm.retire_trainer()
