@@ -17,7 +17,7 @@ class TrainingOptions(BaseModel):
     engine: Literal["fit", "jax", "auto"] = Field(
         "fit",
         description="fit = Keras' model.fit (every backend); jax = a jitted step over the same model (JAX "
-        "backend, set for process-isolated trainers); auto = jax on a JAX GPU, else fit.",
+        "backend, set for process-isolated trainers); auto = jax where Keras runs on JAX, else fit.",
     )
     data_dir: Path | None = Field(
         None, description="Where downloaded datasets are cached; default ~/.keras/datasets."

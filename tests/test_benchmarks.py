@@ -37,3 +37,12 @@ def test_unrolled_baseline_computes_taskgens_model(architecture):
     for mine, theirs in zip(ours.get_weights(), unrolled.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)
     np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(unrolled(x)), rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_floor_reports_the_work_it_timed(tmp_path):
+    out = tmp_path / "floor.json"
+    result = run_command(["python", "benchmarks/lstm_floor.py", "--steps", "8", "--hidden", "4", "--batch", "2",
+                          "--batches", "2", "--json", str(out)], timeout=120)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(out.read_text())["result"]
+    assert row["steps"] == 8 and row["samples_per_s"] > 0 and row["gflop_per_s"] > 0

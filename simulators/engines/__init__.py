@@ -53,18 +53,11 @@ class Engine(Protocol):
     def train(self, model: keras.Model, data: TaskData, plan: Plan, on_epoch: EpochCallback) -> None: ...
 
 
-def _on_jax_gpu() -> bool:
-    if keras.backend.backend() != "jax":
-        return False
-    import jax
-
-    return jax.devices()[0].platform == "gpu"
-
-
 def resolve(name: str) -> str:
-    """``auto``: the jitted JAX step where it pays (JAX backend on a GPU), else Keras' fit."""
+    """``auto``: the jitted JAX step wherever Keras runs on JAX (on a GPU up to 1.3x fit's
+    samples/s at batch 128, on a CPU 0.94-1.4x per CPU-second: README, Performance), else fit."""
     if name == "auto":
-        return "jax" if _on_jax_gpu() else "fit"
+        return "jax" if keras.backend.backend() == "jax" else "fit"
     return name
 
 
