@@ -29,6 +29,7 @@ GROUP_FILE = "group.json"  # a vectorised group's member sim dirs, in the first 
 TRAINER_SCRIPT = Path(__file__).with_name("train.py")
 PROJECT_ROOT = TRAINER_SCRIPT.parent.parent
 STDERR_TAIL_CHARS = 200
+GPU_MEMORY_ON_DEMAND = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 
 
 def train_sim(H, persis_info, sim_specs, libE_info):
@@ -118,10 +119,13 @@ def trainer_environment(threads: int | None, engine: str = "fit") -> dict[str, s
         "TASKGEN_WORKER_PID": str(os.getpid()),  # the trainer exits if its worker dies
         "TASKGEN_WORKER_HOST": socket.gethostname(),
     }
+    # several trainers may share a GPU: each allocates as it needs, not 75% (JAX) or all (TF) up front
+    for name, default in GPU_MEMORY_ON_DEMAND.items():
+        environment[name] = os.environ.get(name, default)  # a user's own setting wins
     if threads:
         environment["OMP_NUM_THREADS"] = str(threads)
-    if engine == "jax":  # several trainers may share a GPU: allocate as needed, not 75% up front
-        environment |= {"KERAS_BACKEND": "jax", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    if engine == "jax":
+        environment["KERAS_BACKEND"] = "jax"
     return environment
 
 

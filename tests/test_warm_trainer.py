@@ -92,3 +92,16 @@ def test_a_worker_keeps_its_trainer_until_its_resources_change(tmp_path):
         assert first.task.process.wait(timeout=30) == 0 and other_gpu.task.process.wait(timeout=30) == 0  # retired
     finally:
         warm.retire_trainer()
+
+
+def test_trainers_share_gpus_and_keep_their_environment_from_sim_to_sim(monkeypatch):
+    """Every trainer allocates GPU memory on demand (several share a GPU, whatever the engine),
+    a user's own setting wins, and the environment is the same on every call, so the worker's
+    trainer is not restarted for nothing."""
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
+    monkeypatch.setenv("TF_FORCE_GPU_ALLOW_GROWTH", "false")
+    first = trainer_environment(threads=2, engine="auto")
+    assert first["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and first["TF_FORCE_GPU_ALLOW_GROWTH"] == "false"
+    for name, value in first.items():
+        monkeypatch.setenv(name, value)
+    assert trainer_environment(threads=2, engine="auto") == first
