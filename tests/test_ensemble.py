@@ -50,7 +50,8 @@ def test_local_inline_ensemble_trains_every_point_and_refuses_to_overwrite(write
 
 @pytest.mark.parametrize("trainings_per_process", [50, 1])
 def test_process_isolation_trains_in_a_trainer_per_worker_that_ends_with_the_run(write_spec, tmp_path, trainings_per_process):
-    spec_path = write_spec(simulator={"isolation": "process", "trainings_per_process": trainings_per_process})
+    spec_path = write_spec(simulator={"isolation": "process", "trainings_per_process": trainings_per_process},
+                           space={"replicates": 1 if trainings_per_process == 1 else 2})  # each fresh trainer imports Keras
     run_dir = tmp_path / "run"
     result = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(run_dir)])
     assert result.returncode == 0, result.stderr[-3000:]

@@ -14,7 +14,7 @@ from libensemble.executors import Executor
 from simulators.sim import TRAINER_SCRIPT, trainer_environment
 from simulators.warm_trainer import TRAINER_APP, WarmTrainer
 
-TINY = "--dataset digits --epochs 2 --hidden-dim 8 --batch-size 64"
+TINY = "--dataset digits --epochs 1 --hidden-dim 8 --batch-size 64"
 
 
 def start_trainer(run_dir, trainings):
