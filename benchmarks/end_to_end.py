@@ -46,6 +46,7 @@ from ensembles.loading import DEFAULT_SPEC, load_spec  # noqa: E402
 from generators.points import from_row  # noqa: E402
 from simulators.options import TrainingOptions  # noqa: E402
 from simulators.records import read_json  # noqa: E402
+from simulators.warm_trainer import TRAINERS_DIR  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -92,22 +93,27 @@ def recorded(H: np.ndarray, run_dir: Path) -> dict:
     return totals
 
 
-def measured_apart(H: np.ndarray, options: TrainingOptions, isolated: bool) -> dict:
-    """Backend import (process isolation), data loading, adjoints and checkpoints of the run's
-    trainings, timed here one at a time."""
+def measured_apart(H: np.ndarray, options: TrainingOptions, trainers: int, fresh_each: bool) -> dict:
+    """Backend import (once per trainer process started), data loading (once per worker and
+    dataset: a warm trainer or an inline worker keeps it; per training in ``fresh_each``
+    processes), adjoints and checkpoints of the run's trainings, timed here one at a time."""
     from simulators.adjoint import epoch_adjoints
     from simulators.checkpoints import save_checkpoint
     from simulators.models import build_model, loss_and_metrics
     from simulators.training import load_task
 
-    totals = {"backend_import_s": backend_import_s() * len(H) if isolated else 0.0, "data_loading_s": 0.0, "adjoints_s": 0.0,
-              "checkpoints_s": 0.0}
-    loads, costs = {}, {}
+    totals = {"backend_import_s": backend_import_s() * trainers if trainers else 0.0, "data_loading_s": 0.0,
+              "adjoints_s": 0.0, "checkpoints_s": 0.0}
+    loads, loaded, costs = {}, set(), {}
     for row in H:
         point = from_row(row)
         if point["dataset"] not in loads:
             loads[point["dataset"]] = _timed(load_task, point, options)
         data_s, data = loads[point["dataset"]]
+        where = (int(row["sim_worker"]), point["dataset"])
+        if where in loaded and not fresh_each:
+            data_s = 0.0
+        loaded.add(where)
         key = (point["architecture"], point["dataset"], point["hidden_dim"])
         if key not in costs:
             model = build_model(point["architecture"], int(point["hidden_dim"]), 0, data,
@@ -160,16 +166,19 @@ def main(argv=None) -> int:
     H = np.load(run_dir / "history.npy")
     clock = wall_clock(H, started, wall)
     trainer = recorded(H, run_dir)
-    apart = measured_apart(H, TrainingOptions.model_validate(training_options(spec)), spec.simulator.isolation == "process")
+    isolated = spec.simulator.isolation == "process"
+    trainers = len(list((run_dir / TRAINERS_DIR).iterdir())) if isolated else 0
+    apart = measured_apart(H, TrainingOptions.model_validate(training_options(spec)), trainers,
+                           isolated and spec.simulator.trainings_per_process == 1)
     outside_epochs = trainer["in_trainer_s"] - trainer["compile_s"] - trainer["training_s"]
     split = {"process_start_and_imports_s": trainer["process_start_and_imports_s"], **apart,
              "compile_s": trainer["compile_s"], "training_s": trainer["training_s"],
              "rest_in_trainer_s": outside_epochs - sum(apart.values())}
-    print(f"{spec.name}: {len(H)} trainings, wall {wall:.1f} s (load average before: {load_before:.2f})")
+    print(f"{spec.name}: {len(H)} trainings in {trainers} trainer processes, wall {wall:.1f} s (load average before: {load_before:.2f})")
     print_breakdown("wall clock", {k: v for k, v in clock.items() if k != "wall_s"}, wall)
     print_breakdown(f"trainer-seconds (sum over trainings: {trainer['sims_s']:.1f} s)", split, trainer["sims_s"])
     report = {"environment": environment(), "settings": vars(args) | {"spec": str(args.spec), "json": str(args.json),
-              "out": str(run_dir)}, "trainings": len(H), "load_before": load_before,
+              "out": str(run_dir)}, "trainings": len(H), "trainer_processes": trainers, "load_before": load_before,
               "wall_clock": clock, "trainer_seconds": split | {"sims_s": trainer["sims_s"]}}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
