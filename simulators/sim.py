@@ -3,8 +3,9 @@
 With ``isolation: process`` (the default) the training runs in the worker's trainer process,
 started by libEnsemble's executor and kept warm between trainings (``simulators/warm_trainer.py``),
 so a crash, an out-of-memory kill or a timeout costs one training (or one vectorised group) and
-the worker goes on; ``inline`` trains in the worker itself, for debugging. With ``group_size`` above 1 the rows of one call are a group of same-shape points
-that the JAX engine trains together in one program.
+the worker goes on; ``inline`` trains in the worker itself, for debugging. With ``group_size``
+above 1 the rows of one call are a group of same-shape points that the JAX engine trains
+together in one program.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +97,11 @@ def _train(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[Pa
         os.environ.update(environment)
         return _train_inline(points, training, sim_dirs)
     environment |= trainer_environment(training.get("threads"), training.get("engine", "fit"))
-    trainer = trainer_for(libE_info["executor"], Path(user["run_dir"]), environment, user["trainings_per_process"],
-                          allotment.node if allotment else None)
+
+    def trainer() -> WarmTrainer:
+        return trainer_for(libE_info["executor"], Path(user["run_dir"]), environment, user["trainings_per_process"],
+                           allotment.node if allotment else None)
+
     return _train_in_process(points, {**user, "training": training}, sim_dirs, trainer)
 
 
@@ -130,7 +135,7 @@ def trainer_environment(threads: int | None, engine: str = "fit") -> dict[str, s
 
 
 def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[Path],
-                      trainer: WarmTrainer) -> list[dict[str, Any]]:
+                      trainer: Callable[[], WarmTrainer]) -> list[dict[str, Any]]:
     """The worker's trainer trains the point, or the whole group (its output in the first
     member's sim dir); a member it left without a result gets the crash or the timeout."""
     for point, sim_dir in zip(points, sim_dirs):
@@ -145,10 +150,13 @@ def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_di
     else:
         (lead / GROUP_FILE).unlink(missing_ok=True)  # a retry on its own: no longer a group's lead
         inputs = f"--point {lead / 'point.json'} --out {lead}"
-    outcome = trainer.run(f"{inputs} --options {lead / 'options.json'}", lead / "train.out", lead / "train.err",
-                          user["timeout"])
-    if outcome.calc_status != WORKER_DONE:
-        retire_trainer()
+    for _ in range(2):  # a trainer that had ended (idle, or killed while idle) never began it: once more
+        outcome = trainer().run(f"{inputs} --options {lead / 'options.json'}", lead / "train.out",
+                                lead / "train.err", user["timeout"])
+        if outcome.calc_status != WORKER_DONE:
+            retire_trainer()
+        if not outcome.never_began:
+            break
     return [_recorded_or_lost(sim_dir, outcome, user["timeout"]) for sim_dir in sim_dirs]
 
 

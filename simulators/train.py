@@ -29,6 +29,8 @@ from simulators.inbox import poll_delays, reply_path, request_path
 from simulators.options import TrainingOptions
 from simulators.records import read_json, write_json
 
+IDLE_EXIT_S = 900.0  # a warm trainer with no request for this long exits
+
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m simulators.train", description=__doc__.split("\n\n")[0])
@@ -39,6 +41,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="directory for point/history/result JSON (not with --group)")
     parser.add_argument("--serve", type=Path, metavar="INBOX",
                         help="stay up and run the commands a worker writes to INBOX, one after another")
+    parser.add_argument("--idle-exit", type=float, default=IDLE_EXIT_S, metavar="SECONDS",
+                        help="with --serve: exit when no command came for this long")
     parser.add_argument("--seed", type=int, default=0)
     for name, default in DEFAULTS.items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, help=f"default {default}")
@@ -118,22 +122,29 @@ def train(args: argparse.Namespace) -> int:
     return 0 if all(result["status"] in ("ok", "diverged") for result in results) else 1
 
 
-def serve(inbox: Path) -> int:
+def serve(inbox: Path, idle_seconds: float = IDLE_EXIT_S) -> int:
     """Run the commands a worker writes to ``inbox`` in turn, each with its own stdout and stderr
-    files, until a request says stop."""
+    files, until a request says stop or none comes for ``idle_seconds`` (a worker that died
+    where this process cannot see it sends none; a live one starts a fresh trainer)."""
     for number in itertools.count(1):
-        request = _next_request(request_path(inbox, number))
-        if request.get("stop"):
+        request = _next_request(request_path(inbox, number), idle_seconds)
+        if request is None or request.get("stop"):
             return 0
-        with output_to(Path(request["stdout"]), Path(request["stderr"])):
-            code = _exit_code(request["argv"])
+        try:
+            with output_to(Path(request["stdout"]), Path(request["stderr"])):
+                code = _exit_code(request["argv"])
+        except OSError:  # its output files cannot be written: the training cannot be recorded either
+            traceback.print_exc()
+            code = 1
         write_json(reply_path(inbox, number), {"code": code})
         forget_trainings()
 
 
-def _next_request(path: Path) -> dict:
-    delays = poll_delays()
+def _next_request(path: Path, idle_seconds: float) -> dict | None:
+    delays, deadline = poll_delays(), time.monotonic() + idle_seconds
     while not path.exists():
+        if time.monotonic() > deadline:
+            return None
         time.sleep(next(delays))
     request = read_json(path)
     path.unlink()
@@ -147,7 +158,8 @@ def _exit_code(argv: list[str]) -> int:
     except SystemExit as stop:
         if isinstance(stop.code, str):
             print(stop.code, file=sys.stderr)
-        return stop.code if isinstance(stop.code, int) else 1 if stop.code else 0
+            return 1
+        return int(stop.code or 0) & 0xFF
     except Exception:
         traceback.print_exc()
         return 1
@@ -156,8 +168,7 @@ def _exit_code(argv: list[str]) -> int:
 @contextlib.contextmanager
 def output_to(stdout: Path, stderr: Path):
     """Send this process's stdout and stderr, the backend's native logging included, to files."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}
     try:
         for fd, path in ((1, stdout), (2, stderr)):
@@ -166,11 +177,18 @@ def output_to(stdout: Path, stderr: Path):
             os.close(target)
         yield
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        for fd, copy in saved.items():
-            os.dup2(copy, fd)
-            os.close(copy)
+        try:
+            _flush()
+        finally:
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a full or vanished file system: keep going
+            stream.flush()
 
 
 def forget_trainings() -> None:
@@ -183,7 +201,7 @@ def forget_trainings() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     exit_with_worker()
-    return serve(args.serve) if args.serve else train(args)
+    return serve(args.serve, args.idle_exit) if args.serve else train(args)
 
 
 if __name__ == "__main__":

@@ -268,7 +268,7 @@ def run_training_group(points: list[dict[str, Any]], options: TrainingOptions, s
     ``run_training`` would write for it alone (``train_seconds`` is the group's wall time).
     Finished members are skipped; a member that cannot start records its own failure, and a
     failure of the group's program is every running member's. Where ``auto`` resolves to
-    ``fit`` (no JAX GPU), the points train one after the other."""
+    ``fit`` (Keras not on JAX), the points train one after the other."""
     from generators.grouping import shape_of
     from simulators.engines import resolve
 

@@ -105,3 +105,18 @@ def test_trainers_share_gpus_and_keep_their_environment_from_sim_to_sim(monkeypa
     for name, value in first.items():
         monkeypatch.setenv(name, value)
     assert trainer_environment(threads=2, engine="auto") == first
+
+
+def test_a_trainer_gone_before_it_took_a_training_says_so_and_an_idle_one_exits(tmp_path):
+    trainer = start_trainer(tmp_path, trainings=3)
+    trainer.task.process.kill()  # e.g. the out-of-memory killer, while the trainer waited
+    trainer.task.process.wait()
+    out = tmp_path / "never"
+    out.mkdir()
+    outcome = trainer.run(f"--architecture rnn {TINY} --out {out}", out / "train.out", out / "train.err", 60)
+    assert outcome.never_began and outcome.stderr == trainer.inbox / "trainer.err"  # the worker sends it again
+
+    inbox = tmp_path / "idle"
+    inbox.mkdir()
+    idle = subprocess.run([sys.executable, str(TRAINER_SCRIPT), "--serve", str(inbox), "--idle-exit", "1"], timeout=60)
+    assert idle.returncode == 0
