@@ -35,7 +35,7 @@ setup(
         "tf": TENSORFLOW,
         "jax": JAX,
         "mpi": MPI,
-        "test": TENSORFLOW + JAX + MPI + ["pytest>=8"],
+        "test": TENSORFLOW + JAX + MPI + ["pytest>=8", "pytest-xdist>=3"],
     },
     entry_points={"console_scripts": ["taskgen=run_ensemble:main"]},
 )

@@ -48,10 +48,10 @@ def test_local_inline_ensemble_trains_every_point_and_refuses_to_overwrite(write
     assert again.returncode == 2 and "never overwrites" in again.stderr
 
 
-@pytest.mark.parametrize("trainings_per_process", [50, 1])
-def test_process_isolation_trains_in_a_trainer_per_worker_that_ends_with_the_run(write_spec, tmp_path, trainings_per_process):
-    spec_path = write_spec(simulator={"isolation": "process", "trainings_per_process": trainings_per_process},
-                           space={"replicates": 1 if trainings_per_process == 1 else 2})  # each fresh trainer imports Keras
+def test_process_isolation_trains_in_a_trainer_per_worker_that_ends_with_the_run(write_spec, tmp_path):
+    """4 trainings, 2 workers; with ``trainings_per_process: 1`` (tests/test_warm_trainer.py)
+    every training would get a trainer of its own."""
+    spec_path = write_spec(simulator={"isolation": "process"})
     run_dir = tmp_path / "run"
     result = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(run_dir)])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -59,7 +59,7 @@ def test_process_isolation_trains_in_a_trainer_per_worker_that_ends_with_the_run
     for row in H:
         assert (run_dir / "sims" / row["identifier"] / "train.out").read_text().startswith("ok:")
     trainers = list((run_dir / "trainers").iterdir())  # one inbox per trainer process started
-    assert len(trainers) == (len(H) if trainings_per_process == 1 else len(set(H["sim_worker"])))
+    assert len(trainers) == len(set(H["sim_worker"]))
     deadline = time.monotonic() + 15
     while trainers_running(run_dir) and time.monotonic() < deadline:  # they notice their worker is gone
         time.sleep(0.5)
