@@ -25,10 +25,10 @@ def reply_path(inbox: Path, number: int) -> Path:
     return inbox / f"reply-{number}.json"
 
 
-def poll_delays(first: float = FIRST_POLL_S, longest: float = LONGEST_POLL_S) -> Iterator[float]:
+def poll_delays() -> Iterator[float]:
     """Waits between looks for a file: a fixed share of the time waited so far, so a quick reply
     is seen at once and a long one little later, and an idle trainer or a long training costs the
-    (parallel) file system a stat every ``longest`` seconds."""
+    (parallel) file system a stat every ``LONGEST_POLL_S``."""
     started = time.monotonic()
     while True:
-        yield min(longest, max(first, POLL_SHARE * (time.monotonic() - started)))
+        yield min(LONGEST_POLL_S, max(FIRST_POLL_S, POLL_SHARE * (time.monotonic() - started)))

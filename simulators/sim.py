@@ -146,12 +146,12 @@ def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_di
     write_json(lead / "options.json", user["training"])
     if len(points) > 1:
         write_json(lead / GROUP_FILE, [str(sim_dir) for sim_dir in sim_dirs])
-        inputs = f"--group {lead / GROUP_FILE}"
+        inputs = ["--group", str(lead / GROUP_FILE)]
     else:
         (lead / GROUP_FILE).unlink(missing_ok=True)  # a retry on its own: no longer a group's lead
-        inputs = f"--point {lead / 'point.json'} --out {lead}"
+        inputs = ["--point", str(lead / "point.json"), "--out", str(lead)]
     for _ in range(2):  # a trainer that had ended (idle, or killed while idle) never began it: once more
-        outcome = trainer().run(f"{inputs} --options {lead / 'options.json'}", lead / "train.out",
+        outcome = trainer().run([*inputs, "--options", str(lead / "options.json")], lead / "train.out",
                                 lead / "train.err", user["timeout"])
         if outcome.calc_status != WORKER_DONE:
             retire_trainer()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import multiprocessing.util
 import os
-import shlex
 import tempfile
 import time
 from dataclasses import dataclass
@@ -78,11 +77,11 @@ class WarmTrainer:
         return (not self.retired and not self.ended() and self.trainings_left > 0
                 and (environment, node) == (self.environment, self.node))
 
-    def run(self, args: str, stdout: Path, stderr: Path, timeout: float) -> Outcome:
-        """Run ``simulators/train.py ARGS`` in the trainer, killing it after ``timeout`` s."""
+    def run(self, argv: list[str], stdout: Path, stderr: Path, timeout: float) -> Outcome:
+        """Run ``simulators/train.py ARGV`` in the trainer, killing it after ``timeout`` s."""
         self.sent += 1
         self.trainings_left -= 1
-        write_json(request_path(self.inbox, self.sent), {"argv": shlex.split(args), "stdout": stdout, "stderr": stderr})
+        write_json(request_path(self.inbox, self.sent), {"argv": argv, "stdout": stdout, "stderr": stderr})
         outcome = self._wait(reply_path(self.inbox, self.sent), stderr, timeout)
         if self.trainings_left == 0:
             self.retire()  # spent: free its memory now, not at the worker's next sim
@@ -98,10 +97,9 @@ class WarmTrainer:
                 return Outcome(WORKER_DONE if code == 0 else TASK_FAILED, code, stderr)
             if ended:
                 status = TASK_FAILED_TO_START if self.task.state == "FAILED_TO_START" else TASK_FAILED
-                never_began = request_path(self.inbox, self.sent).exists()
-                told = stderr if stderr.exists() and stderr.stat().st_size else self.inbox / "trainer.err"
-                return Outcome(status, self.task.errcode, self.inbox / "trainer.err" if never_began else told,
-                               never_began)
+                never_began = request_path(self.inbox, self.sent).exists()  # its stderr is an earlier attempt's
+                told_why = not never_began and stderr.exists() and stderr.stat().st_size
+                return Outcome(status, self.task.errcode, stderr if told_why else self.inbox / "trainer.err", never_began)
             if time.monotonic() > deadline:
                 self.task.kill(self.kill_wait)
                 return Outcome(WORKER_KILL_ON_TIMEOUT, None, stderr)

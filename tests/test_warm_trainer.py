@@ -25,7 +25,7 @@ def start_trainer(run_dir, trainings):
 
 def train(trainer, out, arguments):
     out.mkdir(parents=True)
-    outcome = trainer.run(f"{arguments} --out {out}", out / "train.out", out / "train.err", timeout=300)
+    outcome = trainer.run([*arguments.split(), "--out", str(out)], out / "train.out", out / "train.err", timeout=300)
     assert outcome.code == 0, (out / "train.err").read_text()[-2000:]
     return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in json.loads((out / "history.json").read_text())]
 
@@ -48,7 +48,8 @@ def test_a_failed_command_is_answered_with_its_exit_code_and_its_error_in_its_st
     trainer = start_trainer(tmp_path, trainings=2)
     out = tmp_path / "bad"
     out.mkdir()
-    outcome = trainer.run(f"--architecture rnn --dataset nope --out {out}", out / "train.out", out / "train.err", 60)
+    outcome = trainer.run(["--architecture", "rnn", "--dataset", "nope", "--out", str(out)], out / "train.out",
+                          out / "train.err", 60)
     assert outcome.code == 1 and "--dataset: 'dataset' got 'nope'" in (out / "train.err").read_text()
     assert trainer.task.process.poll() is None
     trainer.retire()
@@ -113,7 +114,8 @@ def test_a_trainer_gone_before_it_took_a_training_says_so_and_an_idle_one_exits(
     trainer.task.process.wait()
     out = tmp_path / "never"
     out.mkdir()
-    outcome = trainer.run(f"--architecture rnn {TINY} --out {out}", out / "train.out", out / "train.err", 60)
+    outcome = trainer.run(["--architecture", "rnn", *TINY.split(), "--out", str(out)], out / "train.out",
+                          out / "train.err", 60)
     assert outcome.never_began and outcome.stderr == trainer.inbox / "trainer.err"  # the worker sends it again
 
     inbox = tmp_path / "idle"
