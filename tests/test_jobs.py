@@ -310,8 +310,11 @@ def start_fake_job(tmp_path, walltime="01:00:00", margin=None, launcher_file=FAK
                                    "--spec", str(SPEC), "--nodes", "1", "--walltime", walltime, "--queue", "q",
                                    "--account", "a", "--launcher", f"{sys.executable} {fake}", *extra])
     log = tmp_path / "launcher.log"
+    # as a scheduler starts it: its own session, SIGINT not ignored (bash cannot trap a signal
+    # ignored when it starts, and a pytest-xdist worker ignores SIGINT)
     job = subprocess.Popen(["bash", str(path)], env={**os.environ, "FAKE_LAUNCHER_LOG": str(log)},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 10
     while not (log.exists() and "started" in log.read_text()):
         assert time.monotonic() < deadline and job.poll() is None, job.stderr.read() if job.poll() is not None else ""
