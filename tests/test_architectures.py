@@ -8,17 +8,19 @@ import pytest
 import scipy.linalg
 from keras import ops
 
-from simulators.adjoint import _perturbed_output, adjoint_norms
+from simulators.adjoint import _perturbed_output, _state_width, adjoint_norms
 from simulators.architectures import ARCHITECTURE_NAMES, architecture_options
 from simulators.architectures.dynamical import (
     AntisymmetricRNN,
-    UnicornnLayer,
     lipschitz_composition,
     matrix_exponential,
+    orthogonal_polish,
 )
 from simulators.architectures.options import AntisymmetricOptions, ExponentialOptions, UnicornnOptions
-from simulators.models import build_model, loss_and_metrics
+from simulators.engines import Plan
+from simulators.models import build_model, loss_and_metrics, update_rules
 from simulators.tasks.base import TaskData
+from tests.update_rule_check import LEARNING_RATE, gradients, rule_errors, steps
 
 RNG = np.random.default_rng(0)
 
@@ -54,23 +56,68 @@ def test_lipschitz_composition_mixes_symmetric_and_skew_parts():
 
 @pytest.mark.parametrize("scale", [0.1, 3.0, 30.0])
 def test_matrix_exponential_matches_scipy(scale):
-    a = RNG.normal(size=(8, 8)) * scale / 8
+    """The backend's own expm: float32 rounding, not the 7e-6 of a hand-written Taylor series."""
+    a = RNG.normal(size=(32, 32)) * scale / 32
     skew = (a - a.T).astype("float32")
-    ours = numpy_of(matrix_exponential(ops.convert_to_tensor(skew)))
-    np.testing.assert_allclose(ours, scipy.linalg.expm(skew.astype("float64")), atol=2e-4)
+    ours = numpy_of(matrix_exponential(ops.convert_to_tensor(skew))).astype("float64")
+    np.testing.assert_allclose(ours, scipy.linalg.expm(skew.astype("float64")), atol=1e-6 * max(1.0, scale))
 
 
-def test_exponential_rnn_stays_orthogonal_through_adam_steps():
+@pytest.mark.parametrize("units", [32, 128])
+def test_polished_matrix_exponential_is_orthogonal_to_float32_rounding(units):
+    a = RNG.normal(size=(units, units))
+    skew = (a - a.T).astype("float32")  # norm ~ units: far past where training takes A
+    b = numpy_of(orthogonal_polish(matrix_exponential(ops.convert_to_tensor(skew)))).astype("float64")
+    np.testing.assert_allclose(b.T @ b, np.eye(units), atol=1e-6)
+    np.testing.assert_allclose(b, scipy.linalg.expm(skew.astype("float64")), atol=1e-5)
+
+
+@pytest.mark.parametrize("options", [ExponentialOptions(), ExponentialOptions(skew_optimizer="adam")],
+                         ids=["study-sgd", "paper-adam"])
+def test_exponential_rnn_stays_orthogonal_through_training(options):
     data = small_task()
-    model = build_model("exponential", 8, 3, data, ExponentialOptions(init="cayley"))
+    model = build_model("exponential", 32, 3, data, options)
     layer = model.get_layer("recurrent")
     before = numpy_of(layer.log_recurrent).copy()
     loss, metrics = loss_and_metrics(data)
-    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=loss, metrics=metrics)
+    model.compile(optimizer=Plan(1, 4, 0.05, 0).optimizer(16, update_rules(model)), loss=loss, metrics=metrics)
     model.fit(data.x_train, data.y_train, batch_size=4, epochs=3, verbose=0)
-    assert np.abs(numpy_of(layer.log_recurrent) - before).max() > 1e-3  # it did move
-    b = numpy_of(layer.orthogonal_matrix())
-    np.testing.assert_allclose(b @ b.T, np.eye(8), atol=1e-4)
+    a = numpy_of(layer.log_recurrent)
+    assert np.abs(a - before).max() > 1e-4  # it did move ...
+    np.testing.assert_allclose(a, -a.T, atol=1e-6)  # ... and stayed skew
+    b = numpy_of(layer.orthogonal_matrix()).astype("float64")
+    np.testing.assert_allclose(b.T @ b, np.eye(32), atol=1e-6)
+
+
+def test_exponential_rnn_skew_step_is_the_studys_sgd_rule():
+    """One fit step: A moves by the reference code's update, A + 0.1 lr B dexp_{A^T}(E) with
+    E = (G^T B - B^T G) / 2 and G = dL/dB, written with scipy's expm_frechet; every other weight
+    takes Adam's first step, lr against the sign of its gradient."""
+    import tensorflow as tf
+
+    data = small_task()
+    model = build_model("exponential", 8, 3, data)
+    layer = model.get_layer("recurrent")
+    a = numpy_of(layer.log_recurrent).astype("float64")
+    b = tf.Variable(layer.orthogonal_matrix())
+    layer.orthogonal_matrix = lambda: b  # G = dL/dB with B a free variable, as the reference's B is
+    with tf.GradientTape() as tape:
+        value = loss_and_metrics(data)[0](data.y_train, model(data.x_train, training=True))
+    g, b = tape.gradient(value, b).numpy().astype("float64"), b.numpy().astype("float64")
+    del layer.orthogonal_matrix
+    reference = a + 0.1 * LEARNING_RATE * b @ scipy.linalg.expm_frechet(a.T, (g.T @ b - b.T @ g) / 2,
+                                                                          compute_expm=False)
+
+    def one_fit_step():
+        plan = Plan(epochs=1, batch_size=16, learning_rate=LEARNING_RATE, seed=0)
+        model.compile(optimizer=plan.optimizer(16, update_rules(model)), loss=loss_and_metrics(data)[0])
+        model.train_on_batch(data.x_train, data.y_train)
+
+    grads = gradients(model, data)
+    (moved,) = steps([model], one_fit_step)
+    np.testing.assert_allclose(a + moved[layer.log_recurrent.path], reference, atol=2e-7)
+    errors = rule_errors(moved, grads)
+    assert errors["skew"] < 1e-4 and errors["adam"] < 1e-3, errors
 
 
 @pytest.mark.parametrize("init, low, high", [("cayley", -1.0, 0.0), ("henaff", -np.pi, np.pi)])
@@ -90,28 +137,81 @@ def test_exponential_rnn_starts_from_expRNN_block_rotations(init, low, high):
     np.testing.assert_allclose(b, rotations, atol=1e-5)
 
 
-def test_unicornn_layer_matches_a_numpy_reference():
-    options = UnicornnOptions(eps=0.1, alpha=0.9)
-    layer = UnicornnLayer(4, seed=2, options=options, return_sequences=True)
+def test_the_studys_setup_is_the_default():
+    assert architecture_options("antisymmetric").model_dump() == {
+        "eps": 0.01, "gamma": 0.01, "sigma": 0.01, "recurrent_std": "sigma_over_units",
+        "input_init": "normal_inverse_width", "initial_state": "trainable"}
+    lipschitz = architecture_options("lipschitz").model_dump()
+    assert lipschitz.pop("sigma") == pytest.approx(0.1 / 128)
+    assert lipschitz == {"beta": 0.75, "gamma_A": 0.001, "gamma_W": 0.001, "eps": 0.03, "tied_init": True,
+                         "input_init": "glorot_uniform", "initial_state": "trainable"}
+    assert architecture_options("exponential").model_dump() == {
+        "init": "cayley", "skew_optimizer": "sgd", "skew_learning_rate_scale": 0.1,
+        "input_init": "normal_inverse_width", "initial_state": "trainable"}
+    assert architecture_options("unicornn").model_dump() == {
+        "eps": 0.03, "alpha": 0.9, "layers": 2, "readout": "all_states", "tied_init": True, "input_init": "he_uniform"}
+
+
+@pytest.mark.parametrize("readout, width", [("all_states", 4 * 6), ("top", 6)])
+def test_unicornn_readout_width(readout, width):
+    model = build_model("unicornn", 6, 0, small_task(), UnicornnOptions(readout=readout))
+    assert model.get_layer("readout").kernel.shape == (width, 4)
+
+
+def test_unicornn_reads_out_every_layers_y_and_z_as_the_study_concatenated_them():
+    """[y1, z1, y2, z2] of the last step, the second layer stepping on the first one's y_t."""
+    options = UnicornnOptions(eps=0.1)
+    model = build_model("unicornn", 4, 2, small_task(steps=6, features=2), options)
+    block = model.get_layer("recurrent")
     x = RNG.normal(size=(3, 6, 2)).astype("float32")
-    out = numpy_of(layer(x))
-    kernel, bias = numpy_of(layer.kernel), numpy_of(layer.bias)
-    w, c = numpy_of(layer.w), numpy_of(layer.c)
-    dt = options.eps / (1 + np.exp(-c))
-    y = z = np.zeros((3, 4))
+    weights = [{name: numpy_of(getattr(layer, name)) for name in ("kernel", "bias", "w", "c")} for layer in block.stack]
+    states = [(np.zeros((3, 4)), np.zeros((3, 4))) for _ in weights]
     for t in range(6):
-        z = z - dt * (np.tanh(w * y + x[:, t] @ kernel + bias) + options.alpha * y)
-        y = y + dt * z
-        np.testing.assert_allclose(out[:, t], y, atol=1e-5)
+        inputs = x[:, t]
+        for depth, layer in enumerate(weights):
+            y, z = states[depth]
+            dt = options.eps / (1 + np.exp(-layer["c"]))
+            z = z - dt * (np.tanh(layer["w"] * y + inputs @ layer["kernel"] + layer["bias"]) + options.alpha * y)
+            y = y + dt * z
+            states[depth], inputs = (y, z), y
+    np.testing.assert_allclose(numpy_of(block(x)), np.concatenate([s for pair in states for s in pair], 1), atol=1e-5)
 
 
-def test_published_defaults_are_the_spec_defaults():
-    assert architecture_options("antisymmetric").model_dump() == {"eps": 0.01, "gamma": 0.01, "sigma": 0.01}
-    lipschitz = architecture_options("lipschitz")
-    assert (lipschitz.beta, lipschitz.gamma_A, lipschitz.gamma_W, lipschitz.eps) == (0.75, 0.001, 0.001, 0.03)
-    assert lipschitz.sigma == pytest.approx(0.1 / 128)
-    assert architecture_options("unicornn").model_dump() == {"eps": 0.03, "alpha": 0.9, "layers": 2}
-    assert architecture_options("exponential").init == "cayley"  # expRNN's for pixel-by-pixel MNIST
+def test_initial_distributions_are_the_studys():
+    wide = small_task(features=4)
+    antisymmetric = build_model("antisymmetric", 200, 0, wide).get_layer("recurrent")
+    assert numpy_of(antisymmetric.kernel).std() == pytest.approx(1 / 4, rel=0.05)  # N(0, (1/d)^2)
+    assert numpy_of(antisymmetric.recurrent).std() == pytest.approx(0.01 / 200, rel=0.05)  # sigma / n
+    paper = build_model("antisymmetric", 200, 0, wide, AntisymmetricOptions(recurrent_std="sigma_over_sqrt_units"))
+    assert numpy_of(paper.get_layer("recurrent").recurrent).std() == pytest.approx(0.01 / 200**0.5, rel=0.05)
+    exponential = build_model("exponential", 200, 0, small_task(features=1)).get_layer("recurrent")
+    assert numpy_of(exponential.kernel).std() == pytest.approx(1.0, rel=0.1)  # N(0, 1/d^2), d = 1
+    lipschitz = build_model("lipschitz", 50, 0, wide).get_layer("recurrent")
+    np.testing.assert_array_equal(numpy_of(lipschitz.m_a), numpy_of(lipschitz.m_w))  # M_A = M_W
+    assert numpy_of(lipschitz.m_a).std() == pytest.approx(0.1 / 128, rel=0.05)
+    unicornn = build_model("unicornn", 200, 0, wide).get_layer("recurrent")
+    first, second = unicornn.stack
+    np.testing.assert_array_equal(numpy_of(first.w), numpy_of(second.w))
+    np.testing.assert_array_equal(numpy_of(first.c), numpy_of(second.c))
+    assert np.abs(numpy_of(first.kernel)).max() <= (6 / 4) ** 0.5  # He uniform: limit sqrt(6 / fan_in)
+    assert np.abs(numpy_of(second.kernel)).max() == pytest.approx((6 / 200) ** 0.5, rel=0.02)
+    untied = build_model("unicornn", 20, 0, wide, UnicornnOptions(tied_init=False)).get_layer("recurrent")
+    assert not np.array_equal(numpy_of(untied.stack[0].w), numpy_of(untied.stack[1].w))
+
+
+@pytest.mark.parametrize("architecture", ["antisymmetric", "lipschitz", "exponential"])
+def test_initial_state_is_learned_from_zero(architecture):
+    data = small_task()
+    model = build_model(architecture, 6, 0, data)
+    layer = model.get_layer("recurrent")
+    np.testing.assert_array_equal(numpy_of(layer.initial_state), np.zeros(6))
+    assert any(v is layer.initial_state for v in model.trainable_variables)
+    loss, _ = loss_and_metrics(data)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=loss)
+    model.train_on_batch(data.x_train, data.y_train)
+    assert np.abs(numpy_of(layer.initial_state)).max() > 0  # the loss reaches h_0: it trains
+    fixed = build_model(architecture, 6, 0, data, type(layer.options)(initial_state="zeros"))
+    assert fixed.get_layer("recurrent").initial_state is None
 
 
 def test_initial_adjoint_of_an_orthogonal_linear_recurrence_keeps_the_terminal_norm():
@@ -140,9 +240,8 @@ def test_terminal_adjoint_matches_the_readout_gradient(architecture, per_step):
         data = TaskData(data.x_train, labels, data.x_val, labels, objective="classification", n_classes=4, per_step=True)
     model = build_model(architecture, 6, 0, data)
     x, y = data.x_train, data.y_train
-    np.testing.assert_allclose(
-        numpy_of(_perturbed_output(model, x, np.zeros((16, 12, 6), "float32"))), numpy_of(model(x)), atol=1e-5
-    )
+    zeros = np.zeros((16, 12, _state_width(model)), "float32")
+    np.testing.assert_allclose(numpy_of(_perturbed_output(model, x, zeros)), numpy_of(model(x)), atol=1e-5)
     initial, terminal = adjoint_norms(model, loss_and_metrics(data)[0], x, y)
     logits = numpy_of(model(x))
     assert logits.shape == ((16, 12, 4) if per_step else (16, 4))

@@ -19,7 +19,7 @@ import numpy as np
 
 from simulators.engines import EpochCallback, Plan
 from simulators.engines.member import Member
-from simulators.models import loss_and_metrics
+from simulators.models import loss_and_metrics, update_rules
 from simulators.tasks.base import TaskData
 
 
@@ -58,7 +58,8 @@ def train_group(members: list[Member], data: TaskData) -> None:
     loss, metrics = loss_and_metrics(data)
     by_start: dict[int, list[Member]] = {}
     for member in members:  # each keeps its own optimizer, so its checkpoints hold its state
-        member.model.compile(optimizer=member.plan.optimizer(len(data.x_train)), loss=loss, metrics=metrics)
+        optimizer = member.plan.optimizer(len(data.x_train), update_rules(member.model))
+        member.model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         member.model.optimizer.build(member.model.trainable_variables)
         by_start.setdefault(member.plan.resume(member.model), []).append(member)
     for start, starting_together in sorted(by_start.items()):
