@@ -17,7 +17,7 @@ from pathlib import Path
 from ensembles.loading import DEFAULT_SPEC, SpecError, check_datasets, load_spec, spec_yaml
 from ensembles.resource_plan import resource_plan
 from ensembles.resume import ResumeError, as_initial_history, finished_rows
-from ensembles.run_dir import SPEC_FILE, RunDirError, create_run_dir, save_history
+from simulators.run_dir import RunDir, RunDirError
 
 
 # What MPI launchers set in every rank they start (mpich's Hydra mpirun checked here, the others
@@ -110,15 +110,15 @@ def _mpi_comm(comms: str):
     return MPI.COMM_WORLD
 
 
-def _prepare_run_dir(spec, comm, resume: bool) -> tuple[Path | None, str | None]:
+def _prepare_run_dir(spec, comm, resume: bool) -> tuple[RunDir | None, str | None]:
     """The manager creates the run dir (a resumed run has one); under MPI every rank learns
     whether that worked."""
     run_dir, error = None, None
     if resume:
-        return Path(spec.out).resolve(), None
+        return RunDir(Path(spec.out).resolve()), None
     if comm is None or comm.Get_rank() == 0:
         try:
-            run_dir = create_run_dir(Path(spec.out or f"runs/{spec.name}"), spec_yaml(spec))
+            run_dir = RunDir.create(Path(spec.out or f"runs/{spec.name}"), spec_yaml(spec))
         except RunDirError as problem:
             error = str(problem)
     if comm is not None:
@@ -142,7 +142,7 @@ def make_executor(launch: str):
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # inline trainings inherit it
     args = parse_args(argv)
-    spec_path, out = (args.resume / SPEC_FILE, str(args.resume)) if args.resume else (args.spec, args.out)
+    spec_path, out = (RunDir(args.resume).spec, str(args.resume)) if args.resume else (args.spec, args.out)
     changes_points = [o for o in args.overrides if not o.startswith(RESUMABLE_OVERRIDES)]
     if args.resume and changes_points:
         print(f"error: --resume runs the study as its spec.yaml says; only {', '.join(RESUMABLE_OVERRIDES)}* "
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if finished is not None and study_is_finished(spec, finished):
         if is_manager:
-            print(f"{run_dir} is already finished ({len(finished)} trainings); nothing to do.")
+            print(f"{run_dir.path} is already finished ({len(finished)} trainings); nothing to do.")
         return 0
     sim_workers = comm.Get_size() - 1 if comm else (spec.nworkers or os.cpu_count() or 1)
     if sim_workers < 1:
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if is_manager:
         done = f", {len(finished)} trainings finished earlier" if finished is not None else ""
-        print(f"taskgen: {spec.name} in {run_dir}{done}: {sim_workers} workers, comms {comms} ({why})", flush=True)
+        print(f"taskgen: {spec.name} in {run_dir.path}{done}: {sim_workers} workers, comms {comms} ({why})", flush=True)
 
     from libensemble import logger
     from libensemble.libE import libE
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     from simulators.sim import TRAINER_SCRIPT
     from simulators.warm_trainer import TRAINER_APP
 
-    logger.set_directory(str(run_dir))
+    logger.set_directory(str(run_dir.path))
     executor = make_executor(spec.resources.launch)
     executor.register_app(full_path=str(TRAINER_SCRIPT), app_name=TRAINER_APP, precedent=sys.executable)
     executor.wait_time = 10  # seconds between SIGTERM and SIGKILL for a timed-out training
@@ -219,10 +219,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from ensembles.summary import print_summary
 
-    print_summary(H, save_history(run_dir, H))
+    print_summary(H, run_dir.save_history(H))
     target = min(spec.exit_criteria.sim_max or spec.count_points(), spec.count_points())
     if exit_flag or not H["sim_ended"].all() or (len(H) < target and not spec.adaptive):
-        print(f"Stopped early (exit flag {exit_flag}); continue with: python run_ensemble.py --resume {run_dir}")
+        print(f"Stopped early (exit flag {exit_flag}); continue with: python run_ensemble.py --resume {run_dir.path}")
     return 0
 
 

@@ -11,10 +11,13 @@ workers already run (so they inherit no signal handlers), and kept here, not in
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from libensemble.alloc_funcs.start_only_persistent import only_persistent_gens
 
 from allocators.progress import ProgressReport
 from allocators.safekeeping import HistoryKeeper
+from simulators.run_dir import RunDir
 
 _watchers: dict[str, tuple[ProgressReport, HistoryKeeper]] = {}
 
@@ -31,7 +34,7 @@ def persistent_with_progress(W, H, sim_specs, gen_specs, alloc_specs, persis_inf
     if key not in _watchers:
         _watchers[key] = (
             ProgressReport(user["total"], user["progress_interval"], user["already_finished"]),
-            HistoryKeeper(user["run_dir"], user["save_every"]),
+            HistoryKeeper(RunDir(Path(user["run_dir"])), user["save_every"]),
         )
     progress, keeper = _watchers[key]
     progress.update(H)

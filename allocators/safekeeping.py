@@ -11,20 +11,19 @@ import multiprocessing
 import os
 import signal
 import sys
-from pathlib import Path
 
 import numpy as np
 import psutil
 
-from ensembles.run_dir import save_history
+from simulators.run_dir import RunDir
 
 SAVE_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 LOST_WORKER_EXIT = 3
 
 
 class HistoryKeeper:
-    def __init__(self, run_dir: Path, save_every: int):
-        self.run_dir = Path(run_dir)
+    def __init__(self, run_dir: RunDir, save_every: int):
+        self.run_dir = run_dir
         self.save_every = save_every
         self.H: np.ndarray | None = None
         self._saved_at = 0
@@ -36,13 +35,13 @@ class HistoryKeeper:
         self.H = H
         finished = int(np.count_nonzero(H["sim_ended"]))
         if finished - self._saved_at >= self.save_every:
-            save_history(self.run_dir, H)
+            self.run_dir.save_history(H)
             self._saved_at = finished
         self._check_workers()
 
     def save(self) -> None:
         if self.H is not None:
-            save_history(self.run_dir, self.H)
+            self.run_dir.save_history(self.H)
 
     def _check_workers(self) -> None:
         """With local comms a dead worker would leave the manager waiting forever: end the run."""
@@ -59,7 +58,7 @@ class HistoryKeeper:
         finished = int(np.count_nonzero(self.H["sim_ended"])) if self.H is not None else 0
         print(
             f"taskgen: {reason}; history with {finished} finished trainings saved to "
-            f"{self.run_dir / 'history.npy'}. Continue with: python run_ensemble.py --resume {self.run_dir}",
+            f"{self.run_dir.history}. Continue with: python run_ensemble.py --resume {self.run_dir.path}",
             file=sys.stderr,
             flush=True,
         )

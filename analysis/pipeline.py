@@ -10,6 +10,7 @@ import pandas as pd
 from analysis import figures, statistics, tables
 from analysis.loading import AnalysisError, Runs, epoch_records, final_rows, status_counts
 from analysis.metrics import metrics_by_task, metrics_table
+from simulators.records import Status
 
 
 @dataclass
@@ -54,7 +55,7 @@ def analyse(runs: Runs, metric: str = "val_accuracy", curve_task: str | None = N
     if metric not in frame and metric != "val_accuracy":
         raise AnalysisError(f"--metric {metric}: no such column; numeric columns: "
                             f"{sorted(frame.select_dtypes('number').columns)}")
-    chosen = metrics_by_task(rows[rows["status"] == "ok"], metric)
+    chosen = metrics_by_task(rows[rows["status"] == Status.OK], metric)
     for task in sorted(set(rows["task"]) - set(chosen)):
         result.notes.append(f"{task}: no ok training with a finite {metric} or val_loss yet: left out of the comparisons")
     if curve_task is not None and curve_task not in set(frame["task"]):

@@ -17,12 +17,14 @@ from markupsafe import escape
 
 from analysis.loading import Runs
 from analysis.pipeline import Analysis
+from simulators.records import Status
+from simulators.run_dir import RunDir
 
 FIGURES_DIR = "figures"
 PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "jinja2", "libensemble", "keras",
             "tensorflow", "tensorflow-cpu", "jax")
 MARKDOWN_ROWS = 40  # longer tables are cut in Markdown (the CSV has them all)
-COUNT_ORDER = ("rows", "finished", "ok", "diverged", "failed", "timeout", "unfinished", "not_started", "missing")
+COUNT_ORDER = ("rows", "finished", *(status.value for status in Status), "unfinished", "not_started", "missing")
 COUNT_HELP = {
     "unfinished": "in the history without a result: running, queued, or cut off by a kill",
     "not_started": "described by the spec but not yet in the history (grid and random runs)",
@@ -44,7 +46,7 @@ def run_libensemble_versions(runs: Runs) -> dict[str, str]:
     """The libEnsemble version each run logged (ensemble.log), if it did."""
     found = {}
     for source in runs.sources:
-        log = (source if source.is_dir() else source.parent) / "ensemble.log"
+        log = RunDir(source if source.is_dir() else source.parent).log
         if log.exists():
             with open(log, errors="replace") as handle:
                 for line in handle:

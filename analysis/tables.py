@@ -8,6 +8,7 @@ import pandas as pd
 
 from analysis.loading import ADJOINT_COLUMNS, resolve_chains
 from analysis.metrics import Metric
+from simulators.records import Status
 
 # The hyperparameters searched per (architecture, task); batch_size and pad join them when a
 # run varies them within a task.
@@ -25,7 +26,7 @@ def hyperparameters(rows: pd.DataFrame) -> list[str]:
 
 def analysed(rows: pd.DataFrame, metrics: dict[str, Metric]) -> pd.DataFrame:
     """Rows that enter the comparisons: status ok and a finite value of their task's metric."""
-    ok = rows[(rows["status"] == "ok") & rows["task"].isin(metrics)].copy()
+    ok = rows[(rows["status"] == Status.OK) & rows["task"].isin(metrics)].copy()
     ok["metric"] = ok["task"].map({task: metric.name for task, metric in metrics.items()})
     ok["value"] = np.nan
     for name in ok["metric"].unique():
@@ -83,15 +84,16 @@ def divergence_rates(frame: pd.DataFrame) -> pd.DataFrame:
     records = []
     for (task, architecture), group in finished.groupby(["task", "architecture"], sort=True):
         n = len(group)
-        counts = {status: int((group["status"] == status).sum()) for status in ("ok", "diverged", "failed", "timeout")}
+        counts = {status.value: int((group["status"] == status).sum()) for status in Status}
         records.append({"task": task, "architecture": architecture, "finished": n, **counts,
-                        "divergence_rate": counts["diverged"] / n if n else np.nan})
-    columns = ["task", "architecture", "finished", "ok", "diverged", "failed", "timeout", "divergence_rate"]
+                        "divergence_rate": counts[Status.DIVERGED] / n if n else np.nan})
+    columns = ["task", "architecture", "finished", *(status.value for status in Status), "divergence_rate"]
     return pd.DataFrame(records, columns=columns)
 
 
 def divergence_by_architecture(rates: pd.DataFrame) -> pd.DataFrame:
-    totals = rates.groupby("architecture")[["finished", "diverged", "failed", "timeout"]].sum().reset_index()
+    problems = [status.value for status in Status if status != Status.OK]
+    totals = rates.groupby("architecture")[["finished", *problems]].sum().reset_index()
     totals["divergence_rate"] = totals["diverged"] / totals["finished"].where(totals["finished"] > 0)
     return totals
 
@@ -170,7 +172,7 @@ def rung_statistics(frame: pd.DataFrame) -> pd.DataFrame:
     finished = frame[frame["finished"]]
     records = []
     for epochs, group in finished.groupby("epochs", sort=True):
-        records.append({"epochs": int(epochs), "trainings": len(group), "ok": int((group["status"] == "ok").sum()),
+        records.append({"epochs": int(epochs), "trainings": len(group), "ok": int((group["status"] == Status.OK).sum()),
                         "promoted_from_lower_rung": int((group["resume_from"] != "").sum()),
                         "search_replicate": int((group["replicate"] == 0).sum()),
                         "finalist_replicates": int((group["replicate"] > 0).sum())})

@@ -24,6 +24,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from ensembles.loading import load_spec  # noqa: E402
 from generators.asha import score  # noqa: E402
+from simulators.run_dir import RunDir  # noqa: E402
 
 CONFIGURATION = ["learning_rate", "hidden_dim"]
 CELL = ["architecture", "dataset", "permute", "pad", "orientation"]
@@ -34,7 +35,7 @@ def run(spec: Path, out: Path, nworkers: int, overrides: list[str]) -> pd.DataFr
     for assignment in overrides:
         command += ["--set", assignment]
     subprocess.run(command, cwd=PROJECT_ROOT, check=True)
-    H = np.load(out / "history.npy")
+    H = np.load(RunDir(out).history)
     frame = pd.DataFrame({name: H[name] for name in H.dtype.names if H[name].ndim == 1})
     frame["score"] = [score(s, a, l) for s, a, l in zip(frame["status"], frame["val_accuracy"], frame["val_loss"])]
     return frame

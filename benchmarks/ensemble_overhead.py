@@ -44,6 +44,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.train_throughput import machine  # noqa: E402
+from simulators.run_dir import RunDir  # noqa: E402
 
 PLUGIN_ENV = {"TASKGEN_PLUGINS": "benchmarks.sleep_task", "PYTHONPATH": str(PROJECT_ROOT),
               "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -95,7 +96,7 @@ def plain_libensemble(settings: dict) -> None:
         libE_specs,
     )
     if H is not None and (comms == "local" or _mpi_rank() == 0):
-        np.save(Path(settings["out"]) / "history.npy", H)
+        RunDir(Path(settings["out"])).save_history(H)
 
 
 def _mpi_rank() -> int:
@@ -137,7 +138,7 @@ def run_command(command: list[str], run_dir: Path, timeout: float) -> tuple[np.n
     except subprocess.TimeoutExpired:
         return None, time.time() - started, started, f"timed out after {timeout:.0f} s"
     wall = time.time() - started
-    history = run_dir / "history.npy"
+    history = RunDir(run_dir).history
     if done.returncode or not history.exists():
         return None, wall, started, (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
     return np.load(history), wall, started, ""

@@ -15,9 +15,10 @@ from ensembles.schema import EnsembleSpec
 from generators.asha import RESULT_INPUTS, persistent_asha
 from generators.grid import persistent_grid
 from generators.random_sampler import persistent_random
-from hypers.fields import POINT_DTYPE, POINT_FIELDS
+from hypers.fields import point_dtype, point_fields
 from simulators.options import TrainingOptions
 from simulators.records import RESULT_DTYPE
+from simulators.run_dir import RunDir
 from simulators.sim import train_sim
 
 GROUP_PRIORITY_DTYPE = [("priority", "f8")]  # the points of one group share it (generators.grouping)
@@ -66,12 +67,12 @@ def generator_options(spec: EnsembleSpec, sim_workers: int, skip_identifiers, tr
 
 
 def libe_inputs(
-    spec: EnsembleSpec, run_dir: Path, comms: str, sim_workers: int, H0: np.ndarray | None = None
+    spec: EnsembleSpec, run_dir: RunDir, comms: str, sim_workers: int, H0: np.ndarray | None = None
 ) -> dict[str, Any]:
     """Keyword arguments for ``libE()``: the generator runs in a thread on the manager
     (``gen_on_manager``), so every worker trains. ``H0`` holds trainings finished by earlier
     runs of the same study (``--resume``): they are kept and not generated again."""
-    H0 = H0 if H0 is not None else as_initial_history(np.zeros(0, dtype=POINT_DTYPE + RESULT_DTYPE))
+    H0 = H0 if H0 is not None else as_initial_history(np.zeros(0, dtype=point_dtype() + RESULT_DTYPE))
     total = spec.count_points()
     trainings_per_sim = group_size(spec)
     # libEnsemble counts sim_max on top of H0's finished rows
@@ -82,7 +83,7 @@ def libe_inputs(
     libE_specs: dict[str, Any] = {
         "comms": comms,
         "gen_on_manager": True,
-        "workflow_dir_path": str(run_dir),
+        "workflow_dir_path": str(run_dir.path),
         "reuse_output_dir": True,
         "save_H_and_persis_on_abort": True,
     }
@@ -98,10 +99,10 @@ def libe_inputs(
     return {
         "sim_specs": {
             "sim_f": train_sim,
-            "in": list(POINT_FIELDS),
+            "in": list(point_fields()),
             "out": RESULT_DTYPE,
             "user": {
-                "run_dir": str(run_dir),
+                "run_dir": str(run_dir.path),
                 "isolation": spec.simulator.isolation,
                 "trainings_per_process": spec.simulator.trainings_per_process,
                 "timeout": spec.simulator.timeout,
@@ -116,9 +117,9 @@ def libe_inputs(
         "gen_specs": {
             "gen_f": GENERATORS[spec.generator.kind],
             # on resume libEnsemble starts the generator with H0's rows: asha rebuilds its rungs from them
-            "in": [*POINT_FIELDS, *RESULT_INPUTS[1:], "sim_ended_time"] if spec.adaptive else ["sim_id"],
+            "in": [*point_fields(), *RESULT_INPUTS[1:], "sim_ended_time"] if spec.adaptive else ["sim_id"],
             "persis_in": ["sim_id", *RESULT_INPUTS] if spec.adaptive else ["sim_id"],
-            "out": POINT_DTYPE if spec.adaptive else POINT_DTYPE + GROUP_PRIORITY_DTYPE,
+            "out": point_dtype() if spec.adaptive else point_dtype() + GROUP_PRIORITY_DTYPE,
             "user": generator_options(spec, sim_workers, H0["identifier"], trainings_per_sim),
         },
         "alloc_specs": {
@@ -130,7 +131,7 @@ def libe_inputs(
                 "total": None if spec.adaptive else sim_max + len(H0),
                 "already_finished": len(H0),
                 "progress_interval": spec.allocator.progress_interval,
-                "run_dir": str(run_dir),
+                "run_dir": str(run_dir.path),
                 "save_every": spec.allocator.save_every,
             },
         },

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from generators.asha import DEFAULT_GROUP_BY, rung_budgets
-from hypers.fields import CHOICE_FIELDS
+from hypers.fields import choice_fields
 from hypers.space import SearchSpace
 from simulators.options import TrainingOptions
 
@@ -38,9 +38,9 @@ class GeneratorSpec(_Strict):
             raise ValueError("kind 'random' needs 'samples' (how many configurations to draw)")
         if self.kind != "random" and self.samples is not None:
             raise ValueError(f"'samples' is for kind 'random'; {self.kind} does not draw samples")
-        unknown = set(self.group_by) - set(CHOICE_FIELDS)
+        unknown = set(self.group_by) - set(choice_fields())
         if unknown:
-            raise ValueError(f"group_by: {sorted(unknown)} are not point fields; allowed: {', '.join(CHOICE_FIELDS)}")
+            raise ValueError(f"group_by: {sorted(unknown)} are not point fields; allowed: {', '.join(choice_fields())}")
         return self
 
 

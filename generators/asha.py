@@ -19,9 +19,11 @@ import numpy as np
 from libensemble.message_numbers import EVAL_GEN_TAG, FINISHED_PERSISTENT_GEN_TAG
 from libensemble.tools.persistent_support import PersistentSupport
 
-from generators.points import from_row, make_point, to_array
+from generators.points import make_point, to_array
 from generators.streaming import STOP_TAGS
+from hypers.fields import point_from_row
 from hypers.space import SearchSpace
+from simulators.records import Status
 
 DEFAULT_GROUP_BY = ("architecture", "dataset", "permute", "pad", "orientation")
 # What the generator needs back of each finished training.
@@ -40,7 +42,7 @@ def rung_budgets(min_budget: int, max_budget: int, eta: int) -> list[int]:
 
 def score(status: str, val_accuracy: float, val_loss: float) -> float:
     """Higher is better: validation accuracy, or -MSE for regression; failures rank last."""
-    if status != "ok":
+    if status != Status.OK:
         return -math.inf
     if math.isfinite(val_accuracy):
         return val_accuracy
@@ -170,7 +172,7 @@ def restored_scheduler(user: dict[str, Any], H: np.ndarray | None) -> AshaSchedu
     scheduler = scheduler_from(user)
     previous = H[np.argsort(H["sim_ended_time"], kind="stable")] if H is not None and len(H) else []
     scheduler.restore(
-        [from_row(row) for row in previous],
+        [point_from_row(row) for row in previous],
         [(row["status"].item(), row["val_accuracy"].item(), row["val_loss"].item()) for row in previous],
     )
     return scheduler

@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hypers.fields import CHOICE_FIELDS, DEFAULTS, validate_choice_value
+from hypers.fields import defaults as field_defaults
+from hypers.fields import validate_choice_value
 
 Scalar = bool | int | float | str
 
@@ -40,8 +41,6 @@ class SearchSpace(BaseModel):
             if name not in choices:
                 raise ValueError(f"'{name}' is required: list the values to train, e.g. {name}: [...]")
         for name, values in choices.items():
-            if name not in CHOICE_FIELDS:
-                raise ValueError(f"unknown field '{name}'; allowed: {', '.join(CHOICE_FIELDS)}")
             if not values:
                 raise ValueError(f"'{name}' has no values; give at least one")
             checked = [validate_choice_value(name, value) for value in values]
@@ -73,8 +72,8 @@ class SearchSpace(BaseModel):
 
     @staticmethod
     def complete(configuration: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The configuration with every point field: chosen values over ``defaults`` over DEFAULTS."""
-        return {**DEFAULTS, **(defaults or {}), **configuration}
+        """The configuration with every point field: chosen values over ``defaults`` over the table's."""
+        return {**field_defaults(), **(defaults or {}), **configuration}
 
     def configurations(self, defaults: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every allowed configuration, completed with ``defaults`` for fields not chosen, in a fixed order."""

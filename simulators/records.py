@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-STATUSES = ("ok", "diverged", "failed", "timeout")
+
+class Status(str, Enum):
+    """How a training ended; the values are what the history's ``status`` field holds."""
+
+    OK = "ok"
+    DIVERGED = "diverged"  # a non-finite loss: a result, not a failure
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# A training that ran to its end (not retried, not trained again on resume).
+FINISHED = frozenset({Status.OK, Status.DIVERGED})
 
 # ||dL/dh_1|| and ||dL/dh_T|| of the last epoch, on train and validation probe batches
 ADJOINT_FIELDS = ("initial_adjoint", "terminal_adjoint", "val_initial_adjoint", "val_terminal_adjoint")

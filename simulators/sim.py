@@ -20,14 +20,12 @@ from typing import Any
 import numpy as np
 from libensemble.message_numbers import TASK_FAILED_TO_START, WORKER_DONE, WORKER_KILL_ON_TIMEOUT
 
-from generators.points import from_row
 from simulators.placement import Allotment, allot
-from simulators.records import RESULT_FIELDS, empty_result, read_json, write_json
+from simulators.records import RESULT_FIELDS, Status, empty_result, read_json, write_json
+from simulators.run_dir import RunDir, SimDir
 from simulators.training import EpochHistory, finished_result
 from simulators.warm_trainer import Outcome, WarmTrainer, retire_trainer, trainer_for
 
-SIMS_DIR = "sims"
-GROUP_FILE = "group.json"  # a vectorised group's member sim dirs, in the first member's dir
 TRAINER_SCRIPT = Path(__file__).with_name("train.py")
 PROJECT_ROOT = TRAINER_SCRIPT.parent.parent
 STDERR_TAIL_CHARS = 200
@@ -36,14 +34,13 @@ GPU_MEMORY_ON_DEMAND = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_
 
 def train_sim(H, persis_info, sim_specs, libE_info):
     user = sim_specs["user"]
-    run_dir = Path(user["run_dir"])
-    points = [from_row(row) for row in H]
-    sim_dirs = [run_dir / SIMS_DIR / point["identifier"] for point in points]
+    run_dir = RunDir(Path(user["run_dir"]))
+    points = [dict(zip(H.dtype.names, row.item())) for row in H]
+    sim_dirs = [run_dir.sim(point["identifier"]).make() for point in points]
     allotment = worker_allotment(user)
     for sim_dir in sim_dirs:
-        sim_dir.mkdir(parents=True, exist_ok=True)
         if allotment is not None:
-            write_json(sim_dir / "placement.json", allotment.as_record())
+            write_json(sim_dir.placement, allotment.as_record())
     # a group (group_size > 1) is one vectorised training; otherwise the rows train one by one
     units = [list(range(len(points)))] if user["group_size"] > 1 else [[index] for index in range(len(points))]
     results: dict[int, dict[str, Any]] = {}
@@ -51,7 +48,7 @@ def train_sim(H, persis_info, sim_specs, libE_info):
         results |= _train_with_retries(unit, points, sim_dirs, user, libE_info, allotment)
     out = np.zeros(len(H), dtype=sim_specs["out"])
     for index, sim_dir in enumerate(sim_dirs):
-        results[index]["sim_dir"] = str(sim_dir.relative_to(run_dir))
+        results[index]["sim_dir"] = run_dir.relative(sim_dir)
         for name in RESULT_FIELDS:
             out[index][name] = results[index][name]
     return out, persis_info, WORKER_DONE
@@ -66,7 +63,7 @@ def _train_with_retries(unit: list[int], points, sim_dirs, user, libE_info, allo
         for attempt in attempts:
             trained = _train([points[i] for i in attempt], user, [sim_dirs[i] for i in attempt], libE_info, allotment)
             results |= dict(zip(attempt, trained))
-        attempts = [[i] for i in unit if results[i]["status"] == "failed"]
+        attempts = [[i] for i in unit if results[i]["status"] == Status.FAILED]
         if not attempts:
             break
     return results
@@ -86,7 +83,7 @@ def worker_allotment(user: dict[str, Any]) -> Allotment | None:
     )
 
 
-def _train(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[Path], libE_info: dict,
+def _train(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[SimDir], libE_info: dict,
            allotment: Allotment | None) -> list[dict[str, Any]]:
     training = dict(user["training"])
     environment = {}
@@ -99,13 +96,13 @@ def _train(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[Pa
     environment |= trainer_environment(training.get("threads"), training.get("engine", "fit"))
 
     def trainer() -> WarmTrainer:
-        return trainer_for(libE_info["executor"], Path(user["run_dir"]), environment, user["trainings_per_process"],
+        return trainer_for(libE_info["executor"], RunDir(Path(user["run_dir"])), environment, user["trainings_per_process"],
                            allotment.node if allotment else None)
 
     return _train_in_process(points, {**user, "training": training}, sim_dirs, trainer)
 
 
-def _train_inline(points: list[dict[str, Any]], training: dict[str, Any], sim_dirs: list[Path]) -> list[dict[str, Any]]:
+def _train_inline(points: list[dict[str, Any]], training: dict[str, Any], sim_dirs: list[SimDir]) -> list[dict[str, Any]]:
     from simulators.options import TrainingOptions
     from simulators.training import run_training, run_training_group
 
@@ -134,25 +131,25 @@ def trainer_environment(threads: int | None, engine: str = "fit") -> dict[str, s
     return environment
 
 
-def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[Path],
+def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[SimDir],
                       trainer: Callable[[], WarmTrainer]) -> list[dict[str, Any]]:
     """The worker's trainer trains the point, or the whole group (its output in the first
     member's sim dir); a member it left without a result gets the crash or the timeout."""
     for point, sim_dir in zip(points, sim_dirs):
         if finished_result(sim_dir) is None:
-            (sim_dir / "result.json").unlink(missing_ok=True)  # an earlier failed attempt's must not pass for this one's
-        write_json(sim_dir / "point.json", point)
+            sim_dir.result.unlink(missing_ok=True)  # an earlier failed attempt's must not pass for this one's
+        write_json(sim_dir.point, point)
     lead = sim_dirs[0]
-    write_json(lead / "options.json", user["training"])
+    options = lead.path / "options.json"
+    write_json(options, user["training"])
     if len(points) > 1:
-        write_json(lead / GROUP_FILE, [str(sim_dir) for sim_dir in sim_dirs])
-        inputs = ["--group", str(lead / GROUP_FILE)]
+        write_json(lead.group, [str(sim_dir.path) for sim_dir in sim_dirs])
+        inputs = ["--group", str(lead.group)]
     else:
-        (lead / GROUP_FILE).unlink(missing_ok=True)  # a retry on its own: no longer a group's lead
-        inputs = ["--point", str(lead / "point.json"), "--out", str(lead)]
+        lead.group.unlink(missing_ok=True)  # a retry on its own: no longer a group's lead
+        inputs = ["--point", str(lead.point), "--out", str(lead.path)]
     for _ in range(2):  # a trainer that had ended (idle, or killed while idle) never began it: once more
-        outcome = trainer().run([*inputs, "--options", str(lead / "options.json")], lead / "train.out",
-                                lead / "train.err", user["timeout"])
+        outcome = trainer().run([*inputs, "--options", str(options)], lead.stdout, lead.stderr, user["timeout"])
         if outcome.calc_status != WORKER_DONE:
             retire_trainer()
         if not outcome.never_began:
@@ -160,23 +157,22 @@ def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_di
     return [_recorded_or_lost(sim_dir, outcome, user["timeout"]) for sim_dir in sim_dirs]
 
 
-def _recorded_or_lost(sim_dir: Path, outcome: Outcome, timeout: float) -> dict[str, Any]:
-    result_file = sim_dir / "result.json"
-    if result_file.exists():  # the trainer recorded its own outcome, failure included
-        return read_json(result_file)
+def _recorded_or_lost(sim_dir: SimDir, outcome: Outcome, timeout: float) -> dict[str, Any]:
+    if sim_dir.result.exists():  # the trainer recorded its own outcome, failure included
+        return read_json(sim_dir.result)
     result = _partial_result(sim_dir)
     if outcome.calc_status == WORKER_KILL_ON_TIMEOUT:
-        result.update(status="timeout", error=f"killed after the sim timeout of {timeout} s")
+        result.update(status=Status.TIMEOUT, error=f"killed after the sim timeout of {timeout} s")
     else:
-        result.update(status="failed", error=_crash_message(outcome))
-    write_json(result_file, result)
+        result.update(status=Status.FAILED, error=_crash_message(outcome))
+    write_json(sim_dir.result, result)
     return result
 
 
-def _partial_result(sim_dir: Path) -> dict[str, Any]:
+def _partial_result(sim_dir: SimDir) -> dict[str, Any]:
     """What a training that never finished still tells: its completed epochs."""
-    history = EpochHistory.load(sim_dir / "history.json")
-    return empty_result(**history.summary(), sim_dir=str(sim_dir))
+    history = EpochHistory.load(sim_dir.history)
+    return empty_result(**history.summary(), sim_dir=str(sim_dir.path))
 
 
 def _crash_message(outcome: Outcome) -> str:

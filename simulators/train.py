@@ -24,10 +24,11 @@ import time
 import traceback
 from pathlib import Path
 
-from hypers.fields import DEFAULTS, validate_choice_value
+from hypers.fields import defaults, validate_choice_value
 from simulators.inbox import poll_delays, reply_path, request_path
 from simulators.options import TrainingOptions
-from simulators.records import read_json, write_json
+from simulators.records import FINISHED, read_json, write_json
+from simulators.run_dir import SimDir
 
 IDLE_EXIT_S = 900.0  # a warm trainer with no request for this long exits
 
@@ -44,7 +45,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle-exit", type=float, default=IDLE_EXIT_S, metavar="SECONDS",
                         help="with --serve: exit when no command came for this long")
     parser.add_argument("--seed", type=int, default=0)
-    for name, default in DEFAULTS.items():
+    for name, default in defaults().items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, help=f"default {default}")
     parser.add_argument("--architecture")
     parser.add_argument("--dataset")
@@ -55,9 +56,9 @@ def _point_from_flags(args: argparse.Namespace) -> dict:
     if not args.architecture or not args.dataset:
         raise SystemExit("error: give --point FILE, or both --architecture and --dataset")
     point = {"seed": args.seed, "replicate": 0, "identifier": "standalone"}
-    for name in ("architecture", "dataset", *DEFAULTS):
+    for name in ("architecture", "dataset", *defaults()):
         raw = getattr(args, name)
-        value = DEFAULTS[name] if raw is None else _typed(name, raw)
+        value = defaults()[name] if raw is None else _typed(name, raw)
         try:
             point[name] = validate_choice_value(name, value)
         except ValueError as error:
@@ -111,15 +112,16 @@ def train(args: argparse.Namespace) -> int:
     from simulators.training import run_training, run_training_group
 
     if args.group:
-        sim_dirs = [Path(sim_dir) for sim_dir in read_json(args.group)]
-        results = run_training_group([read_json(sim_dir / "point.json") for sim_dir in sim_dirs], options, sim_dirs)
+        sim_dirs = [SimDir(Path(sim_dir)) for sim_dir in read_json(args.group)]
+        results = run_training_group([read_json(sim_dir.point) for sim_dir in sim_dirs], options, sim_dirs)
     else:
-        sim_dirs = [args.out]
-        results = [run_training(read_json(args.point) if args.point else _point_from_flags(args), options, args.out)]
+        sim_dirs = [SimDir(args.out)]
+        point = read_json(args.point) if args.point else _point_from_flags(args)
+        results = [run_training(point, options, sim_dirs[0])]
     for result, sim_dir in zip(results, sim_dirs):
         print(f"{result['status']}: val_loss={result['val_loss']:.4g} val_accuracy={result['val_accuracy']:.4g} "
-              f"epochs={result['epochs_completed']} in {result['train_seconds']:.1f}s -> {sim_dir}")
-    return 0 if all(result["status"] in ("ok", "diverged") for result in results) else 1
+              f"epochs={result['epochs_completed']} in {result['train_seconds']:.1f}s -> {sim_dir.path}")
+    return 0 if all(result["status"] in FINISHED for result in results) else 1
 
 
 def serve(inbox: Path, idle_seconds: float = IDLE_EXIT_S) -> int:

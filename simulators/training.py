@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from simulators.options import TrainingOptions
-from simulators.records import ADJOINT_FIELDS
-from simulators.records import empty_result, read_json, write_json
+from simulators.records import ADJOINT_FIELDS, FINISHED, Status, empty_result, read_json, write_json
+from simulators.run_dir import SimDir
 from simulators.tasks import disk_cache, task_module
 from simulators.tasks.base import TaskData
 from simulators.tasks.transforms import apply_variation
@@ -23,8 +23,8 @@ LAST_EPOCH_FIELDS = ("loss", "accuracy", "val_loss", "val_accuracy", *ADJOINT_FI
 
 
 class EpochHistory:
-    """Per-epoch metrics, rewritten to ``history.json`` after every epoch so a killed training
-    still leaves its learning curve."""
+    """Per-epoch metrics, rewritten to the sim dir's history after every epoch so a killed
+    training still leaves its learning curve."""
 
     def __init__(self, path: Path, epochs: list[dict[str, Any]] | None = None):
         self.path = path
@@ -109,7 +109,7 @@ def load_task(point: dict[str, Any], options: TrainingOptions) -> TaskData:
     )
 
 
-def _member(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, history: EpochHistory, data: TaskData):
+def _member(point: dict[str, Any], options: TrainingOptions, sim_dir: SimDir, history: EpochHistory, data: TaskData):
     """The point's model, plan and per-epoch recording (adjoints, TensorBoard, checkpoints)."""
     from simulators.adjoint import epoch_adjoints
     from simulators.checkpoints import restore_checkpoint, save_checkpoint
@@ -124,7 +124,7 @@ def _member(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, hist
     loss, _ = loss_and_metrics(data)
 
     def resume(compiled: Any) -> int:
-        epoch = restore_checkpoint(sim_dir, compiled)
+        epoch = restore_checkpoint(sim_dir.checkpoint, compiled)
         history.truncate(epoch)
         return epoch
 
@@ -139,7 +139,7 @@ def _member(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, hist
         # the last epoch is always kept: adaptive search continues promoted trainings from it
         due = options.checkpoint_every and epoch % options.checkpoint_every == 0
         if keep_going and (due or epoch == int(point["epochs"])):
-            save_checkpoint(sim_dir, model, epoch)
+            save_checkpoint(sim_dir.checkpoint, model, epoch)
         return keep_going
 
     plan = Plan(
@@ -156,10 +156,10 @@ def _member(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, hist
 
 
 def _outcome(member: Any, history: EpochHistory) -> dict[str, Any]:
-    return {"n_params": member.model.count_params(), "status": "diverged" if history.diverged else "ok"}
+    return {"n_params": member.model.count_params(), "status": Status.DIVERGED if history.diverged else Status.OK}
 
 
-def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, history: EpochHistory) -> dict[str, Any]:
+def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: SimDir, history: EpochHistory) -> dict[str, Any]:
     data = load_task(point, options)  # before the backend starts: a task that cannot load costs no import
     configure_backend(int(point["seed"]), options.threads)
     from simulators.engines import engine
@@ -169,7 +169,7 @@ def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, histo
     return _outcome(member, history)
 
 
-def _train_group(indices: list[int], points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[Path],
+def _train_group(indices: list[int], points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[SimDir],
                  histories: dict[int, EpochHistory]) -> dict[int, dict[str, Any]]:
     data = load_task(points[indices[0]], options)
     configure_backend(int(points[indices[0]]["seed"]), options.threads)
@@ -189,71 +189,68 @@ def _train_group(indices: list[int], points: list[dict[str, Any]], options: Trai
     return outcomes
 
 
-def _tensorboard(model: Any, sim_dir: Path) -> Any:
+def _tensorboard(model: Any, sim_dir: SimDir) -> Any:
     """Keras' TensorBoard callback, fed by us so that every engine logs the same scalars."""
     import keras
 
-    board = keras.callbacks.TensorBoard(log_dir=str(sim_dir / "tensorboard"), write_graph=False)
+    board = keras.callbacks.TensorBoard(log_dir=str(sim_dir.tensorboard), write_graph=False)
     board.set_model(model)
     return board
 
 
-def finished_result(sim_dir: Path) -> dict[str, Any] | None:
+def finished_result(sim_dir: SimDir) -> dict[str, Any] | None:
     """The result of a training that already completed in this sim dir (ok or diverged), if any."""
-    path = sim_dir / "result.json"
-    if path.exists():
-        result = read_json(path)
-        if result.get("status") in ("ok", "diverged"):
+    if sim_dir.result.exists():
+        result = read_json(sim_dir.result)
+        if result.get("status") in FINISHED:
             return result
     return None
 
 
-def adopt_parent(sim_dir: Path, parent_dir: Path) -> None:
+def adopt_parent(sim_dir: SimDir, parent: SimDir) -> None:
     """Start a promoted training from its parent's last checkpoint and learning curve (once:
     a checkpoint of its own, from an interrupted attempt, is further along)."""
-    from simulators.checkpoints import CHECKPOINT_FILE
-
-    if (sim_dir / CHECKPOINT_FILE).exists():
+    if sim_dir.checkpoint.exists():
         return
-    if not (parent_dir / CHECKPOINT_FILE).exists():
-        raise FileNotFoundError(f"resume_from: {parent_dir} has no {CHECKPOINT_FILE} to continue from")
-    write_json(sim_dir / "history.json", EpochHistory.load(parent_dir / "history.json").epochs)
-    shutil.copyfile(parent_dir / CHECKPOINT_FILE, sim_dir / CHECKPOINT_FILE)
+    if not parent.checkpoint.exists():
+        raise FileNotFoundError(f"resume_from: {parent.path} has no {parent.checkpoint.name} to continue from")
+    write_json(sim_dir.history, EpochHistory.load(parent.history).epochs)
+    shutil.copyfile(parent.checkpoint, sim_dir.checkpoint)
 
 
-def _begin(point: dict[str, Any], sim_dir: Path) -> EpochHistory:
-    """The sim dir ready for ``point``: its point.json, and the learning curve so far."""
-    write_json(sim_dir / "point.json", point)
+def _begin(point: dict[str, Any], sim_dir: SimDir) -> EpochHistory:
+    """The sim dir ready for ``point``: its point record, and the learning curve so far."""
+    write_json(sim_dir.point, point)
     if point.get("resume_from"):
-        adopt_parent(sim_dir, sim_dir.parent / point["resume_from"])
-    return EpochHistory.load(sim_dir / "history.json")
+        adopt_parent(sim_dir, sim_dir.sibling(point["resume_from"]))
+    return EpochHistory.load(sim_dir.history)
 
 
-def _failure(error: Exception, sim_dir: Path) -> dict[str, Any]:
-    (sim_dir / "error.txt").write_text(traceback.format_exc())
-    return {"status": "failed", "error": f"{type(error).__name__}: {error}"[:ERROR_CHARS]}
+def _failure(error: Exception, sim_dir: SimDir) -> dict[str, Any]:
+    sim_dir.error.write_text(traceback.format_exc())
+    return {"status": Status.FAILED, "error": f"{type(error).__name__}: {error}"[:ERROR_CHARS]}
 
 
-def _finish(history: EpochHistory, outcome: dict[str, Any], sim_dir: Path, started: float) -> dict[str, Any]:
+def _finish(history: EpochHistory, outcome: dict[str, Any], sim_dir: SimDir, started: float) -> dict[str, Any]:
     result = empty_result(**history.summary(), **outcome)
     result["train_seconds"] = time.perf_counter() - started
-    result["sim_dir"] = str(sim_dir)
-    write_json(sim_dir / "result.json", result)
+    result["sim_dir"] = str(sim_dir.path)
+    write_json(sim_dir.result, result)
     return result
 
 
-def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: Path) -> dict[str, Any]:
-    """Train ``point`` and write point.json, history.json and result.json into ``sim_dir``.
+def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: SimDir) -> dict[str, Any]:
+    """Train ``point`` and write its point, history and result records into ``sim_dir``.
 
     Never raises: a failing training is a result with status ``failed`` and its error text
-    (the traceback goes to ``error.txt``), so the ensemble goes on. A training that already
+    (the traceback goes to the sim dir's error file), so the ensemble goes on. A training that already
     completed here is not run again; one that was cut short resumes from its checkpoint.
     """
-    sim_dir.mkdir(parents=True, exist_ok=True)
+    sim_dir.make()
     done = finished_result(sim_dir)
     if done is not None:
         return done
-    history = EpochHistory(sim_dir / "history.json")
+    history = EpochHistory(sim_dir.history)
     started = time.perf_counter()
     try:
         history = _begin(point, sim_dir)
@@ -263,7 +260,7 @@ def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: Path)
     return _finish(history, outcome, sim_dir, started)
 
 
-def run_training_group(points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[Path]) -> list[dict[str, Any]]:
+def run_training_group(points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[SimDir]) -> list[dict[str, Any]]:
     """Train points of one shape together, vectorised by the JAX engine, each with the records
     ``run_training`` would write for it alone (``train_seconds`` is the group's wall time).
     Finished members are skipped; a member that cannot start records its own failure, and a
@@ -281,12 +278,12 @@ def run_training_group(points: list[dict[str, Any]], options: TrainingOptions, s
     histories: dict[int, EpochHistory] = {}
     outcomes: dict[int, dict[str, Any]] = {}
     for index, (point, sim_dir) in enumerate(zip(points, sim_dirs)):
-        sim_dir.mkdir(parents=True, exist_ok=True)
+        sim_dir.make()
         done = finished_result(sim_dir)
         if done is not None:
             results[index] = done
             continue
-        histories[index] = EpochHistory(sim_dir / "history.json")
+        histories[index] = EpochHistory(sim_dir.history)
         try:
             histories[index] = _begin(point, sim_dir)
         except Exception as error:  # noqa: BLE001 - this member's failure, not the group's

@@ -23,9 +23,9 @@ from libensemble.message_numbers import TASK_FAILED, TASK_FAILED_TO_START, WORKE
 
 from simulators.inbox import poll_delays, reply_path, request_path
 from simulators.records import read_json, write_json
+from simulators.run_dir import RunDir
 
 TRAINER_APP = "trainer"
-TRAINERS_DIR = "trainers"  # in the run dir: each trainer's inbox and its own stdout/stderr
 # libEnsemble's MPIExecutor starts the trainer on the node of the worker's resource set
 LAUNCH_ONE_PROCESS = {"MPIExecutor": {"num_procs": 1, "num_nodes": 1}}
 
@@ -47,10 +47,9 @@ class WarmTrainer:
     """A trainer process started with ``environment`` (inherited from the worker's) on ``node``
     (the node of the worker's resource set, where the executor starts it)."""
 
-    def __init__(self, executor, run_dir: Path, environment: dict[str, str], trainings: int, node: str | None = None):
-        trainers = run_dir / TRAINERS_DIR
-        trainers.mkdir(exist_ok=True)
-        self.inbox = Path(tempfile.mkdtemp(prefix="trainer-", dir=trainers))
+    def __init__(self, executor, run_dir: RunDir, environment: dict[str, str], trainings: int, node: str | None = None):
+        run_dir.trainers.mkdir(exist_ok=True)
+        self.inbox = Path(tempfile.mkdtemp(prefix="trainer-", dir=run_dir.trainers))
         self.environment = environment
         self.node = node
         self.trainings_left = trainings
@@ -116,7 +115,7 @@ _trainer: WarmTrainer | None = None  # this worker's, between sims
 _hooked_pid: int | None = None  # the process whose exit stops its trainer
 
 
-def trainer_for(executor, run_dir: Path, environment: dict[str, str], trainings: int,
+def trainer_for(executor, run_dir: RunDir, environment: dict[str, str], trainings: int,
                 node: str | None = None) -> WarmTrainer:
     """The worker's warm trainer, started (again) when it has none, its trainer ended, served
     its ``trainings``, or runs with other resources (libEnsemble may give the worker's next sim

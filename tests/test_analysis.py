@@ -26,7 +26,7 @@ from analysis.__main__ import main
 from analysis.loading import AnalysisError, final_rows, load_csv, load_runs, status_counts
 from analysis.pipeline import analyse
 from analysis.status import status_report
-from hypers.fields import POINT_DTYPE
+from hypers.fields import point_dtype
 from simulators.records import ADJOINT_FIELDS, RESULT_DTYPE
 from tests.conftest import run_command
 
@@ -72,7 +72,7 @@ def expected_value(task: str, architecture: str, learning_rate: float, hidden_di
 
 def synthetic_rows(adjoints: bool = False) -> np.ndarray:
     results = [field for field in RESULT_DTYPE if adjoints or field[0] not in ADJOINT_FIELDS]  # as older runs
-    dtype = POINT_DTYPE + results + LIBE_DTYPE
+    dtype = point_dtype() + results + LIBE_DTYPE
     H = np.zeros(ALL_POINTS, dtype=dtype)
     number = 0
     for task, (dataset, orientation, pad, permute) in TASKS.items():
@@ -140,7 +140,7 @@ def write_run(path, H: np.ndarray, spec: str | None = None, curves: bool = True)
 def write_sim(run_dir, row, result: bool = True) -> None:
     sim = run_dir / "sims" / row["identifier"]
     sim.mkdir(parents=True, exist_ok=True)
-    point = {name: row[name].item() for name, _ in POINT_DTYPE}
+    point = {name: row[name].item() for name, _ in point_dtype()}
     (sim / "point.json").write_text(json.dumps(point))
     final = row["val_accuracy"] if np.isfinite(row["val_accuracy"]) else row["val_loss"]
     epochs = [{"epoch": e, "loss": float(row["loss"]) + 0.1 * (3 - e),
@@ -379,7 +379,7 @@ def test_html_report_with_figures_and_csv(full_run, tmp_path):
 
 
 def test_csv_input_gives_the_same_tables(full_run, full_analysis, tmp_path):
-    columns = [name for name, _ in POINT_DTYPE + RESULT_DTYPE if name not in ADJOINT_FIELDS]
+    columns = [name for name, _ in point_dtype() + RESULT_DTYPE if name not in ADJOINT_FIELDS]
     H = np.load(full_run / "history.npy")
     import pandas as pd
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from generators.asha import DEFAULT_GROUP_BY, AshaScheduler, rung_budgets, score, search_is_over
 from generators.points import to_array
-from hypers.fields import POINT_DTYPE
+from hypers.fields import point_dtype
 from hypers.space import SearchSpace
 from tests.conftest import run_command
 
@@ -122,7 +122,7 @@ def test_a_search_is_over_once_its_history_leaves_nothing_to_hand_out():
     trained = run_to_end(scheduler())
     for order, point in enumerate(trained):
         point.update(status="ok", val_accuracy=quality(point), val_loss=float("nan"), sim_ended_time=float(order))
-    H = to_array(trained, POINT_DTYPE + [("status", "U8"), ("val_accuracy", "f8"), ("val_loss", "f8"), ("sim_ended_time", "f8")])
+    H = to_array(trained, point_dtype() + [("status", "U8"), ("val_accuracy", "f8"), ("val_loss", "f8"), ("sim_ended_time", "f8")])
     assert search_is_over(GEN_USER, H)
     assert not search_is_over(GEN_USER, H[:-1])  # the last finalist replicate is still to train
     assert not search_is_over(GEN_USER, H[: len(H) // 2])

@@ -15,7 +15,7 @@ import json, sys, tempfile
 from pathlib import Path
 import keras
 from generators.points import make_point
-from hypers.fields import DEFAULTS
+from hypers.fields import defaults
 from simulators.architectures import ARCHITECTURE_NAMES
 from simulators.options import TrainingOptions
 from simulators.training import run_training
@@ -23,7 +23,7 @@ from simulators.training import run_training
 options = TrainingOptions(tasks={"digits": {"train_samples": 64}})
 results = {"backend": keras.backend.backend()}
 for architecture in ARCHITECTURE_NAMES:
-    point = make_point({**DEFAULTS, "architecture": architecture, "dataset": "digits", "hidden_dim": 8,
+    point = make_point({**defaults(), "architecture": architecture, "dataset": "digits", "hidden_dim": 8,
                         "epochs": 1, "pad": 8, "orientation": "uniform"}, replicate=0, spec_seed=0)
     results[architecture] = run_training(point, options, Path(tempfile.mkdtemp()) / "sim")
 print(json.dumps(results))

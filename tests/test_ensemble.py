@@ -9,7 +9,7 @@ import pytest
 
 from ensembles.loading import load_spec
 from generators.grid import grid_points
-from hypers.fields import POINT_FIELDS
+from hypers.fields import point_fields
 from run_ensemble import choose_comms, launched_comms
 from simulators.records import RESULT_FIELDS
 from tests.conftest import run_command
@@ -24,7 +24,7 @@ def check_run(run_dir, spec_path):
     H = np.load(run_dir / "history.npy")
     assert sorted(H["identifier"]) == expected_identifiers(spec_path)
     assert H["sim_ended"].all() and (H["status"] == "ok").all(), H[["status", "error"]]
-    for name in POINT_FIELDS + RESULT_FIELDS:
+    for name in point_fields() + RESULT_FIELDS:
         assert name in H.dtype.names
     assert np.isfinite(H["loss"]).all() and np.isfinite(H["val_accuracy"]).all()
     assert (H["epochs_completed"] == 1).all() and (H["n_params"] > 0).all()

@@ -7,7 +7,7 @@ from libensemble.message_numbers import EVAL_GEN_TAG, FINISHED_PERSISTENT_GEN_TA
 from generators.grid import grid_points, persistent_grid
 from generators.points import identify
 from generators.random_sampler import random_points
-from hypers.fields import POINT_DTYPE
+from hypers.fields import point_dtype
 from hypers.space import SearchSpace
 
 SPACE = SearchSpace.model_validate(
@@ -72,7 +72,7 @@ class ScriptedManager:
 def test_grid_streams_one_new_point_per_returned_result():
     manager = ScriptedManager(returns=[1, 2, 3, 5, 4])
     gen_specs = {
-        "out": POINT_DTYPE,
+        "out": point_dtype(),
         "user": {"space": SPACE.model_dump(mode="json"), "replicates": 1, "seed": 0, "defaults": DEFAULTS, "initial_batch": 4},
     }
     *_, tag = persistent_grid(None, {}, gen_specs, {"comm": manager, "executor": None})
@@ -116,7 +116,7 @@ def test_grouped_stream_hands_out_every_point_in_whole_groups(workers):
     lone = [make_point({**base, "hidden_dim": h}, 0, 0) for h in range(1, 4 * LOOKAHEAD_GROUPS + 3)]
     full = [make_point({**base, "hidden_dim": 100 + h}, r, 0) for h in range(5) for r in range(4)]
     manager = GroupAnsweringManager()
-    gen_specs = {"out": POINT_DTYPE + [("priority", "f8")], "user": {"initial_batch": workers, "group_size": 4}}
+    gen_specs = {"out": point_dtype() + [("priority", "f8")], "user": {"initial_batch": workers, "group_size": 4}}
     *_, tag = stream_points(iter(lone + full), gen_specs, {"comm": manager, "executor": None}, {})
     assert tag == FINISHED_PERSISTENT_GEN_TAG
     streamed = np.concatenate(manager.batches)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from generators.points import make_point
-from hypers.fields import DEFAULTS
+from hypers.fields import defaults
 from simulators.engines import Plan
 from simulators.options import TrainingOptions
 from simulators.training import run_training
@@ -19,7 +19,7 @@ TINY_DIGITS = {"digits": {"train_samples": 64}}
 
 
 def train(sim_dir, **options):
-    point = make_point({**DEFAULTS, "architecture": "rnn", "dataset": "digits", "hidden_dim": 8, "epochs": 2},
+    point = make_point({**defaults(), "architecture": "rnn", "dataset": "digits", "hidden_dim": 8, "epochs": 2},
                        replicate=0, spec_seed=3)
     return run_training(point, TrainingOptions(tasks=TINY_DIGITS, threads=1, **options), sim_dir)
 
@@ -59,12 +59,12 @@ JAX_VS_FIT = """
 import json, sys, tempfile
 from pathlib import Path
 from generators.points import make_point
-from hypers.fields import DEFAULTS
+from hypers.fields import defaults
 from simulators.options import TrainingOptions
 from simulators.training import run_training
 out = {}
 for engine in ("jax", "fit"):
-    point = make_point({**DEFAULTS, "architecture": "gru", "dataset": "digits", "hidden_dim": 16,
+    point = make_point({**defaults(), "architecture": "gru", "dataset": "digits", "hidden_dim": 16,
                         "learning_rate": 1e-2, "epochs": 3}, replicate=0, spec_seed=1)
     sim_dir = Path(tempfile.mkdtemp()) / "sim"
     options = TrainingOptions(engine=engine, tasks={"digits": {"train_samples": 400}})

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from generators.points import make_point
-from hypers.fields import DEFAULTS
+from hypers.fields import defaults
 from simulators.architectures import ARCHITECTURE_NAMES
 from simulators.options import TrainingOptions
 from simulators.records import ADJOINT_FIELDS
@@ -42,7 +42,7 @@ BOUND_FRACTION = 0.7
 
 def train(tmp_path, architecture, tasks, epochs, hidden_dim, architectures=None, **fields):
     point = make_point(
-        {**DEFAULTS, "architecture": architecture, "hidden_dim": hidden_dim, "epochs": epochs,
+        {**defaults(), "architecture": architecture, "hidden_dim": hidden_dim, "epochs": epochs,
          "learning_rate": 1e-2, **fields},
         replicate=0, spec_seed=1,
     )

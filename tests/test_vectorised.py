@@ -17,12 +17,12 @@ GROUP_VS_ALONE = """
 import json, tempfile
 from pathlib import Path
 from generators.points import make_point
-from hypers.fields import DEFAULTS
+from hypers.fields import defaults
 from simulators.options import TrainingOptions
 from simulators.training import run_training, run_training_group
 
 options = TrainingOptions(engine="jax", tasks={"digits": {"train_samples": 200}})
-points = [make_point({**DEFAULTS, "architecture": "gru", "dataset": "digits", "hidden_dim": 8, "epochs": 2,
+points = [make_point({**defaults(), "architecture": "gru", "dataset": "digits", "hidden_dim": 8, "epochs": 2,
                       "learning_rate": rate}, replicate=replicate, spec_seed=5)
           for rate, replicate in ((1e-2, 0), (1e-2, 1), (3e-3, 0), (1e38, 0))]  # the last overflows]
 root = Path(tempfile.mkdtemp())
