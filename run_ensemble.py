@@ -102,6 +102,21 @@ def study_is_finished(spec, finished) -> bool:
     return search_is_over(generator_options(spec, 1, finished["identifier"]), finished)
 
 
+def dry_run_report(spec, args: argparse.Namespace) -> str:
+    """What --dry-run prints: the resolved spec, the configurations dropped and why, the point
+    count and the resource plan."""
+    lines = [spec_yaml(spec).rstrip("\n")]
+    for why, count in spec.space.dropped(spec.point_defaults).items():
+        lines.append(f"dropped {count} configurations: {why}")
+    if spec.adaptive:
+        lines.append(f"asha: {spec.count_configurations()} configurations, rungs of {spec.budgets} epochs")
+        lines.append(f"at most {spec.count_points()} points")
+    else:
+        lines.append(f"{spec.count_points()} points")
+    lines.append(resource_plan(spec, args.nodes, args.nworkers, args.sim_seconds))
+    return "\n".join(lines)
+
+
 def _mpi_comm(comms: str):
     if comms != "mpi":
         return None
@@ -159,13 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     comms, why = choose_comms(spec, args.comms, resume=bool(args.resume))
     spec = spec.model_copy(update={"comms": comms})
     if args.dry_run:
-        print(spec_yaml(spec), end="")
-        if spec.adaptive:
-            print(f"asha: {spec.space.count_configurations()} configurations, rungs of {spec.budgets} epochs")
-            print(f"at most {spec.count_points()} points")
-        else:
-            print(f"{spec.count_points()} points")
-        print(resource_plan(spec, args.nodes, args.nworkers, args.sim_seconds))
+        print(dry_run_report(spec, args))
         return 0
 
     # The scheduler's pre-walltime warning may reach every rank: only the manager acts on it

@@ -220,7 +220,7 @@ def read_spec(run_dir: Path) -> tuple[str | None, dict | None]:
     path = RunDir(Path(run_dir)).spec
     if not path.exists():
         return None, None
-    text = path.read_text()
+    text = path.read_text(errors="replace")
     try:
         spec = yaml.safe_load(text)
     except yaml.YAMLError:

@@ -131,8 +131,12 @@ class EnsembleSpec(_Strict):
         if self.generator.kind == "random":
             return self.generator.samples * self.replicates
         if self.adaptive:
-            return self.space.count_configurations() * (len(self.budgets) + self.replicates - 1)
-        return self.space.count_points(self.replicates)
+            return self.count_configurations() * (len(self.budgets) + self.replicates - 1)
+        return self.count_configurations() * self.replicates
+
+    def count_configurations(self) -> int:
+        """Configurations of the space that are trained (exclusions and impossible ones dropped)."""
+        return self.space.count_configurations(self.point_defaults)
 
     @model_validator(mode="after")
     def _asha_owns_the_epochs(self) -> EnsembleSpec:
@@ -164,9 +168,9 @@ class EnsembleSpec(_Strict):
 
     @model_validator(mode="after")
     def _enough_configurations(self) -> EnsembleSpec:
-        if self.generator.kind == "random" and self.generator.samples > self.space.count_configurations():
+        if self.generator.kind == "random" and self.generator.samples > self.count_configurations():
             raise ValueError(
                 f"generator.samples={self.generator.samples} exceeds the space's "
-                f"{self.space.count_configurations()} configurations"
+                f"{self.count_configurations()} configurations"
             )
         return self

@@ -14,7 +14,7 @@ from hypers.space import SearchSpace
 
 def sample_configurations(space: SearchSpace, samples: int, seed: int, defaults: dict) -> Iterator[dict[str, Any]]:
     """``samples`` distinct allowed configurations, drawn by rejection, reproducibly from ``seed``."""
-    available = space.count_configurations()
+    available = space.count_configurations(defaults)
     if samples > available:
         raise ValueError(f"generator.samples={samples} but the space has only {available} configurations")
     rng = np.random.default_rng(seed)
@@ -23,10 +23,11 @@ def sample_configurations(space: SearchSpace, samples: int, seed: int, defaults:
     while len(seen) < samples:
         picked = {name: space.choices[name][rng.integers(len(space.choices[name]))] for name in names}
         key = tuple(picked.values())
-        if key in seen or space.is_excluded(picked):
+        configuration = space.complete(picked, defaults)
+        if key in seen or space.dropped_because(configuration):
             continue
         seen.add(key)
-        yield space.complete(picked, defaults)
+        yield configuration
 
 
 def random_points(space: SearchSpace, samples: int, replicates: int, seed: int, defaults: dict):

@@ -68,3 +68,23 @@ def test_exclusion_naming_an_unchosen_value_is_an_error():
 def test_excluding_everything_is_an_error():
     with pytest.raises(ValidationError, match="every configuration"):
         SearchSpace.model_validate({"choices": {"architecture": ["rnn"], "dataset": ["digits"]}, "exclude": [{"architecture": "rnn"}]})
+
+
+def test_impossible_pad_and_orientation_combinations_are_dropped_and_counted():
+    """pad is 0 exactly when orientation is none: the other half of pad x orientation never
+    reaches a worker, and the space says how many it dropped and why."""
+    space = SearchSpace.model_validate(
+        {"choices": {"architecture": ["rnn"], "dataset": ["digits"], "pad": [0, 10], "orientation": ["none", "post"]}}
+    )
+    configurations = list(space.configurations())
+    assert [(c["pad"], c["orientation"]) for c in configurations] == [(0, "none"), (10, "post")]
+    assert space.count_configurations() == 2 and space.count_points(3) == 6
+    assert space.dropped() == {"pad must be 0 exactly when orientation is none": 2}
+    unpadded = SearchSpace.model_validate({"choices": {"architecture": ["rnn"], "dataset": ["digits"],
+                                                       "orientation": ["none", "post"]}})
+    assert [c["orientation"] for c in unpadded.configurations()] == ["none"]  # pad's default is 0
+
+
+def test_a_space_of_only_impossible_combinations_is_an_error():
+    with pytest.raises(ValidationError, match="drop every configuration.*pad must be 0"):
+        SearchSpace.model_validate({"choices": {"architecture": ["rnn"], "dataset": ["digits"], "pad": [5]}})

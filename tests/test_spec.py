@@ -108,3 +108,34 @@ def test_asha_sweep_searches_the_published_space_and_dry_run_counts_it():
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "asha: 1680 configurations, rungs of [2, 6, 18, 50] epochs" in lines and "at most 21840 points" in lines
+
+
+def test_dry_run_says_how_many_impossible_configurations_it_dropped_and_why(write_spec, capsys):
+    from run_ensemble import main
+
+    spec_path = write_spec(space={"choices": {"architecture": ["rnn"], "dataset": ["digits"], "pad": [0, 10],
+                                              "orientation": ["none", "post"]}, "replicates": 2})
+    assert main(["--spec", str(spec_path), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "dropped 2 configurations: pad must be 0 exactly when orientation is none" in lines
+    assert "4 points" in lines
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is not UTF-8 text (byte 0x89 at offset 0)"),
+    (b"name: a\x00b\n", "is not a text file"),
+    (b"name: caf\xe9\n", "is not UTF-8 text (byte 0xe9 at offset 9)"),
+])
+@pytest.mark.parametrize("where", ["spec", "space file"])
+def test_a_binary_or_non_utf8_spec_is_one_error_line_and_exit_code_2(tmp_path, capsys, content, message, where):
+    from run_ensemble import main
+
+    spec_path = tmp_path / "spec.yaml"
+    if where == "spec":
+        spec_path.write_bytes(content)
+    else:
+        (tmp_path / "space.yaml").write_bytes(content)
+        spec_path.write_text("name: x\nspace: space.yaml\n")
+    assert main(["--spec", str(spec_path), "--dry-run"]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and message in error and "Traceback" not in error

@@ -53,8 +53,8 @@ def read_spec_facts(path: Path, flag: str) -> dict[str, Any]:
         raw = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise JobError(flag, f"no such file: {path}") from None
-    except yaml.YAMLError as error:
-        raise JobError(flag, f"{path} is not valid YAML: {error}") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as error:
+        raise JobError(flag, f"{path} is not a valid YAML text file: {' '.join(str(error).split())}") from None
     if not isinstance(raw, dict):
         raise JobError(flag, f"{path} must hold a mapping of spec fields")
     simulator = raw.get("simulator") if isinstance(raw.get("simulator"), dict) else {}
