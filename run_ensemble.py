@@ -96,10 +96,10 @@ def study_is_finished(spec, finished) -> bool:
         return True
     if not spec.adaptive:
         return len(finished) >= spec.count_points()
-    from ensembles.libe_inputs import generator_options
+    from ensembles.settings import generator_settings
     from generators.asha import search_is_over
 
-    return search_is_over(generator_options(spec, 1, finished["identifier"]), finished)
+    return search_is_over(generator_settings(spec), finished)
 
 
 def dry_run_report(spec, args: argparse.Namespace) -> str:
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     executor.wait_time = 10  # seconds between SIGTERM and SIGKILL for a timed-out training
     H0 = as_initial_history(finished) if finished is not None else None
     try:
-        H, _, exit_flag = libE(**libe_inputs(spec, run_dir, spec.comms, sim_workers, H0))
+        H, _, exit_flag = libE(**libe_inputs(spec, run_dir, sim_workers, H0))
     except BaseException:
         keeper = keeper_of(run_dir)
         if keeper is not None:

@@ -41,8 +41,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.train_throughput import environment  # noqa: E402
-from ensembles.libe_inputs import training_options  # noqa: E402
 from ensembles.loading import DEFAULT_SPEC, load_spec  # noqa: E402
+from ensembles.settings import training_options  # noqa: E402
 from hypers.fields import point_from_row  # noqa: E402
 from simulators.options import TrainingOptions  # noqa: E402
 from simulators.records import read_json  # noqa: E402
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     trainer = recorded(H, run_dir)
     isolated = spec.simulator.isolation == "process"
     trainers = len(list(RunDir(run_dir).trainers.iterdir())) if isolated else 0
-    apart = measured_apart(H, TrainingOptions.model_validate(training_options(spec)), trainers,
+    apart = measured_apart(H, training_options(spec), trainers,
                            isolated and spec.simulator.trainings_per_process == 1)
     outside_epochs = trainer["in_trainer_s"] - trainer["compile_s"] - trainer["training_s"]
     split = {"process_start_and_imports_s": trainer["process_start_and_imports_s"], **apart,

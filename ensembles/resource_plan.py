@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ensembles.libe_inputs import group_size
+from ensembles.settings import trainings_per_sim
 from ensembles.schema import EnsembleSpec
 
 THROUGHPUT_FILE = Path(__file__).with_name("gpu_throughput.yaml")
@@ -29,7 +29,7 @@ def resource_plan(spec: EnsembleSpec, nodes: int, workers: int | None, sim_secon
     per_node = sims_per_node(spec, cores)
     workers = workers or spec.nworkers or min(per_node * nodes, os.cpu_count() or 1)
     concurrent = min(workers, per_node * nodes)
-    grouped = group_size(spec)
+    grouped = trainings_per_sim(spec)
     points = spec.count_points()
     lines = [
         f"plan: {nodes} node(s), {workers} workers (MPI: {workers + 1} ranks), up to {per_node} sims per node",

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from generators.asha import DEFAULT_GROUP_BY, rung_budgets
 from hypers.fields import choice_fields
 from hypers.space import SearchSpace
-from simulators.options import TrainingOptions
+from simulators.options import TrainingOptions, WorkerOptions
 
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -44,22 +44,12 @@ class GeneratorSpec(_Strict):
         return self
 
 
-class SimulatorSpec(TrainingOptions):
-    isolation: Literal["process", "inline"] = Field(
-        "process", description="process: trainings run in a trainer process of the worker's (crash-safe, killable); "
-        "inline: in the worker.")
-    trainings_per_process: int = Field(
-        50, ge=1, description="isolation: process: a worker's trainer stays up for this many trainings, so Keras "
-        "is imported once, not per training; 1 = a fresh process for each. A failed training's trainer is replaced.")
-    timeout: float = Field(3600.0, gt=0, description="Seconds before a training is killed (isolation: process).")
+class SimulatorSpec(TrainingOptions, WorkerOptions):
+    """How the trainings run: what the trainer reads, what the worker reads, and the point fields
+    the simulator fixes for spaces that do not choose them."""
+
     epochs: int = Field(10, ge=1, description="Epochs of points whose space does not choose them.")
     batch_size: int = Field(32, ge=1, description="Batch size of points whose space does not choose it.")
-    gpus_per_sim: int = Field(0, ge=0, description="GPUs given to each training; 0 = CPU.")
-    sims_per_gpu: int = Field(1, ge=1, description="Trainings packed onto one GPU.")
-    retries: int = Field(0, ge=0, description="Run a failed (not diverged) training again up to this many times.")
-    group_size: int = Field(
-        1, ge=1, le=1024, description="Trainings of one shape (differing in learning rate, seed or replicate) "
-        "vectorised in one sim by the JAX engine; 1 = one training per sim.")
 
     @model_validator(mode="after")
     def _groups_need_the_jax_engine(self) -> SimulatorSpec:

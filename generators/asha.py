@@ -22,7 +22,7 @@ from libensemble.tools.persistent_support import PersistentSupport
 from generators.points import make_point, to_array
 from generators.streaming import STOP_TAGS
 from hypers.fields import point_from_row
-from hypers.space import SearchSpace
+from generators.settings import GenSettings
 from simulators.records import Status
 
 DEFAULT_GROUP_BY = ("architecture", "dataset", "permute", "pad", "orientation")
@@ -154,22 +154,16 @@ class AshaScheduler:
             self.record(point["identifier"], *result)
 
 
-def scheduler_from(user: dict[str, Any]) -> AshaScheduler:
-    space = SearchSpace.model_validate(user["space"])
-    return AshaScheduler(
-        space.configurations(user["defaults"]),
-        user["seed"],
-        rung_budgets(user["min_budget"], user["max_budget"], user["eta"]),
-        user["eta"],
-        user["replicates"],
-        tuple(user["group_by"]),
-    )
+def scheduler_from(settings: GenSettings) -> AshaScheduler:
+    asha = settings.asha
+    return AshaScheduler(settings.space.configurations(settings.defaults), settings.seed, list(asha.budgets),
+                         asha.eta, settings.replicates, asha.group_by)
 
 
-def restored_scheduler(user: dict[str, Any], H: np.ndarray | None) -> AshaScheduler:
+def restored_scheduler(settings: GenSettings, H: np.ndarray | None) -> AshaScheduler:
     """The scheduler with the trainings of ``H`` (finished by earlier runs) filed in the order
     they ended, as the search left them."""
-    scheduler = scheduler_from(user)
+    scheduler = scheduler_from(settings)
     previous = H[np.argsort(H["sim_ended_time"], kind="stable")] if H is not None and len(H) else []
     scheduler.restore(
         [point_from_row(row) for row in previous],
@@ -178,10 +172,10 @@ def restored_scheduler(user: dict[str, Any], H: np.ndarray | None) -> AshaSchedu
     return scheduler
 
 
-def search_is_over(user: dict[str, Any], H: np.ndarray) -> bool:
+def search_is_over(settings: GenSettings, H: np.ndarray) -> bool:
     """Whether the finished trainings in ``H`` leave nothing to hand out: no promotion, finalist
     replicate or unstarted configuration (``--resume`` of a finished run then changes nothing)."""
-    return restored_scheduler(user, H).next_point() is None
+    return restored_scheduler(settings, H).next_point() is None
 
 
 def _issue(scheduler: AshaScheduler, count: int) -> list[dict[str, Any]]:
@@ -194,9 +188,10 @@ def _issue(scheduler: AshaScheduler, count: int) -> list[dict[str, Any]]:
 def persistent_asha(H, persis_info, gen_specs, libE_info):
     """libEnsemble generator function (needs the allocator's ``active_recv_gen``: it waits for
     results without always answering them with points)."""
-    scheduler = restored_scheduler(gen_specs["user"], H)
+    settings: GenSettings = gen_specs["user"]["settings"]
+    scheduler = restored_scheduler(settings, H)
     support = PersistentSupport(libE_info, EVAL_GEN_TAG)
-    free = gen_specs["user"]["initial_batch"]
+    free = settings.initial_batch
     while True:
         points = _issue(scheduler, free)
         if points:

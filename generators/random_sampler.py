@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from generators.points import expand
+from generators.settings import GenSettings
 from generators.streaming import stream_points
 from hypers.space import SearchSpace
 
@@ -36,7 +37,6 @@ def random_points(space: SearchSpace, samples: int, replicates: int, seed: int, 
 
 def persistent_random(H, persis_info, gen_specs, libE_info):
     """libEnsemble generator function streaming random samples (see ``generators.streaming``)."""
-    user = gen_specs["user"]
-    space = SearchSpace.model_validate(user["space"])
-    points = random_points(space, user["samples"], user["replicates"], user["seed"], user["defaults"])
-    return stream_points(points, gen_specs, libE_info, persis_info)
+    settings: GenSettings = gen_specs["user"]["settings"]
+    points = random_points(settings.space, settings.samples, settings.replicates, settings.seed, settings.defaults)
+    return stream_points(points, settings, gen_specs["out"], libE_info, persis_info)

@@ -22,7 +22,9 @@ from libensemble.message_numbers import TASK_FAILED_TO_START, WORKER_DONE, WORKE
 
 from simulators.placement import Allotment, allot
 from simulators.records import RESULT_FIELDS, Status, empty_result, read_json, write_json
-from simulators.run_dir import RunDir, SimDir
+from simulators.options import TrainingOptions, WorkerOptions
+from simulators.run_dir import SimDir
+from simulators.settings import SimSettings
 from simulators.training import EpochHistory, finished_result
 from simulators.warm_trainer import Outcome, WarmTrainer, retire_trainer, trainer_for
 
@@ -33,19 +35,19 @@ GPU_MEMORY_ON_DEMAND = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_
 
 
 def train_sim(H, persis_info, sim_specs, libE_info):
-    user = sim_specs["user"]
-    run_dir = RunDir(Path(user["run_dir"]))
+    settings: SimSettings = sim_specs["user"]["settings"]
+    run_dir = settings.run_dir
     points = [dict(zip(H.dtype.names, row.item())) for row in H]
     sim_dirs = [run_dir.sim(point["identifier"]).make() for point in points]
-    allotment = worker_allotment(user)
+    allotment = worker_allotment(settings.worker)
     for sim_dir in sim_dirs:
         if allotment is not None:
             write_json(sim_dir.placement, allotment.as_record())
     # a group (group_size > 1) is one vectorised training; otherwise the rows train one by one
-    units = [list(range(len(points)))] if user["group_size"] > 1 else [[index] for index in range(len(points))]
+    units = [list(range(len(points)))] if settings.worker.group_size > 1 else [[index] for index in range(len(points))]
     results: dict[int, dict[str, Any]] = {}
     for unit in units:
-        results |= _train_with_retries(unit, points, sim_dirs, user, libE_info, allotment)
+        results |= _train_with_retries(unit, points, sim_dirs, settings, libE_info, allotment)
     out = np.zeros(len(H), dtype=sim_specs["out"])
     for index, sim_dir in enumerate(sim_dirs):
         results[index]["sim_dir"] = run_dir.relative(sim_dir)
@@ -54,14 +56,15 @@ def train_sim(H, persis_info, sim_specs, libE_info):
     return out, persis_info, WORKER_DONE
 
 
-def _train_with_retries(unit: list[int], points, sim_dirs, user, libE_info, allotment) -> dict[int, dict[str, Any]]:
+def _train_with_retries(unit: list[int], points, sim_dirs, settings, libE_info, allotment) -> dict[int, dict[str, Any]]:
     """Results of the points at ``unit``; failed ones (not diverged) train again, up to ``retries``
     times, each on its own: a group that crashed (out of memory, say) would crash again."""
     results: dict[int, dict[str, Any]] = {}
     attempts = [unit]
-    for _ in range(1 + user["retries"]):
+    for _ in range(1 + settings.worker.retries):
         for attempt in attempts:
-            trained = _train([points[i] for i in attempt], user, [sim_dirs[i] for i in attempt], libE_info, allotment)
+            trained = _train([points[i] for i in attempt], settings, [sim_dirs[i] for i in attempt], libE_info,
+                             allotment)
             results |= dict(zip(attempt, trained))
         attempts = [[i] for i in unit if results[i]["status"] == Status.FAILED]
         if not attempts:
@@ -69,7 +72,7 @@ def _train_with_retries(unit: list[int], points, sim_dirs, user, libE_info, allo
     return results
 
 
-def worker_allotment(user: dict[str, Any]) -> Allotment | None:
+def worker_allotment(worker: WorkerOptions) -> Allotment | None:
     """This worker's GPUs and threads, when libEnsemble's resource manager is on."""
     from libensemble.resources.resources import Resources
 
@@ -78,35 +81,32 @@ def worker_allotment(user: dict[str, Any]) -> Allotment | None:
     return allot(
         Resources.resources.worker_resources,
         Resources.resources.glob_resources.gpus_avail_per_node,
-        user["gpus_per_sim"],
-        user["sims_per_gpu"],
+        worker.gpus_per_sim,
+        worker.sims_per_gpu,
     )
 
 
-def _train(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[SimDir], libE_info: dict,
+def _train(points: list[dict[str, Any]], settings: SimSettings, sim_dirs: list[SimDir], libE_info: dict,
            allotment: Allotment | None) -> list[dict[str, Any]]:
-    training = dict(user["training"])
-    environment = {}
+    options, environment = settings.training, {}
     if allotment is not None:
-        environment = allotment.environment(user["gpu_env"])
-        training["threads"] = training.get("threads") or allotment.threads
-    if user["isolation"] == "inline":
+        environment = allotment.environment(settings.gpu_env)
+        options = options.model_copy(update={"threads": options.threads or allotment.threads})
+    if settings.worker.isolation == "inline":
         os.environ.update(environment)
-        return _train_inline(points, training, sim_dirs)
-    environment |= trainer_environment(training.get("threads"), training.get("engine", "fit"))
+        return _train_inline(points, options, sim_dirs)
+    environment |= trainer_environment(options.threads, options.engine)
 
     def trainer() -> WarmTrainer:
-        return trainer_for(libE_info["executor"], RunDir(Path(user["run_dir"])), environment, user["trainings_per_process"],
+        return trainer_for(libE_info["executor"], settings.run_dir, environment, settings.worker.trainings_per_process,
                            allotment.node if allotment else None)
 
-    return _train_in_process(points, {**user, "training": training}, sim_dirs, trainer)
+    return _train_in_process(points, options, settings.worker.timeout, sim_dirs, trainer)
 
 
-def _train_inline(points: list[dict[str, Any]], training: dict[str, Any], sim_dirs: list[SimDir]) -> list[dict[str, Any]]:
-    from simulators.options import TrainingOptions
+def _train_inline(points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[SimDir]) -> list[dict[str, Any]]:
     from simulators.training import run_training, run_training_group
 
-    options = TrainingOptions.model_validate(training)
     if len(points) == 1:
         return [run_training(points[0], options, sim_dirs[0])]
     return run_training_group(points, options, sim_dirs)
@@ -131,7 +131,7 @@ def trainer_environment(threads: int | None, engine: str = "fit") -> dict[str, s
     return environment
 
 
-def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_dirs: list[SimDir],
+def _train_in_process(points: list[dict[str, Any]], options: TrainingOptions, timeout: float, sim_dirs: list[SimDir],
                       trainer: Callable[[], WarmTrainer]) -> list[dict[str, Any]]:
     """The worker's trainer trains the point, or the whole group (its output in the first
     member's sim dir); a member it left without a result gets the crash or the timeout."""
@@ -140,8 +140,8 @@ def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_di
             sim_dir.result.unlink(missing_ok=True)  # an earlier failed attempt's must not pass for this one's
         write_json(sim_dir.point, point)
     lead = sim_dirs[0]
-    options = lead.path / "options.json"
-    write_json(options, user["training"])
+    options_file = lead.path / "options.json"
+    write_json(options_file, options.model_dump(mode="json"))
     if len(points) > 1:
         write_json(lead.group, [str(sim_dir.path) for sim_dir in sim_dirs])
         inputs = ["--group", str(lead.group)]
@@ -149,12 +149,12 @@ def _train_in_process(points: list[dict[str, Any]], user: dict[str, Any], sim_di
         lead.group.unlink(missing_ok=True)  # a retry on its own: no longer a group's lead
         inputs = ["--point", str(lead.point), "--out", str(lead.path)]
     for _ in range(2):  # a trainer that had ended (idle, or killed while idle) never began it: once more
-        outcome = trainer().run([*inputs, "--options", str(options)], lead.stdout, lead.stderr, user["timeout"])
+        outcome = trainer().run([*inputs, "--options", str(options_file)], lead.stdout, lead.stderr, timeout)
         if outcome.calc_status != WORKER_DONE:
             retire_trainer()
         if not outcome.never_began:
             break
-    return [_recorded_or_lost(sim_dir, outcome, user["timeout"]) for sim_dir in sim_dirs]
+    return [_recorded_or_lost(sim_dir, outcome, timeout) for sim_dir in sim_dirs]
 
 
 def _recorded_or_lost(sim_dir: SimDir, outcome: Outcome, timeout: float) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import numpy as np
 
 from generators.asha import DEFAULT_GROUP_BY, AshaScheduler, rung_budgets, score, search_is_over
 from generators.points import to_array
+from generators.settings import AshaSettings, GenSettings
 from hypers.fields import point_dtype
 from hypers.space import SearchSpace
 from tests.conftest import run_command
@@ -28,9 +29,9 @@ def scheduler(replicates=2):
     return AshaScheduler(SPACE.configurations({"batch_size": 32}), seed=0, budgets=rung_budgets(1, 9, 3), eta=3, finalist_replicates=replicates)
 
 
-# The generator's options for the same search, as libe_inputs passes them
-GEN_USER = {"space": SPACE.model_dump(mode="json"), "defaults": {"batch_size": 32}, "seed": 0, "min_budget": 1,
-            "max_budget": 9, "eta": 3, "replicates": 2, "group_by": list(DEFAULT_GROUP_BY)}
+# The generator's settings for the same search, as libe_inputs passes them
+GEN_SETTINGS = GenSettings(space=SPACE, defaults={"batch_size": 32}, seed=0, replicates=2,
+                           asha=AshaSettings(budgets=(1, 3, 9), eta=3, group_by=DEFAULT_GROUP_BY))
 
 
 def run_to_end(asha, workers=3, order=None):
@@ -123,9 +124,9 @@ def test_a_search_is_over_once_its_history_leaves_nothing_to_hand_out():
     for order, point in enumerate(trained):
         point.update(status="ok", val_accuracy=quality(point), val_loss=float("nan"), sim_ended_time=float(order))
     H = to_array(trained, point_dtype() + [("status", "U8"), ("val_accuracy", "f8"), ("val_loss", "f8"), ("sim_ended_time", "f8")])
-    assert search_is_over(GEN_USER, H)
-    assert not search_is_over(GEN_USER, H[:-1])  # the last finalist replicate is still to train
-    assert not search_is_over(GEN_USER, H[: len(H) // 2])
+    assert search_is_over(GEN_SETTINGS, H)
+    assert not search_is_over(GEN_SETTINGS, H[:-1])  # the last finalist replicate is still to train
+    assert not search_is_over(GEN_SETTINGS, H[: len(H) // 2])
 
 
 def test_killed_asha_run_resumes_without_repeating_a_promotion_and_then_is_finished(write_spec, tmp_path):

@@ -7,6 +7,7 @@ from libensemble.message_numbers import EVAL_GEN_TAG, FINISHED_PERSISTENT_GEN_TA
 from generators.grid import grid_points, persistent_grid
 from generators.points import identify
 from generators.random_sampler import random_points
+from generators.settings import GenSettings
 from hypers.fields import point_dtype
 from hypers.space import SearchSpace
 
@@ -71,10 +72,8 @@ class ScriptedManager:
 
 def test_grid_streams_one_new_point_per_returned_result():
     manager = ScriptedManager(returns=[1, 2, 3, 5, 4])
-    gen_specs = {
-        "out": point_dtype(),
-        "user": {"space": SPACE.model_dump(mode="json"), "replicates": 1, "seed": 0, "defaults": DEFAULTS, "initial_batch": 4},
-    }
+    settings = GenSettings(space=SPACE, replicates=1, seed=0, defaults=DEFAULTS, initial_batch=4)
+    gen_specs = {"out": point_dtype(), "user": {"settings": settings}}
     *_, tag = persistent_grid(None, {}, gen_specs, {"comm": manager, "executor": None})
     assert tag == FINISHED_PERSISTENT_GEN_TAG
     assert [len(batch) for batch in manager.batches] == [4, 1, 2, 3, 2]  # 12 points: the last batch is the rest
@@ -116,8 +115,9 @@ def test_grouped_stream_hands_out_every_point_in_whole_groups(workers):
     lone = [make_point({**base, "hidden_dim": h}, 0, 0) for h in range(1, 4 * LOOKAHEAD_GROUPS + 3)]
     full = [make_point({**base, "hidden_dim": 100 + h}, r, 0) for h in range(5) for r in range(4)]
     manager = GroupAnsweringManager()
-    gen_specs = {"out": point_dtype() + [("priority", "f8")], "user": {"initial_batch": workers, "group_size": 4}}
-    *_, tag = stream_points(iter(lone + full), gen_specs, {"comm": manager, "executor": None}, {})
+    settings = GenSettings(space=SPACE, replicates=1, seed=0, defaults=DEFAULTS, initial_batch=workers, group_size=4)
+    dtype = point_dtype() + [("priority", "f8")]
+    *_, tag = stream_points(iter(lone + full), settings, dtype, {"comm": manager, "executor": None}, {})
     assert tag == FINISHED_PERSISTENT_GEN_TAG
     streamed = np.concatenate(manager.batches)
     assert sorted(streamed["identifier"]) == sorted(p["identifier"] for p in lone + full)

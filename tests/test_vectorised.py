@@ -153,7 +153,7 @@ def test_dry_run_estimates_the_published_study_in_gpu_hours_from_measured_throug
 def test_auto_engine_groups_only_where_a_gpu_and_the_jax_backend_are(write_spec, monkeypatch):
     import libensemble.resources.gpu_detect
 
-    from ensembles.libe_inputs import group_size
+    from ensembles.settings import trainings_per_sim as group_size
     from ensembles.loading import load_spec
 
     spec = load_spec(write_spec(simulator={"engine": "auto", "group_size": 8}))
