@@ -208,13 +208,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from allocators.persistent import keeper_of
     from ensembles.libe_inputs import libe_inputs
-    from simulators.sim import TRAINER_SCRIPT
-    from simulators.warm_trainer import TRAINER_APP
+    from simulators.trainer_client import register_trainer
 
     logger.set_directory(str(run_dir.path))
     executor = make_executor(spec.resources.launch)
-    executor.register_app(full_path=str(TRAINER_SCRIPT), app_name=TRAINER_APP, precedent=sys.executable)
-    executor.wait_time = 10  # seconds between SIGTERM and SIGKILL for a timed-out training
+    register_trainer(executor)
     H0 = as_initial_history(finished) if finished is not None else None
     try:
         H, _, exit_flag = libE(**libe_inputs(spec, run_dir, sim_workers, H0))

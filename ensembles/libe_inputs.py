@@ -22,7 +22,7 @@ from generators.random_sampler import persistent_random
 from hypers.fields import point_dtype, point_fields
 from simulators.records import RESULT_DTYPE
 from simulators.run_dir import RunDir
-from simulators.sim import train_sim
+from simulators.sim_function import train_sim
 
 GROUP_PRIORITY_DTYPE = [("priority", "f8")]  # the points of one group share it (generators.grouping)
 GENERATORS = {"grid": persistent_grid, "random": persistent_random, "asha": persistent_asha}

@@ -28,6 +28,12 @@ IMPOSSIBLE: tuple[Impossible, ...] = (
 )
 
 
+def broken_rule(configuration: dict[str, Any]) -> Impossible | None:
+    """The rule this (complete) configuration breaks, or None."""
+    return next((rule for rule in IMPOSSIBLE if rule.rejects(configuration)), None)
+
+
 def impossible_because(configuration: dict[str, Any]) -> str | None:
     """The reason no training can run this (complete) configuration, or None."""
-    return next((rule.reason for rule in IMPOSSIBLE if rule.rejects(configuration)), None)
+    rule = broken_rule(configuration)
+    return rule.reason if rule else None

@@ -18,14 +18,14 @@ from generators.points import make_point
 from hypers.fields import defaults
 from simulators.architectures import ARCHITECTURE_NAMES
 from simulators.options import TrainingOptions
-from simulators.training import run_training
+from tests.helpers.training import train_point
 
 options = TrainingOptions(tasks={"digits": {"train_samples": 64}})
 results = {"backend": keras.backend.backend()}
 for architecture in ARCHITECTURE_NAMES:
     point = make_point({**defaults(), "architecture": architecture, "dataset": "digits", "hidden_dim": 8,
                         "epochs": 1, "pad": 8, "orientation": "uniform"}, replicate=0, spec_seed=0)
-    results[architecture] = run_training(point, options, Path(tempfile.mkdtemp()) / "sim")
+    results[architecture] = train_point(point, options, Path(tempfile.mkdtemp()) / "sim")
 print(json.dumps(results))
 """
 

@@ -70,7 +70,7 @@ def trainers_running(run_dir) -> bool:
     """Is a trainer of this run still up (its command line names the run's inbox)?"""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if f"--serve\0{run_dir}".encode() in cmdline.read_bytes():
+            if f"trainer_server.py\0{run_dir}".encode() in cmdline.read_bytes():
                 return True
         except OSError:  # ended meanwhile
             continue

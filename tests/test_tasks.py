@@ -214,13 +214,13 @@ def test_text_task_trains_through_the_embedding(tmp_path):
     from generators.points import make_point
     from hypers.fields import defaults
     from simulators.options import TrainingOptions
-    from simulators.training import run_training
+    from tests.helpers.training import train_point
 
     write_cache(tmp_path)
     point = make_point({**defaults(), "architecture": "lstm", "dataset": "imdb", "hidden_dim": 4, "epochs": 1,
                         "pad": 4, "orientation": "uniform"}, replicate=0, spec_seed=0)
     options = TrainingOptions(data_dir=tmp_path, tasks={"imdb": {"vocabulary": 40, "length": 8}})
-    result = run_training(point, options, tmp_path / "sim")
+    result = train_point(point, options, tmp_path / "sim")
     assert result["status"] == "ok", result["error"]
     assert np.isfinite(result["val_loss"]) and np.isfinite(result["terminal_adjoint"])
 

@@ -12,7 +12,7 @@ from generators.points import make_point
 from hypers.fields import defaults
 from simulators.engines import Plan
 from simulators.options import TrainingOptions
-from simulators.training import run_training
+from tests.helpers.training import train_point
 from tests.conftest import run_command
 
 TINY_DIGITS = {"digits": {"train_samples": 64}}
@@ -21,7 +21,7 @@ TINY_DIGITS = {"digits": {"train_samples": 64}}
 def train(sim_dir, **options):
     point = make_point({**defaults(), "architecture": "rnn", "dataset": "digits", "hidden_dim": 8, "epochs": 2},
                        replicate=0, spec_seed=3)
-    return run_training(point, TrainingOptions(tasks=TINY_DIGITS, threads=1, **options), sim_dir)
+    return train_point(point, TrainingOptions(tasks=TINY_DIGITS, threads=1, **options), sim_dir)
 
 
 def rate_at(optimizer, step: int) -> float:
@@ -61,7 +61,8 @@ from pathlib import Path
 from generators.points import make_point
 from hypers.fields import defaults
 from simulators.options import TrainingOptions
-from simulators.training import run_training
+from simulators.run_dir import SimDir
+from tests.helpers.training import train_point
 out = {}
 for engine in ("jax", "fit"):
     point = make_point({**defaults(), "architecture": "gru", "dataset": "digits", "hidden_dim": 16,
@@ -69,10 +70,10 @@ for engine in ("jax", "fit"):
     sim_dir = Path(tempfile.mkdtemp()) / "sim"
     options = TrainingOptions(engine=engine, tasks={"digits": {"train_samples": 400}})
     if engine == "jax":  # stop after 2 epochs, then resume from the checkpoint for the third
-        run_training({**point, "epochs": 2}, options, sim_dir)
-        (sim_dir / "result.json").unlink()
-    out[engine] = run_training(point, options, sim_dir)
-    out[engine]["epochs"] = [e["epoch"] for e in json.loads((sim_dir / "history.json").read_text())]
+        train_point({**point, "epochs": 2}, options, sim_dir)
+        SimDir(sim_dir).result.unlink()
+    out[engine] = train_point(point, options, sim_dir)
+    out[engine]["epochs"] = [e["epoch"] for e in json.loads(SimDir(sim_dir).history.read_text())]
 print(json.dumps(out))
 """
 

@@ -11,7 +11,7 @@ from hypers.fields import defaults
 from simulators.architectures import ARCHITECTURE_NAMES
 from simulators.options import TrainingOptions
 from simulators.records import ADJOINT_FIELDS
-from simulators.training import run_training
+from tests.helpers.training import train_point
 
 SMALL_TASKS = {
     "digits": {"train_samples": 64},
@@ -47,7 +47,7 @@ def train(tmp_path, architecture, tasks, epochs, hidden_dim, architectures=None,
         replicate=0, spec_seed=1,
     )
     options = TrainingOptions(tasks=tasks, threads=1, architectures=architectures or {})
-    return run_training(point, options, tmp_path / point["identifier"])
+    return train_point(point, options, tmp_path / point["identifier"])
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

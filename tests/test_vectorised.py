@@ -19,26 +19,27 @@ from pathlib import Path
 from generators.points import make_point
 from hypers.fields import defaults
 from simulators.options import TrainingOptions
-from simulators.training import run_training, run_training_group
+from simulators.run_dir import SimDir
+from tests.helpers.training import train_point, train_together
 
 options = TrainingOptions(engine="jax", tasks={"digits": {"train_samples": 200}})
 points = [make_point({**defaults(), "architecture": "gru", "dataset": "digits", "hidden_dim": 8, "epochs": 2,
                       "learning_rate": rate}, replicate=replicate, spec_seed=5)
           for rate, replicate in ((1e-2, 0), (1e-2, 1), (3e-3, 0), (1e38, 0))]  # the last overflows]
 root = Path(tempfile.mkdtemp())
-alone = [run_training(p, options, root / "alone" / p["identifier"]) for p in points[:3]]
-together = run_training_group(points, options, [root / "group" / p["identifier"] for p in points])
-curves = [json.loads((root / "group" / p["identifier"] / "history.json").read_text()) for p in points]
+alone = [train_point(p, options, root / "alone" / p["identifier"]) for p in points[:3]]
+together = train_together(points, options, [root / "group" / p["identifier"] for p in points])
+curves = [json.loads(SimDir(root / "group" / p["identifier"]).history.read_text()) for p in points]
 # a member checkpointed after epoch 1 (the same point stopped there) and a fresh one: one program each
 first, second = root / "mixed" / "first", root / "mixed" / "second"
-run_training({**points[0], "epochs": 1}, options, first)
-(first / "result.json").unlink()
-stopped_curve = json.loads((first / "history.json").read_text())
-mixed = run_training_group(points[:2], options, [first, second])
-mixed_curve = json.loads((first / "history.json").read_text())
+train_point({**points[0], "epochs": 1}, options, first)
+SimDir(first).result.unlink()
+stopped_curve = json.loads(SimDir(first).history.read_text())
+mixed = train_together(points[:2], options, [first, second])
+mixed_curve = json.loads(SimDir(first).history.read_text())
 # a member that cannot start (its parent checkpoint is gone) fails alone
 orphan = {**points[2], "resume_from": "no-such-parent"}
-cannot_start = run_training_group([points[0], orphan], options, [root / "start" / "a", root / "start" / "b"])
+cannot_start = train_together([points[0], orphan], options, [root / "start" / "a", root / "start" / "b"])
 print(json.dumps({"alone": alone, "together": together, "curves": curves, "mixed": mixed,
                   "stopped_curve": stopped_curve, "mixed_curve": mixed_curve, "cannot_start": cannot_start}))
 """
@@ -67,18 +68,19 @@ def test_group_members_match_training_alone_and_divergence_is_isolated():
 
 
 def test_failed_members_of_a_group_retry_each_on_its_own(monkeypatch):
-    import simulators.sim as sim
+    from types import SimpleNamespace
+
+    import simulators.sim_function as sim
 
     attempts = []
 
-    def train(points, user, sim_dirs, libE_info, allotment):
-        attempts.append([point["identifier"] for point in points])
-        return [{"status": "failed" if point["identifier"] in ("b", "c") and len(attempts) == 1 else "ok"}
-                for point in points]
+    def train(sim_dirs, settings, libE_info, allotment):
+        attempts.append(list(sim_dirs))
+        return [{"status": "failed" if name in ("b", "c") and len(attempts) == 1 else "ok"} for name in sim_dirs]
 
     monkeypatch.setattr(sim, "_train", train)
-    points = [{"identifier": name} for name in "abc"]
-    results = sim._train_with_retries([0, 1, 2], points, [None] * 3, {"retries": 2}, {}, None)
+    settings = SimpleNamespace(worker=SimpleNamespace(retries=2))
+    results = sim._train_with_retries([0, 1, 2], list("abc"), settings, {}, None)
     assert attempts == [["a", "b", "c"], ["b"], ["c"]]  # the group once, then its failures alone
     assert [results[i]["status"] for i in range(3)] == ["ok", "ok", "ok"]
 

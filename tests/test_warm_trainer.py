@@ -11,46 +11,57 @@ import time
 
 from libensemble.executors import Executor
 
-from simulators.sim import TRAINER_SCRIPT, trainer_environment
-from simulators.warm_trainer import TRAINER_APP, WarmTrainer
+from hypers.fields import defaults
+from simulators.inbox import TrainingRequest, trainer_output
+from simulators.options import TrainingOptions
+from simulators.run_dir import RunDir, SimDir
+from simulators.trainer_client import TRAINER_SCRIPT, WarmTrainer, register_trainer, trainer_environment
+from tests.helpers.training import record_points
 
-TINY = "--dataset digits --epochs 1 --hidden-dim 8 --batch-size 64"
+
+def tiny(architecture, seed, dataset="digits"):
+    return {**defaults(), "architecture": architecture, "dataset": dataset, "epochs": 1, "hidden_dim": 8,
+            "batch_size": 64, "seed": seed, "replicate": 0, "identifier": f"{architecture}-{seed}", "resume_from": ""}
 
 
 def start_trainer(run_dir, trainings):
     executor = Executor()
-    executor.register_app(full_path=str(TRAINER_SCRIPT), app_name=TRAINER_APP, precedent=sys.executable)
-    return WarmTrainer(executor, run_dir, trainer_environment(threads=1), trainings)
+    register_trainer(executor)
+    return WarmTrainer(executor, RunDir(run_dir), trainer_environment(threads=1), trainings)
 
 
-def train(trainer, out, arguments):
-    out.mkdir(parents=True)
-    outcome = trainer.run([*arguments.split(), "--out", str(out)], out / "train.out", out / "train.err", timeout=300)
-    assert outcome.code == 0, (out / "train.err").read_text()[-2000:]
-    return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in json.loads((out / "history.json").read_text())]
+def request(point, out):
+    [sim_dir] = record_points([point], [out])
+    return TrainingRequest(sim_dirs=[sim_dir.path], options=TrainingOptions(), stdout=sim_dir.stdout,
+                           stderr=sim_dir.stderr)
+
+
+def train(trainer, out, point):
+    outcome = trainer.run(request(point, out), timeout=300)
+    assert outcome.code == 0, SimDir(out).stderr.read_text()[-2000:]
+    assert outcome.results[0] == json.loads(SimDir(out).result.read_text())  # the reply carries the record
+    return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in json.loads(SimDir(out).history.read_text())]
 
 
 def test_a_warm_trainer_trains_each_point_as_a_fresh_process_would(tmp_path):
     warm = start_trainer(tmp_path, trainings=3)
-    train(warm, tmp_path / "warm" / "first", f"--architecture gru --seed 3 {TINY}")
+    train(warm, tmp_path / "warm" / "first", tiny("gru", 3))
     trainer_pid = warm.task.process.pid
-    after_another = train(warm, tmp_path / "warm" / "second", f"--architecture rnn --seed 5 {TINY}")
+    after_another = train(warm, tmp_path / "warm" / "second", tiny("rnn", 5))
     assert warm.task.process.pid == trainer_pid and warm.task.process.poll() is None  # the same process, still up
     warm.retire()
 
     fresh = start_trainer(tmp_path, trainings=1)
-    alone = train(fresh, tmp_path / "fresh", f"--architecture rnn --seed 5 {TINY}")
+    alone = train(fresh, tmp_path / "fresh", tiny("rnn", 5))
     fresh.retire()
     assert after_another == alone
 
 
-def test_a_failed_command_is_answered_with_its_exit_code_and_its_error_in_its_stderr(tmp_path):
+def test_a_failed_training_is_answered_with_its_exit_code_and_its_recorded_failure(tmp_path):
     trainer = start_trainer(tmp_path, trainings=2)
-    out = tmp_path / "bad"
-    out.mkdir()
-    outcome = trainer.run(["--architecture", "rnn", "--dataset", "nope", "--out", str(out)], out / "train.out",
-                          out / "train.err", 60)
-    assert outcome.code == 1 and "--dataset: 'dataset' got 'nope'" in (out / "train.err").read_text()
+    outcome = trainer.run(request(tiny("rnn", 0, dataset="nope"), tmp_path / "bad"), 60)
+    assert outcome.code == 1 and outcome.results[0]["status"] == "failed"
+    assert "unknown dataset 'nope'" in outcome.results[0]["error"] and SimDir(tmp_path / "bad").error.exists()
     assert trainer.task.process.poll() is None
     trainer.retire()
     trainer.task.process.wait(timeout=30)  # the stop request ends it
@@ -64,7 +75,7 @@ def test_a_trainer_launched_through_another_process_stays_with_its_worker_and_no
     inbox.mkdir()
     environment = {**os.environ, **trainer_environment(threads=1), "TASKGEN_WORKER_PID": str(worker.pid),
                    "TASKGEN_WORKER_HOST": socket.gethostname()}
-    launcher = subprocess.Popen(["sh", "-c", f'"{sys.executable}" "{TRAINER_SCRIPT}" --serve "{inbox}"; exit $?'],
+    launcher = subprocess.Popen(["sh", "-c", f'"{sys.executable}" "{TRAINER_SCRIPT}" "{inbox}"; exit $?'],
                                 env=environment)  # sh stays the trainer's parent, as a proxy would
     try:
         time.sleep(5)  # more than two of the trainer's looks at its worker
@@ -79,16 +90,17 @@ def test_a_trainer_launched_through_another_process_stays_with_its_worker_and_no
 
 
 def test_a_worker_keeps_its_trainer_until_its_resources_change(tmp_path):
-    import simulators.warm_trainer as warm
+    import simulators.trainer_client as warm
 
     executor = Executor()
-    executor.register_app(full_path=str(TRAINER_SCRIPT), app_name=TRAINER_APP, precedent=sys.executable)
+    register_trainer(executor)
     on_gpu = {**trainer_environment(threads=1), "CUDA_VISIBLE_DEVICES": "0"}
+    run_dir = RunDir(tmp_path)
     try:
-        first = warm.trainer_for(executor, tmp_path, on_gpu, 5, "node1")
-        assert warm.trainer_for(executor, tmp_path, on_gpu, 5, "node1") is first
-        other_gpu = warm.trainer_for(executor, tmp_path, {**on_gpu, "CUDA_VISIBLE_DEVICES": "1"}, 5, "node1")
-        other_node = warm.trainer_for(executor, tmp_path, {**on_gpu, "CUDA_VISIBLE_DEVICES": "1"}, 5, "node2")
+        first = warm.trainer_for(executor, run_dir, on_gpu, 5, "node1")
+        assert warm.trainer_for(executor, run_dir, on_gpu, 5, "node1") is first
+        other_gpu = warm.trainer_for(executor, run_dir, {**on_gpu, "CUDA_VISIBLE_DEVICES": "1"}, 5, "node1")
+        other_node = warm.trainer_for(executor, run_dir, {**on_gpu, "CUDA_VISIBLE_DEVICES": "1"}, 5, "node2")
         assert len({id(first), id(other_gpu), id(other_node)}) == 3
         assert first.task.process.wait(timeout=30) == 0 and other_gpu.task.process.wait(timeout=30) == 0  # retired
     finally:
@@ -112,13 +124,10 @@ def test_a_trainer_gone_before_it_took_a_training_says_so_and_an_idle_one_exits(
     trainer = start_trainer(tmp_path, trainings=3)
     trainer.task.process.kill()  # e.g. the out-of-memory killer, while the trainer waited
     trainer.task.process.wait()
-    out = tmp_path / "never"
-    out.mkdir()
-    outcome = trainer.run(["--architecture", "rnn", *TINY.split(), "--out", str(out)], out / "train.out",
-                          out / "train.err", 60)
-    assert outcome.never_began and outcome.stderr == trainer.inbox / "trainer.err"  # the worker sends it again
+    outcome = trainer.run(request(tiny("rnn", 0), tmp_path / "never"), 60)
+    assert outcome.never_began and outcome.stderr == trainer_output(trainer.inbox)[1]  # the worker sends it again
 
     inbox = tmp_path / "idle"
     inbox.mkdir()
-    idle = subprocess.run([sys.executable, str(TRAINER_SCRIPT), "--serve", str(inbox), "--idle-exit", "1"], timeout=60)
+    idle = subprocess.run([sys.executable, str(TRAINER_SCRIPT), str(inbox), "--idle-exit", "1"], timeout=60)
     assert idle.returncode == 0
