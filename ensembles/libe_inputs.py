@@ -28,14 +28,15 @@ GROUP_PRIORITY_DTYPE = [("priority", "f8")]  # the points of one group share it 
 GENERATORS = {"grid": persistent_grid, "random": persistent_random, "asha": persistent_asha}
 
 
-def libe_inputs(spec: EnsembleSpec, run_dir: RunDir, sim_workers: int, H0: np.ndarray | None = None) -> dict[str, Any]:
+def libe_inputs(spec: EnsembleSpec, run_dir: RunDir, sim_workers: int, H0: np.ndarray | None = None,
+                watchers: tuple = ()) -> dict[str, Any]:
     """Keyword arguments for ``libE()``: the generator runs in a thread on the manager
     (``gen_on_manager``), so every worker trains. ``H0`` holds trainings finished by earlier
-    runs of the same study (``--resume``): they are kept and not generated again."""
+    runs of the same study (``--resume``): they are kept and not generated again. ``watchers``
+    see the live history on every pass of the manager (``update(H)``)."""
     H0 = H0 if H0 is not None else as_initial_history(np.zeros(0, dtype=history_dtype()))
-    total = spec.count_points()
     group_size = trainings_per_sim(spec)
-    sim_max = min(spec.exit_criteria.sim_max or total, total) - len(H0)  # libEnsemble counts on top of H0
+    sim_max = spec.trainings_to_run() - len(H0)  # libEnsemble counts on top of H0
     return {
         "sim_specs": SimSpecs(sim_f=train_sim, inputs=list(point_fields()), outputs=RESULT_DTYPE,
                               user={"settings": sim_settings(spec, run_dir, group_size)}),
@@ -44,11 +45,7 @@ def libe_inputs(spec: EnsembleSpec, run_dir: RunDir, sim_workers: int, H0: np.nd
             "async_return": True,
             "give_all_with_same_priority": group_size > 1,  # a group is one sim
             "active_recv_gen": spec.adaptive,
-            "total": None if spec.adaptive else sim_max + len(H0),
-            "already_finished": len(H0),
-            "progress_interval": spec.allocator.progress_interval,
-            "run_dir": str(run_dir.path),
-            "save_every": spec.allocator.save_every,
+            "watchers": watchers,
         }),
         "exit_criteria": ExitCriteria(sim_max=sim_max, wallclock_max=spec.exit_criteria.wallclock_max),
         "libE_specs": _libe_specs(spec, run_dir, sim_workers),

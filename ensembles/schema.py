@@ -124,6 +124,10 @@ class EnsembleSpec(_Strict):
             return self.count_configurations() * (len(self.budgets) + self.replicates - 1)
         return self.count_configurations() * self.replicates
 
+    def trainings_to_run(self) -> int:
+        """``exit_criteria.sim_max`` or every point, whichever is fewer."""
+        return min(self.exit_criteria.sim_max or self.count_points(), self.count_points())
+
     def count_configurations(self) -> int:
         """Configurations of the space that are trained (exclusions and impossible ones dropped)."""
         return self.space.count_configurations(self.point_defaults)

@@ -10,7 +10,7 @@ import pytest
 from ensembles.loading import load_spec
 from generators.grid import grid_points
 from hypers.fields import point_fields
-from run_ensemble import choose_comms, launched_comms
+from ensembles.comms import choose_comms, launched_comms
 from simulators.records import RESULT_FIELDS
 from tests.conftest import run_command
 
@@ -103,7 +103,7 @@ def test_comms_follow_the_mpi_launcher(environ, comms):
 def test_rank_only_launchers_ask_mpi_for_the_world_size():
     """Cray PALS and ALPS, and PMIx, set a rank but no size: MPI's own world decides (one rank
     here). In a process of its own: MPI, once initialised, stays so for the rest of the tests."""
-    script = "from run_ensemble import launched_comms; print(launched_comms({'PALS_RANKID': '0'}))"
+    script = "from ensembles.comms import launched_comms; print(launched_comms({'PALS_RANKID': '0'}))"
     result = run_command(["python", "-c", script])
     assert result.stdout.strip() == "('local', 'PALS_RANKID set, 1 MPI ranks')", result.stderr[-2000:]
 
