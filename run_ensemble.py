@@ -32,7 +32,8 @@ from simulators.run_dir import RunDir, RunDirError
 RESUMABLE_OVERRIDES = (
     "exit_criteria.", "allocator.", "resources.", "simulator.timeout", "simulator.retries", "simulator.threads",
     "simulator.engine", "simulator.trainings_per_process",
-    "simulator.gpus_per_sim", "simulator.sims_per_gpu", "simulator.group_size",  # a resumed job may run on another machine
+    # a resumed job may run on another machine
+    "simulator.gpus_per_sim", "simulator.sims_per_gpu", "simulator.group_size",
 )
 
 
@@ -42,12 +43,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a spec field, e.g. --set generator.replicates=3 (repeatable)")
     parser.add_argument("--comms", choices=("local", "mpi"),
-                        help="libEnsemble comms; default the spec's, else mpi when started by an MPI launcher on several ranks")
+                        help="libEnsemble comms; default the spec's, else mpi when started by an MPI launcher on "
+                        "several ranks")
     parser.add_argument("--nworkers", type=int, help="sim workers with local comms; default: cores")
     parser.add_argument("--out", help="run directory; default runs/<name>")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved spec and the point count, train nothing")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved spec and the point count, train nothing")
     parser.add_argument("--nodes", type=int, default=1, help="with --dry-run: nodes to plan for (default 1)")
-    parser.add_argument("--sim-seconds", type=float, help="with --dry-run: seconds per training, for a node-hour estimate")
+    parser.add_argument("--sim-seconds", type=float,
+                        help="with --dry-run: seconds per training, for a node-hour estimate")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue the study in RUN_DIR with its own spec: finished trainings are kept")
     return parser.parse_args(argv)

@@ -36,7 +36,8 @@ LIBE_COLUMNS = ("sim_id", "sim_started", "sim_ended", "sim_started_time", "sim_e
 # The fields that make a task: a dataset and its variation.
 TASK_FIELDS = ("dataset", "orientation", "permute")
 # Point fields a CSV may leave out, with the value that means "not varied" (the table's default).
-CSV_DEFAULTS = {name: point_field(name).default for name in ("permute", "pad", "orientation", "replicate", "resume_from")}
+CSV_DEFAULTS = {name: point_field(name).default
+                for name in ("permute", "pad", "orientation", "replicate", "resume_from")}
 CSV_DEFAULTS["status"] = Status.OK.value
 # Status of a row that has no result (yet): running, queued or cut off by a kill.
 UNFINISHED = "unfinished"
@@ -128,7 +129,8 @@ def load_run(run_dir: Path, allow_empty: bool = False) -> tuple[pd.DataFrame, li
     if run_dir.is_file():
         if run_dir.suffix == ".npy":
             return _finish(history_frame(read_history(run_dir)), run_dir.parent, run_dir.name), []
-        raise AnalysisError(f"{run_dir} is a file; give a run directory (with history.npy), a history .npy or --csv FILE")
+        raise AnalysisError(f"{run_dir} is a file; give a run directory (with its history), a history .npy "
+                            "or --csv FILE")
     notes, run = [], RunDir(run_dir)
     saved = run.history.name
     if run.history.exists():
@@ -139,7 +141,8 @@ def load_run(run_dir: Path, allow_empty: bool = False) -> tuple[pd.DataFrame, li
     records = _sim_records(run, done)
     if not run.history.exists():
         if records:
-            notes.append(f"{run_dir}: no {saved} yet (killed before its first save?): read the {run.sims.name}/ records only")
+            notes.append(f"{run_dir}: no {saved} yet (killed before its first save?): "
+                         f"read the {run.sims.name}/ records only")
         elif not (allow_empty and run.spec.exists()):
             raise AnalysisError(
                 f"{run_dir} has no {saved} and no {run.sims.name}/ records with a result: not a taskgen run directory "
@@ -347,7 +350,8 @@ def epoch_records(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         for epoch in epochs:
             if isinstance(epoch, dict) and "epoch" in epoch:
-                records.append({"identifier": row.identifier, "architecture": row.architecture, "task": row.task, **epoch})
+                records.append({"identifier": row.identifier, "architecture": row.architecture, "task": row.task,
+                                **epoch})
     if not records:
         return pd.DataFrame(columns=["identifier", "architecture", "task", "epoch"])
     table = pd.DataFrame(records)

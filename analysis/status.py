@@ -40,7 +40,8 @@ def status_report(run_dir: Path, now: float | None = None) -> str:
     lines.append(f"  {started} started without a result yet (running, or cut off if the run stopped); "
                  f"{len(unfinished) - started} queued")
     if expected is None:
-        lines.append("  total unknown: " + ("asha decides promotions as results come in" if adaptive else "no readable spec.yaml"))
+        why = "asha decides promotions as results come in" if adaptive else "no readable spec.yaml"
+        lines.append(f"  total unknown: {why}")
 
     run = RunDir(run_dir)
     begun = run.spec.stat().st_mtime if run.spec.exists() else None

@@ -107,7 +107,8 @@ def learning_curves(epochs: pd.DataFrame, metrics: dict[str, Metric]) -> pd.Data
             continue
         for epoch, rows in group.groupby("epoch", sort=True):
             values = rows[metric.name].replace([np.inf, -np.inf], np.nan).dropna()
-            loss = rows["loss"].replace([np.inf, -np.inf], np.nan).dropna() if "loss" in rows else pd.Series(dtype=float)
+            loss = rows["loss"] if "loss" in rows else pd.Series(dtype=float)
+            loss = loss.replace([np.inf, -np.inf], np.nan).dropna()
             record = {"task": task, "architecture": architecture, "epoch": int(epoch), "metric": metric.name,
                       "mean": values.mean(), "std": values.std(), "n": len(values), "loss_mean": loss.mean()}
             for name in adjoint_columns(rows):  # per-epoch adjoint norms, when the trainer records them
@@ -115,7 +116,9 @@ def learning_curves(epochs: pd.DataFrame, metrics: dict[str, Metric]) -> pd.Data
             records.append(record)
     columns = ["task", "architecture", "epoch", "metric", "mean", "std", "n", "loss_mean"]
     frame = pd.DataFrame(records)
-    return frame[columns + [name for name in frame.columns if name not in columns]] if records else pd.DataFrame(columns=columns)
+    if not records:
+        return pd.DataFrame(columns=columns)
+    return frame[columns + [name for name in frame.columns if name not in columns]]
 
 
 def learning_curve_summary(curves: pd.DataFrame, metrics: dict[str, Metric]) -> pd.DataFrame:
@@ -161,7 +164,8 @@ def adjoint_summary(rows: pd.DataFrame, metrics: dict[str, Metric]) -> pd.DataFr
         varies = valid.sum() > 2 and ratio.nunique() > 1 and values.nunique() > 1
         correlation = ratio.corr(values, method="spearman") if varies else np.nan
         records.append({"task": task, "architecture": architecture, "metric": metrics[task].name, "n": int(valid.sum()),
-                        "initial_adjoint_median": initial[valid].median(), "terminal_adjoint_median": terminal[valid].median(),
+                        "initial_adjoint_median": initial[valid].median(),
+                        "terminal_adjoint_median": terminal[valid].median(),
                         "log10_initial_over_terminal": ratio.median(), "spearman_ratio_vs_metric": correlation})
     return pd.DataFrame(records)
 

@@ -15,13 +15,13 @@ TABLES = {
         "configurations: how many were compared."),
     "architecture_effects": (
         "Architecture effects per task",
-        "OLS value ~ architecture on the best-hyperparameter trainings, Treatment coding with rnn as the reference: the "
-        "intercept row is rnn's mean; the others the difference from it, with standard error and p-value. For val_loss "
-        "tasks a negative difference is better."),
+        "OLS value ~ architecture on the best-hyperparameter trainings, Treatment coding with rnn as the reference: "
+        "the intercept row is rnn's mean; the others the difference from it, with standard error and p-value. For "
+        "val_loss tasks a negative difference is better."),
     "pairwise": (
         "Pairwise architecture comparisons",
-        "t-tests of each pair's difference (a - b) with the model's pooled residual variance; p_bonferroni multiplies p "
-        "by the number of pairs in the task (at most 1); better: the significantly better one."),
+        "t-tests of each pair's difference (a - b) with the model's pooled residual variance; p_bonferroni multiplies "
+        "p by the number of pairs in the task (at most 1); better: the significantly better one."),
     "pairwise_proportions": (
         "Share of tasks with a significant difference",
         "Per pair: tasks compared, tasks with p_bonferroni < 0.05 and their share; a_better / b_better: in how many of "
@@ -70,8 +70,8 @@ FIGURES = {
         "Mean ± std over the best hyperparameters' trainings of each architecture (choose the task with --task)."),
     "adjoint_vs_metric": (
         "Adjoint norms and accuracy",
-        "Initial over terminal adjoint norm (log scale: below 1, the gradient signal fades on its way back to the first "
-        "step) against the validation metric."),
+        "Initial over terminal adjoint norm (log scale: below 1, the gradient signal fades on its way back to the "
+        "first step) against the validation metric."),
 }
 
 NOTES = {

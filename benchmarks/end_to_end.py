@@ -174,7 +174,8 @@ def main(argv=None) -> int:
     split = {"process_start_and_imports_s": trainer["process_start_and_imports_s"], **apart,
              "compile_s": trainer["compile_s"], "training_s": trainer["training_s"],
              "rest_in_trainer_s": outside_epochs - sum(apart.values())}
-    print(f"{spec.name}: {len(H)} trainings in {trainers} trainer processes, wall {wall:.1f} s (load average before: {load_before:.2f})")
+    print(f"{spec.name}: {len(H)} trainings in {trainers} trainer processes, wall {wall:.1f} s "
+          f"(load average before: {load_before:.2f})")
     print_breakdown("wall clock", {k: v for k, v in clock.items() if k != "wall_s"}, wall)
     print_breakdown(f"trainer-seconds (sum over trainings: {trainer['sims_s']:.1f} s)", split, trainer["sims_s"])
     report = {"environment": environment(), "settings": vars(args) | {"spec": str(args.spec), "json": str(args.json),

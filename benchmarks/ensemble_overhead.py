@@ -59,7 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="no value: skip the dispatch runs")
     parser.add_argument("--kinds", nargs="+", default=["plain", "taskgen"], choices=["plain", "taskgen"])
     parser.add_argument("--sims-per-worker", type=int, default=3)
-    parser.add_argument("--isolation-sims", type=int, default=4, help="trainings per isolation mode (3 or more); 0 skips")
+    parser.add_argument("--isolation-sims", type=int, default=4,
+                        help="trainings per isolation mode (3 or more); 0 skips")
     parser.add_argument("--work-dir", type=Path, help="run directories; default a temporary one")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--plain-child", help=argparse.SUPPRESS)  # internal: one plain libEnsemble run
@@ -123,7 +124,8 @@ def dispatch_command(kind: str, comms: str, workers: int, seconds: float, sims: 
         settings = {"comms": comms, "workers": workers, "seconds": seconds, "sims": sims, "out": str(run_dir)}
         run_dir.mkdir(parents=True)
         return launch([sys.executable, __file__, "--plain-child", json.dumps(settings)], comms, workers)
-    spec = write_spec(run_dir.parent / f"{run_dir.name}.yaml", "sleep", {"architecture": ["rnn"], "dataset": ["sleep"]}, sims,
+    spec = write_spec(run_dir.parent / f"{run_dir.name}.yaml", "sleep", {"architecture": ["rnn"], "dataset": ["sleep"]},
+                      sims,
                       {"isolation": "inline", "tasks": {"sleep": {"seconds": seconds}}})
     command = [sys.executable, "run_ensemble.py", "--spec", str(spec), "--out", str(run_dir), "--comms", comms]
     return launch(command + (["--nworkers", str(workers)] if comms == "local" else []), comms, workers)
@@ -152,7 +154,8 @@ def dispatch_metrics(H: np.ndarray, workers: int, seconds: float, wall: float, s
             "ideal_rate_per_s": round(workers / seconds, 1), "util": round(busy / (workers * span), 3),
             "util_wall": round(busy / (workers * wall), 3), "wall_s": round(wall, 1),
             "startup_s": round(float(ended["sim_started_time"].min()) - started, 1),
-            "latency_ms": round(1000 * (float(np.mean(ended["sim_ended_time"] - ended["sim_started_time"])) - seconds), 1)}
+            "latency_ms": round(1000 * (float(np.mean(ended["sim_ended_time"] - ended["sim_started_time"])) - seconds),
+                                1)}
 
 
 def measure_dispatch(kind: str, comms: str, workers: int, seconds: float, args, work_dir: Path) -> dict:

@@ -27,7 +27,8 @@ class GeneratorSpec(_Strict):
     min_budget: int = Field(1, ge=1, description="asha: epochs of the first rung.")
     max_budget: int | None = Field(None, ge=1, description="asha: epochs of the last rung; default simulator.epochs.")
     group_by: list[str] = Field(
-        list(DEFAULT_GROUP_BY), description="asha: configurations compete within groups of equal values of these fields.")
+        list(DEFAULT_GROUP_BY),
+        description="asha: configurations compete within groups of equal values of these fields.")
     replicates: int | None = Field(None, ge=1, description="Overrides the space's replicates.")
     seed: int = Field(0, ge=0, description="Seeds identifiers, training seeds and random sampling.")
     batch: int | None = Field(None, ge=1, description="Points in the first batch; default: one per sim worker.")
@@ -70,7 +71,8 @@ class ResourcesSpec(_Strict):
         "auto", description="How process-isolated trainings start: local subprocess, or mpiexec onto the node "
         "of the worker's resource set; auto = mpi when the allocation has more than one node.")
     gpu_env: str = Field("CUDA_VISIBLE_DEVICES", pattern=r"^[A-Z_][A-Z0-9_]*$",
-                         description="Variable that selects GPUs: ROCR_VISIBLE_DEVICES on AMD, ZE_AFFINITY_MASK on Intel.")
+                         description="Variable that selects GPUs: ROCR_VISIBLE_DEVICES on AMD, ZE_AFFINITY_MASK on "
+                         "Intel.")
 
 
 class AllocatorSpec(_Strict):
@@ -113,7 +115,8 @@ class EnsembleSpec(_Strict):
     @property
     def budgets(self) -> list[int]:
         """asha's epochs per rung."""
-        return rung_budgets(self.generator.min_budget, self.generator.max_budget or self.simulator.epochs, self.generator.eta)
+        generator = self.generator
+        return rung_budgets(generator.min_budget, generator.max_budget or self.simulator.epochs, generator.eta)
 
     def count_points(self) -> int:
         """Trainings of the study; for asha the most it can run (every configuration through every
@@ -135,7 +138,8 @@ class EnsembleSpec(_Strict):
     @model_validator(mode="after")
     def _asha_owns_the_epochs(self) -> EnsembleSpec:
         if self.adaptive and "epochs" in self.space.choices:
-            raise ValueError("space.choices.epochs: asha sets epochs by rung (generator.min_budget..max_budget); remove it")
+            raise ValueError("space.choices.epochs: asha sets epochs by rung (generator.min_budget..max_budget); "
+                             "remove it")
         if self.adaptive and self.generator.min_budget > (self.generator.max_budget or self.simulator.epochs):
             raise ValueError("generator.min_budget exceeds the full budget (generator.max_budget or simulator.epochs)")
         return self
@@ -156,7 +160,8 @@ class EnsembleSpec(_Strict):
         for configuration in self.space.configurations(self.point_defaults):
             if configuration["dataset"] == "group" and (configuration["permute"] or configuration["pad"]):
                 raise ValueError("space: dataset group (labels: running, one label per step) takes no permute or pad; "
-                                 "exclude them, e.g. exclude: [{dataset: group, permute: true}, {dataset: group, pad: 1000}], "
+                                 "exclude them, e.g. exclude: [{dataset: group, permute: true}, "
+                                 "{dataset: group, pad: 1000}], "
                                  "or set simulator.tasks.group.labels: final")
         return self
 

@@ -46,7 +46,8 @@ def generator_settings(spec: EnsembleSpec, initial_batch: int = 1, skip_identifi
     """Also how ``--resume`` asks an asha search whether it has anything left to hand out."""
     asha = None
     if spec.adaptive:
-        asha = AshaSettings(budgets=tuple(spec.budgets), eta=spec.generator.eta, group_by=tuple(spec.generator.group_by))
+        asha = AshaSettings(budgets=tuple(spec.budgets), eta=spec.generator.eta,
+                            group_by=tuple(spec.generator.group_by))
     return GenSettings(space=spec.space, defaults=spec.point_defaults, replicates=spec.replicates,
                        seed=spec.generator.seed, samples=spec.generator.samples, initial_batch=initial_batch,
                        skip_identifiers=frozenset(skip_identifiers), group_size=group_size, asha=asha)

@@ -20,9 +20,9 @@ from libensemble.message_numbers import EVAL_GEN_TAG, FINISHED_PERSISTENT_GEN_TA
 from libensemble.tools.persistent_support import PersistentSupport
 
 from generators.points import make_point, to_array
+from generators.settings import GenSettings
 from generators.streaming import STOP_TAGS
 from hypers.fields import point_from_row
-from generators.settings import GenSettings
 from simulators.records import Status
 
 DEFAULT_GROUP_BY = ("architecture", "dataset", "permute", "pad", "orientation")
@@ -202,6 +202,7 @@ def persistent_asha(H, persis_info, gen_specs, libE_info):
         if tag in STOP_TAGS:
             break
         for row in returned:
-            scheduler.record(row["identifier"].item(), row["status"].item(), row["val_accuracy"].item(), row["val_loss"].item())
+            scheduler.record(row["identifier"].item(), row["status"].item(), row["val_accuracy"].item(),
+                             row["val_loss"].item())
         free = len(returned)
     return None, persis_info, FINISHED_PERSISTENT_GEN_TAG

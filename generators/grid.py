@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from generators.points import expand
-from generators.streaming import stream_points
 from generators.settings import GenSettings
+from generators.streaming import stream_points
 from hypers.space import SearchSpace
 
 

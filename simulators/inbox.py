@@ -39,11 +39,13 @@ class TrainingRequest(BaseModel):
 
 
 class TrainingReply(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # results hold NaN for metrics a training never reached: JSON's NaN, as the result records have
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
 
     code: int = Field(description="0 when every training finished (ok or diverged), else 1.")
     results: list[dict[str, Any]] = Field(
-        default_factory=list, description="Each sim dir's result, as recorded; none when the request failed as a whole.")
+        default_factory=list,
+        description="Each sim dir's result, as recorded; none when the request failed as a whole.")
 
 
 def trainer_output(inbox: Path) -> tuple[Path, Path]:

@@ -53,10 +53,12 @@ class TrainingOptions(BaseModel):
     )
     clipnorm: float | None = Field(None, gt=0, description="Clip each gradient to this norm.")
     schedule: Literal["constant", "cosine", "warmup_cosine"] = Field(
-        "constant", description="Learning rate over training: constant, cosine decay to 0, or linear warm-up then cosine."
+        "constant",
+        description="Learning rate over training: constant, cosine decay to 0, or linear warm-up then cosine."
     )
     warmup_epochs: int = Field(1, ge=0, description="Warm-up length for schedule warmup_cosine.")
-    tensorboard: bool = Field(False, description="Write TensorBoard scalars per epoch to sims/<id>/tensorboard (needs TensorFlow).")
+    tensorboard: bool = Field(
+        False, description="Write TensorBoard scalars per epoch to sims/<id>/tensorboard (needs TensorFlow).")
     threads: int | None = Field(None, ge=1, description="CPU threads per training; default: the backend's.")
     adjoints: bool = Field(True, description="Measure the adjoint norms on a probe batch after every epoch.")
     checkpoint_every: int = Field(1, ge=0, description="Save a resumable checkpoint every k epochs; 0 = never.")

@@ -21,7 +21,7 @@ from simulators.inbox import TrainingRequest
 from simulators.options import TrainingOptions, WorkerOptions
 from simulators.placement import Allotment, allot
 from simulators.records import RESULT_FIELDS, EpochHistory, Status, empty_result, read_json, write_json
-from simulators.run_dir import SimDir
+from simulators.run_dir import RunDir, SimDir
 from simulators.settings import SimSettings
 from simulators.trainer_client import Outcome, WarmTrainer, retire_trainer, trainer_environment, trainer_for
 from simulators.training import finished_result, train_points
@@ -32,7 +32,7 @@ STDERR_TAIL_CHARS = 200
 def train_sim(H, persis_info, sim_specs, libE_info):
     settings: SimSettings = sim_specs["user"]["settings"]
     allotment = worker_allotment(settings.worker)
-    sim_dirs = [_prepare(row, settings, allotment) for row in H]
+    sim_dirs = [prepare_sim_dir(row, settings.run_dir, allotment) for row in H]
     # a group (group_size > 1) is one vectorised training; otherwise the rows train one by one
     indices = list(range(len(H)))
     units = [indices] if settings.worker.group_size > 1 else [[index] for index in indices]
@@ -47,11 +47,11 @@ def train_sim(H, persis_info, sim_specs, libE_info):
     return out, persis_info, WORKER_DONE
 
 
-def _prepare(row: np.void, settings: SimSettings, allotment: Allotment | None) -> SimDir:
+def prepare_sim_dir(row: np.void, run_dir: RunDir, allotment: Allotment | None) -> SimDir:
     """The row's sim dir with its point record (written once, here: the trainer reads it) and
     the resources it was given. The row holds exactly the point fields (``sim_specs["in"]``)."""
     point = dict(zip(row.dtype.names, row.item()))
-    sim_dir = settings.run_dir.sim(point["identifier"]).make()
+    sim_dir = run_dir.sim(point["identifier"]).make()
     write_json(sim_dir.point, point)
     if allotment is not None:
         write_json(sim_dir.placement, allotment.as_record())

@@ -3,9 +3,9 @@
 Starting a trainer costs seconds, nearly all of it importing Keras and its backend: a tenth of a
 minute-long training. So each worker starts one trainer (``simulators/trainer_server.py INBOX``,
 through libEnsemble's executor, hence on the node of the worker's resource set) and hands it its
-training requests one after another (``simulators/inbox.py``). The isolation stays: a trainer that crashes or is killed on a
-timeout takes down the training it was running, and the worker's next training gets a fresh
-one. A trainer is also replaced after any failed training (its state is suspect) and after
+training requests one after another (``simulators/inbox.py``). The isolation stays: a trainer
+that crashes or is killed on a timeout takes down the training it was running, and the worker's
+next training gets a fresh one. A trainer is also replaced after any failed training (its state is suspect) and after
 ``trainings_per_process`` trainings (memory a backend leaks across trainings stays bounded).
 """
 

@@ -45,7 +45,7 @@ def run_request(request: TrainingRequest) -> TrainingReply:
     """The request's trainings, one line each on stdout; code 0 when every one finished."""
     try:
         results = train_points(request.units, request.options)
-    except Exception:  # a failure outside any one training's record: said on stderr
+    except Exception:  # noqa: BLE001 - a failure outside any one training's record: said on stderr
         traceback.print_exc()
         return TrainingReply(code=1)
     for result in results:

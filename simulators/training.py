@@ -82,7 +82,7 @@ def _begin(sim_dir: SimDir) -> Unit:
         if unit.point.get("resume_from"):
             adopt_parent(sim_dir, sim_dir.sibling(unit.point["resume_from"]))
         unit.history = EpochHistory.load(sim_dir.history)
-    except Exception as error:  # any failure is recorded, not raised
+    except Exception as error:  # noqa: BLE001 - any failure is recorded, not raised
         unit.outcome = _failure(error, sim_dir)
     return unit
 
@@ -99,13 +99,13 @@ def _train(units: list[Unit], options: TrainingOptions) -> None:
         for unit in units:
             try:
                 members[id(unit)] = _member(unit, options, data)
-            except Exception as error:  # e.g. its model cannot be built: this unit alone fails
+            except Exception as error:  # noqa: BLE001 - e.g. its model cannot be built: this unit alone fails
                 unit.outcome = _failure(error, unit.sim_dir)
         _run_engine(list(members.values()), data, options)
         for unit in units:
             if id(unit) in members:
                 unit.outcome = _outcome(members[id(unit)], unit.history)
-    except Exception as error:  # the task or the program failed: every unit still without an outcome
+    except Exception as error:  # noqa: BLE001 - the task or the program failed: every unit without an outcome
         for unit in units:
             if unit.outcome is None:
                 unit.outcome = _failure(error, unit.sim_dir)

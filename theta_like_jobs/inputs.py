@@ -42,7 +42,8 @@ def parse_walltime(text: str) -> tuple[int, str]:
 
 def directive_word(flag: str, value: str) -> str:
     if not DIRECTIVE_WORD.match(value or ""):
-        raise JobError(flag, f"{value!r} must be one word of letters, digits and _ . , @ : + - (it becomes a directive)")
+        raise JobError(flag, f"{value!r} must be one word of letters, digits and _ . , @ : + - "
+                       "(it becomes a directive)")
     return value
 
 

@@ -4,10 +4,6 @@ the real cache formats, and a missing file is named with the command that fetche
 
 from __future__ import annotations
 
-import gzip
-import pickle
-import struct
-
 import numpy as np
 import pytest
 import yaml
@@ -18,7 +14,8 @@ from simulators.tasks.group import elements, multiplication_table
 from simulators.tasks.keras_cache import DatasetMissing
 from simulators.tasks.keras_datasets import KerasDataset
 from simulators.tasks.transforms import apply_variation, data_positions, permutation
-from tests.conftest import run_command, tiny_spec_dict
+from tests.helpers.keras_cache import write_cache
+from tests.helpers.runs import tiny_spec_dict
 
 
 def ramp_task(steps=10) -> TaskData:
@@ -126,34 +123,6 @@ def test_a_task_labelled_at_every_step_is_neither_permuted_nor_padded():
 
 # --- the real keras.datasets loaders on tiny files in the real cache formats ---------------
 
-def write_idx(path, array: np.ndarray) -> None:
-    """IDX as Fashion-MNIST ships it: magic, big-endian dimensions, then the bytes, gzipped."""
-    header = struct.pack(">I", 0x0800 + array.ndim) + b"".join(struct.pack(">I", n) for n in array.shape)
-    with gzip.open(path, "wb") as file:
-        file.write(header + array.astype(np.uint8).tobytes())
-
-
-def write_cache(directory) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    images = {split: rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8) for split, n in [("train", 6), ("test", 4)]}
-    labels = {"train": np.arange(6) % 10, "test": np.arange(4) % 10}
-    np.savez(directory / "mnist.npz", x_train=images["train"], y_train=labels["train"],
-             x_test=images["test"], y_test=labels["test"])
-    (directory / "fashion-mnist").mkdir()
-    for split, prefix in [("train", "train"), ("test", "t10k")]:
-        write_idx(directory / f"fashion-mnist/{prefix}-images-idx3-ubyte.gz", images[split])
-        write_idx(directory / f"fashion-mnist/{prefix}-labels-idx1-ubyte.gz", labels[split])
-    cifar = directory / "cifar-10-batches-py-target/cifar-10-batches-py"
-    cifar.mkdir(parents=True)
-    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:  # the loader wants 10000 per batch
-        batch = {b"data": np.full((10_000, 3072), 255, np.uint8), b"labels": [3] * 10_000}
-        (cifar / name).write_bytes(pickle.dumps(batch))
-    reviews = np.array([[5, 6, 7], [8, 30_000, 9, 10], [11], [12, 13]], dtype=object)
-    np.savez(directory / "imdb.npz", x_train=reviews, y_train=np.array([0, 1, 1, 0]),
-             x_test=reviews[:2], y_test=np.array([1, 0]))
-    wires = np.array([[4, 5, 6]] * 10, dtype=object)
-    np.savez(directory / "reuters.npz", x=wires, y=np.arange(10) % 46)
-    return images
 
 
 def test_image_datasets_load_pixel_by_pixel(tmp_path):
@@ -200,29 +169,16 @@ def test_missing_file_names_the_file_and_the_fetch_command(tmp_path):
         module.load(module.Options(), tmp_path / "datasets")
 
 
-def test_ensemble_with_a_missing_dataset_stops_before_any_worker(tmp_path):
+def test_ensemble_with_a_missing_dataset_stops_before_any_worker(tmp_path, capsys):
+    from run_ensemble import main
+
     spec = tiny_spec_dict(simulator={"data_dir": str(tmp_path / "empty")})
     spec["space"]["choices"]["dataset"] = ["digits", "mnist"]
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
-    result = run_command(["python", "run_ensemble.py", "--spec", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "run")])
-    assert result.returncode == 2
-    assert "mnist.npz" in result.stderr and "keras.datasets.mnist.load_data()" in result.stderr
+    assert main(["--spec", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert "mnist.npz" in error and "keras.datasets.mnist.load_data()" in error
     assert not (tmp_path / "run").exists()
-
-
-def test_text_task_trains_through_the_embedding(tmp_path):
-    from generators.points import make_point
-    from hypers.fields import defaults
-    from simulators.options import TrainingOptions
-    from tests.helpers.training import train_point
-
-    write_cache(tmp_path)
-    point = make_point({**defaults(), "architecture": "lstm", "dataset": "imdb", "hidden_dim": 4, "epochs": 1,
-                        "pad": 4, "orientation": "uniform"}, replicate=0, spec_seed=0)
-    options = TrainingOptions(data_dir=tmp_path, tasks={"imdb": {"vocabulary": 40, "length": 8}})
-    result = train_point(point, options, tmp_path / "sim")
-    assert result["status"] == "ok", result["error"]
-    assert np.isfinite(result["val_loss"]) and np.isfinite(result["terminal_adjoint"])
 
 
 # --- prepared variants on disk: what process-isolated trainings share ------------------------
@@ -311,7 +267,8 @@ def test_a_concurrent_writer_that_lost_the_race_leaves_the_winner(tmp_path):
     disk_cache.write(entry, data)
     disk_cache.write(entry, data.with_inputs(data.x_train * 2, data.x_val * 2))  # rename onto the winner fails
     assert disk_cache.read(entry).x_train.max() == 1 and [p.name for p in tmp_path.iterdir()] == ["task-0"]
-    assert sorted(p.name for p in entry.iterdir()) == sorted([*(f"{a}.npy" for a in disk_cache.ARRAYS), disk_cache.META_FILE])
+    expected = [*(f"{a}.npy" for a in disk_cache.ARRAYS), disk_cache.META_FILE]
+    assert sorted(p.name for p in entry.iterdir()) == sorted(expected)
 
 
 def test_an_unwritable_cache_leaves_the_task_uncached_not_failed(tmp_path):

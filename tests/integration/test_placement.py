@@ -8,16 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from simulators.placement import PlacementError, gpus_of_slot
-from tests.conftest import run_command
-
-
-def test_slots_map_onto_gpus_packed_k_per_gpu():
-    assert [gpus_of_slot(s, 1, 2, 4) for s in range(8)] == [(0,), (0,), (1,), (1,), (2,), (2,), (3,), (3,)]
-    assert [gpus_of_slot(s, 2, 1, 4) for s in range(2)] == [(0, 1), (2, 3)]
-    assert gpus_of_slot(3, 0, 1, 0) == ()
-    with pytest.raises(PlacementError, match="a node has 4"):
-        gpus_of_slot(8, 1, 2, 4)
+from tests.helpers.runs import run_command
 
 
 def fake_pbs(tmp_path):
@@ -36,13 +27,14 @@ def test_every_training_sees_its_allotted_gpus_and_threads(write_spec, tmp_path,
     probes = tmp_path / "probes"
     probes.mkdir()
     spec_path = write_spec(
-        space={"choices": {"architecture": ["rnn"], "dataset": ["probe_environment"], "hidden_dim": [4, 8]}, "replicates": 4},
+        space={"choices": {"architecture": ["rnn"], "dataset": ["probe_environment"], "hidden_dim": [4, 8]},
+               "replicates": 4},
         simulator={"isolation": "inline", "gpus_per_sim": 1, "sims_per_gpu": 2, "threads": None},
         resources={"gpus_per_node": 2, "cores_per_node": 16},
     )
     result = run_command(
         ["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "8", "--out", str(tmp_path / "run")],
-        env={"TASKGEN_PLUGINS": "tests.probe_tasks", "TASKGEN_PROBE_DIR": str(probes), **allocation(tmp_path)},
+        env={"TASKGEN_PLUGINS": "tests.helpers.probe_tasks", "TASKGEN_PROBE_DIR": str(probes), **allocation(tmp_path)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     H = np.load(tmp_path / "run" / "history.npy")

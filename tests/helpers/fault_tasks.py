@@ -13,7 +13,6 @@ import numpy as np
 
 from simulators.tasks import digits
 
-
 ATTEMPTS_ENV = "TASKGEN_FAULT_ATTEMPTS"
 
 
@@ -60,4 +59,4 @@ class FaultyDigits:
 
 FAULTS = ("raise", "exit", "segfault", "sleep", "nan", "flaky")
 RAISE, EXIT, SEGFAULT, SLEEP, NAN, FLAKY = (FaultyDigits(f) for f in FAULTS)
-TASKS = {f"fault_{f}": f"tests.fault_tasks:{f.upper()}" for f in FAULTS}
+TASKS = {f"fault_{f}": f"tests.helpers.fault_tasks:{f.upper()}" for f in FAULTS}

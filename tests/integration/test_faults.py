@@ -6,8 +6,8 @@ from collections import Counter
 
 import numpy as np
 
-from tests.conftest import run_command
-from tests.fault_tasks import ATTEMPTS_ENV
+from tests.helpers.fault_tasks import ATTEMPTS_ENV
+from tests.helpers.runs import run_command
 
 EXPECTED = {
     "digits": ("ok", ""),
@@ -26,12 +26,13 @@ def test_every_kind_of_failure_is_recorded_and_the_ensemble_finishes(write_spec,
     spec_path = write_spec(
         space={"choices": {"architecture": ["rnn"], "dataset": list(EXPECTED), "hidden_dim": [8]}, "replicates": 1},
         # a fresh task cache: every attempt calls the task's load (a cached variant would skip it)
-        simulator={"isolation": "process", "timeout": 40, "retries": 1, "epochs": 2, "task_cache": str(tmp_path / "cache")},
+        simulator={"isolation": "process", "timeout": 40, "retries": 1, "epochs": 2,
+                   "task_cache": str(tmp_path / "cache")},
     )
     attempts_log = tmp_path / "attempts.txt"
     result = run_command(
         ["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(tmp_path / "run")],
-        env={"TASKGEN_PLUGINS": "tests.fault_tasks", ATTEMPTS_ENV: str(attempts_log)},
+        env={"TASKGEN_PLUGINS": "tests.helpers.fault_tasks", ATTEMPTS_ENV: str(attempts_log)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     H = np.load(tmp_path / "run" / "history.npy")

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 
-import keras
 import numpy as np
 import pytest
 
 from generators.points import make_point
 from hypers.fields import defaults
-from simulators.engines import Plan
 from simulators.options import TrainingOptions
+from tests.helpers.runs import run_command
 from tests.helpers.training import train_point
-from tests.conftest import run_command
 
 TINY_DIGITS = {"digits": {"train_samples": 64}}
 
@@ -22,22 +20,6 @@ def train(sim_dir, **options):
     point = make_point({**defaults(), "architecture": "rnn", "dataset": "digits", "hidden_dim": 8, "epochs": 2},
                        replicate=0, spec_seed=3)
     return train_point(point, TrainingOptions(tasks=TINY_DIGITS, threads=1, **options), sim_dir)
-
-
-def rate_at(optimizer, step: int) -> float:
-    rate = optimizer.learning_rate if not callable(optimizer._learning_rate) else optimizer._learning_rate(step)
-    return float(keras.ops.convert_to_numpy(rate))
-
-
-def test_warmup_then_cosine_schedule():
-    plan = Plan(epochs=10, batch_size=10, learning_rate=0.1, seed=0, schedule="warmup_cosine", warmup_epochs=2)
-    optimizer = plan.optimizer(samples=100)  # 10 steps per epoch: warm-up 20 steps, 80 of cosine decay
-    assert rate_at(optimizer, 0) == pytest.approx(0.0)
-    assert rate_at(optimizer, 10) == pytest.approx(0.05, rel=1e-3)
-    assert rate_at(optimizer, 20) == pytest.approx(0.1, rel=1e-3)
-    assert rate_at(optimizer, 60) == pytest.approx(0.05, rel=1e-3)
-    assert rate_at(optimizer, 100) == pytest.approx(0.0, abs=1e-6)
-    assert float(Plan(epochs=1, batch_size=1, learning_rate=0.3, seed=0).optimizer(5).learning_rate) == pytest.approx(0.3)
 
 
 def test_same_seed_same_numbers(tmp_path):

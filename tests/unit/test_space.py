@@ -67,7 +67,8 @@ def test_exclusion_naming_an_unchosen_value_is_an_error():
 
 def test_excluding_everything_is_an_error():
     with pytest.raises(ValidationError, match="every configuration"):
-        SearchSpace.model_validate({"choices": {"architecture": ["rnn"], "dataset": ["digits"]}, "exclude": [{"architecture": "rnn"}]})
+        SearchSpace.model_validate({"choices": {"architecture": ["rnn"], "dataset": ["digits"]},
+                                    "exclude": [{"architecture": "rnn"}]})
 
 
 def test_impossible_pad_and_orientation_combinations_are_dropped_and_counted():

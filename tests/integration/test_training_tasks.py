@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from generators.points import make_point
@@ -11,6 +12,7 @@ from hypers.fields import defaults
 from simulators.architectures import ARCHITECTURE_NAMES
 from simulators.options import TrainingOptions
 from simulators.records import ADJOINT_FIELDS
+from tests.helpers.keras_cache import write_cache
 from tests.helpers.training import train_point
 
 SMALL_TASKS = {
@@ -62,6 +64,17 @@ def test_one_short_epoch_is_finite(tmp_path, architecture, variant):
 
 @pytest.mark.parametrize("architecture", ARCHITECTURE_NAMES)
 def test_learns_digits_well_above_chance(tmp_path, architecture):
-    result = train(tmp_path, architecture, {}, epochs=4, hidden_dim=32, architectures=LEARNING_OPTIONS, dataset="digits")
+    result = train(tmp_path, architecture, {}, epochs=4, hidden_dim=32, architectures=LEARNING_OPTIONS,
+                   dataset="digits")
     assert result["status"] == "ok", result["error"]
     assert result["best_val_accuracy"] > BOUND_FRACTION * MEASURED[architecture] > 0.15
+
+
+def test_text_task_trains_through_the_embedding(tmp_path):
+    write_cache(tmp_path)
+    point = make_point({**defaults(), "architecture": "lstm", "dataset": "imdb", "hidden_dim": 4, "epochs": 1,
+                        "pad": 4, "orientation": "uniform"}, replicate=0, spec_seed=0)
+    options = TrainingOptions(data_dir=tmp_path, tasks={"imdb": {"vocabulary": 40, "length": 8}})
+    result = train_point(point, options, tmp_path / "sim")
+    assert result["status"] == "ok", result["error"]
+    assert np.isfinite(result["val_loss"]) and np.isfinite(result["terminal_adjoint"])

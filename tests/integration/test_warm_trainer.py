@@ -39,7 +39,8 @@ def request(point, out):
 def train(trainer, out, point):
     outcome = trainer.run(request(point, out), timeout=300)
     assert outcome.code == 0, SimDir(out).stderr.read_text()[-2000:]
-    assert outcome.results[0] == json.loads(SimDir(out).result.read_text())  # the reply carries the record
+    recorded = json.loads(SimDir(out).result.read_text())
+    assert json.dumps(outcome.results[0], sort_keys=True) == json.dumps(recorded, sort_keys=True)  # the reply
     return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in json.loads(SimDir(out).history.read_text())]
 
 
@@ -105,19 +106,6 @@ def test_a_worker_keeps_its_trainer_until_its_resources_change(tmp_path):
         assert first.task.process.wait(timeout=30) == 0 and other_gpu.task.process.wait(timeout=30) == 0  # retired
     finally:
         warm.retire_trainer()
-
-
-def test_trainers_share_gpus_and_keep_their_environment_from_sim_to_sim(monkeypatch):
-    """Every trainer allocates GPU memory on demand (several share a GPU, whatever the engine),
-    a user's own setting wins, and the environment is the same on every call, so the worker's
-    trainer is not restarted for nothing."""
-    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
-    monkeypatch.setenv("TF_FORCE_GPU_ALLOW_GROWTH", "false")
-    first = trainer_environment(threads=2, engine="auto")
-    assert first["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and first["TF_FORCE_GPU_ALLOW_GROWTH"] == "false"
-    for name, value in first.items():
-        monkeypatch.setenv(name, value)
-    assert trainer_environment(threads=2, engine="auto") == first
 
 
 def test_a_trainer_gone_before_it_took_a_training_says_so_and_an_idle_one_exits(tmp_path):

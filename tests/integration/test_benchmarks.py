@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import run_command
+from tests.helpers.runs import run_command
 
 
 def test_ensemble_overhead_reports_every_run(tmp_path):

@@ -10,14 +10,14 @@ import pytest
 from ensembles.loading import load_spec
 from generators.grid import grid_points
 from hypers.fields import point_fields
-from ensembles.comms import choose_comms, launched_comms
 from simulators.records import RESULT_FIELDS
-from tests.conftest import run_command
+from tests.helpers.runs import run_command
 
 
 def expected_identifiers(spec_path):
     spec = load_spec(spec_path)
-    return sorted(p["identifier"] for p in grid_points(spec.space, spec.replicates, spec.generator.seed, spec.point_defaults))
+    points = grid_points(spec.space, spec.replicates, spec.generator.seed, spec.point_defaults)
+    return sorted(p["identifier"] for p in points)
 
 
 def check_run(run_dir, spec_path):
@@ -38,7 +38,8 @@ def check_run(run_dir, spec_path):
 
 def test_local_inline_ensemble_trains_every_point_and_refuses_to_overwrite(write_spec, tmp_path):
     spec_path, run_dir = write_spec(), tmp_path / "run"
-    result = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(run_dir)])
+    result = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2",
+                          "--out", str(run_dir)])
     assert result.returncode == 0, result.stderr[-3000:]
     check_run(run_dir, spec_path)
     assert "[0/4 trainings finished]" in result.stdout  # the manager's progress line
@@ -53,7 +54,8 @@ def test_process_isolation_trains_in_a_trainer_per_worker_that_ends_with_the_run
     every training would get a trainer of its own."""
     spec_path = write_spec(simulator={"isolation": "process"})
     run_dir = tmp_path / "run"
-    result = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(run_dir)])
+    result = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2",
+                          "--out", str(run_dir)])
     assert result.returncode == 0, result.stderr[-3000:]
     H = check_run(run_dir, spec_path)
     for row in H:
@@ -81,23 +83,13 @@ def trainers_running(run_dir) -> bool:
 def test_mpirun_without_comms_flag_trains_the_same_points_with_mpi_comms(write_spec, tmp_path):
     """The README's launch line as it stands: no --comms, the launcher's ranks decide."""
     spec_path = write_spec()
-    result = run_command(["mpirun", "-np", "3", "python", "run_ensemble.py", "--spec", str(spec_path), "--out", str(tmp_path / "mpi")])
+    result = run_command(["mpirun", "-np", "3", "python", "run_ensemble.py", "--spec", str(spec_path),
+                          "--out", str(tmp_path / "mpi")])
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "2 workers, comms mpi (PMI_SIZE=3)" in result.stdout
     H = check_run(tmp_path / "mpi", spec_path)
     assert set(H["sim_worker"]) == {1, 2}  # both MPI workers trained; the generator ran on the manager
     assert "comms: mpi" in (tmp_path / "mpi" / "spec.yaml").read_text()
-
-
-@pytest.mark.parametrize("environ, comms", [
-    ({"PMI_SIZE": "129", "PMI_RANK": "5"}, "mpi"),  # mpich's Hydra mpirun (also Slurm's srun --mpi=pmi2)
-    ({"OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_RANK": "0"}, "mpi"),  # Open MPI
-    ({"PMI_SIZE": "1", "PMI_RANK": "0"}, "local"),  # mpirun -np 1: no workers over MPI
-    ({"SLURM_NTASKS": "8", "SLURM_PROCID": "0"}, "local"),  # a Slurm batch shell is not a rank
-    ({}, "local"),
-])
-def test_comms_follow_the_mpi_launcher(environ, comms):
-    assert launched_comms(environ)[0] == comms
 
 
 def test_rank_only_launchers_ask_mpi_for_the_world_size():
@@ -108,11 +100,3 @@ def test_rank_only_launchers_ask_mpi_for_the_world_size():
     assert result.stdout.strip() == "('local', 'PALS_RANKID set, 1 MPI ranks')", result.stderr[-2000:]
 
 
-def test_given_comms_win_over_the_launcher_but_a_resumed_runs_recorded_comms_do_not(write_spec, monkeypatch):
-    monkeypatch.setenv("PMI_SIZE", "3")
-    spec = load_spec(write_spec())
-    assert choose_comms(spec, None, resume=False) == ("mpi", "PMI_SIZE=3")
-    assert choose_comms(spec, "local", resume=False) == ("local", "--comms")
-    named = load_spec(write_spec(comms="local"))
-    assert choose_comms(named, None, resume=False) == ("local", "the spec")
-    assert choose_comms(named, None, resume=True) == ("mpi", "PMI_SIZE=3")  # spec.yaml records every field

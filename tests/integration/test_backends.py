@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_command
+from tests.helpers.runs import run_command
 
 pytest.importorskip("jax")
 

@@ -21,11 +21,12 @@ class EnvironmentProbe:
 
     @staticmethod
     def load(options, data_dir=None):
-        seen = {name: os.environ.get(name) for name in ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "OMP_NUM_THREADS")}
+        names = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "OMP_NUM_THREADS")
+        seen = {name: os.environ.get(name) for name in names}
         record = Path(os.environ[RECORD_DIR_ENV]) / f"{os.getpid()}-{len(os.listdir(os.environ[RECORD_DIR_ENV]))}.json"
         record.write_text(json.dumps(seen))
         raise RuntimeError("probe recorded its environment")
 
 
 PROBE = EnvironmentProbe()
-TASKS = {"probe_environment": "tests.probe_tasks:PROBE"}
+TASKS = {"probe_environment": "tests.helpers.probe_tasks:PROBE"}

@@ -11,33 +11,12 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import PROJECT_ROOT, run_command
+from tests.helpers.runs import PROJECT_ROOT, run_command, start_ensemble, wait_for_saved
 
 # What a resume must change in a finished row: its position in the new H (libEnsemble looks rows
 # up by sim_id) and when the generator learnt of it (libEnsemble hands H0 to the new run's
 # generator when it starts and stamps that; a periodic save may come before the old one was told).
 RENUMBERED = {"sim_id", "gen_informed", "gen_informed_time"}
-
-
-def start_ensemble(spec_path, run_dir):
-    """The ensemble in its own process group, as a batch job runs it."""
-    return subprocess.Popen(
-        [sys.executable, "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2", "--out", str(run_dir)],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
-
-
-def wait_for_saved(run_dir, finished, timeout=300):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            H = np.load(run_dir / "history.npy")
-            if H["sim_ended"].sum() >= finished:
-                return H
-        except (FileNotFoundError, ValueError, EOFError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"no save with {finished} finished trainings within {timeout} s")
 
 
 def assert_finished_rows_kept(before, after):
@@ -60,7 +39,8 @@ def result_files(run_dir):
 @pytest.fixture
 def six_point_spec(write_spec):
     return write_spec(
-        space={"choices": {"architecture": ["rnn", "gru", "lstm"], "dataset": ["digits"], "hidden_dim": [8]}, "replicates": 2},
+        space={"choices": {"architecture": ["rnn", "gru", "lstm"], "dataset": ["digits"], "hidden_dim": [8]},
+               "replicates": 2},
         simulator={"epochs": 3},
         allocator={"save_every": 1},
     )
@@ -135,7 +115,7 @@ def test_dead_worker_ends_the_run_with_history_saved_and_resume_completes_it(six
     worker.kill()
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 3
-    assert f"lost worker" in stderr and f"pid {worker.pid}" in stderr
+    assert "lost worker" in stderr and f"pid {worker.pid}" in stderr
     assert np.load(run_dir / "history.npy")["sim_ended"].sum() >= 1
 
     result = run_command(["python", "run_ensemble.py", "--resume", str(run_dir), "--nworkers", "2"])
