@@ -50,7 +50,7 @@ def test_local_inline_ensemble_trains_every_point_and_refuses_to_overwrite(write
 
 
 def test_process_isolation_trains_in_a_trainer_per_worker_that_ends_with_the_run(write_spec, tmp_path):
-    """4 trainings, 2 workers; with ``trainings_per_process: 1`` (tests/test_warm_trainer.py)
+    """4 trainings, 2 workers; with ``trainings_per_process: 1`` (tests/integration/test_warm_trainer.py)
     every training would get a trainer of its own."""
     spec_path = write_spec(simulator={"isolation": "process"})
     run_dir = tmp_path / "run"

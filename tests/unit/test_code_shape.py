@@ -93,3 +93,12 @@ def test_no_package_imports_one_that_imports_it_back():
 def test_the_cycle_check_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_readme_is_short_and_starts_with_the_two_commands():
+    readme = (PROJECT_ROOT / "README.md").read_text().splitlines()
+    assert len(readme) <= 250
+    commands = [line for line in readme if line.startswith("pip install")]
+    assert commands[:2] == ['pip install -e ".[tf]" && python run_ensemble.py',
+                            'pip install -e ".[test]" && python -m pytest -q -n 2']
+    assert readme.index(commands[0]) < readme.index("## How a run flows")
