@@ -232,25 +232,15 @@ def read_spec(run_dir: Path) -> tuple[str | None, dict | None]:
 
 
 def expected_trainings(spec: dict | None) -> int | None:
-    """Trainings a grid or random spec describes; None for asha (it depends on results) or unknown."""
-    if not spec or not isinstance(spec.get("space"), dict):
-        return None
-    generator = spec.get("generator") or {}
-    kind = generator.get("kind", "grid")
-    try:
-        from hypers.space import SearchSpace
+    """The trainings a run's spec.yaml describes, counted as the run counts them; None for asha
+    (it depends on the results) or a spec this version cannot read."""
+    from ensembles.schema import EnsembleSpec  # here: reading runs must not wait for the spec's imports
 
-        space = SearchSpace.model_validate(spec["space"])
-    except Exception:  # noqa: BLE001 - a spec this version cannot read: the count is unknown, not fatal
+    try:
+        study = EnsembleSpec.model_validate(spec)
+    except ValueError:  # pydantic's ValidationError: a spec of another version, or no spec
         return None
-    replicates = generator.get("replicates") or space.replicates
-    if kind == "random":
-        return int(generator["samples"]) * replicates if generator.get("samples") else None
-    if kind == "grid":
-        total = space.count_points(replicates)
-        sim_max = (spec.get("exit_criteria") or {}).get("sim_max")
-        return min(total, sim_max) if sim_max else total
-    return None
+    return None if study.adaptive else study.trainings_to_run()
 
 
 def load_runs(paths: list[Path]) -> Runs:

@@ -30,6 +30,7 @@ STDERR_TAIL_CHARS = 200
 
 
 def train_sim(H, persis_info, sim_specs, libE_info):
+    """libEnsemble's sim function: the results of the rows' trainings, as rows of ``sim_specs["out"]``."""
     settings: SimSettings = sim_specs["user"]["settings"]
     allotment = worker_allotment(settings.worker)
     sim_dirs = [prepare_sim_dir(row, settings.run_dir, allotment) for row in H]
@@ -38,7 +39,7 @@ def train_sim(H, persis_info, sim_specs, libE_info):
     units = [indices] if settings.worker.group_size > 1 else [[index] for index in indices]
     results: dict[int, dict[str, Any]] = {}
     for unit in units:
-        results |= _train_with_retries(unit, sim_dirs, settings, libE_info, allotment)
+        results |= _with_retries(unit, sim_dirs, settings, libE_info, allotment)
     out = np.zeros(len(H), dtype=sim_specs["out"])
     for index, sim_dir in enumerate(sim_dirs):
         results[index]["sim_dir"] = settings.run_dir.relative(sim_dir)
@@ -58,15 +59,15 @@ def prepare_sim_dir(row: np.void, run_dir: RunDir, allotment: Allotment | None) 
     return sim_dir
 
 
-def _train_with_retries(unit: list[int], sim_dirs: list[SimDir], settings: SimSettings, libE_info: dict,
-                        allotment: Allotment | None) -> dict[int, dict[str, Any]]:
+def _with_retries(unit: list[int], sim_dirs: list[SimDir], settings: SimSettings, libE_info: dict,
+                  allotment: Allotment | None) -> dict[int, dict[str, Any]]:
     """Results of the sim dirs at ``unit``; failed ones (not diverged) train again, up to
     ``retries`` times, each on its own: a group that crashed (out of memory, say) would crash again."""
     results: dict[int, dict[str, Any]] = {}
     attempts = [unit]
     for _ in range(1 + settings.worker.retries):
         for attempt in attempts:
-            trained = _train([sim_dirs[i] for i in attempt], settings, libE_info, allotment)
+            trained = _attempt([sim_dirs[i] for i in attempt], settings, libE_info, allotment)
             results |= dict(zip(attempt, trained))
         attempts = [[i] for i in unit if results[i]["status"] == Status.FAILED]
         if not attempts:
@@ -84,8 +85,10 @@ def worker_allotment(worker: WorkerOptions) -> Allotment | None:
                  worker.gpus_per_sim, worker.sims_per_gpu)
 
 
-def _train(sim_dirs: list[SimDir], settings: SimSettings, libE_info: dict,
-           allotment: Allotment | None) -> list[dict[str, Any]]:
+def _attempt(sim_dirs: list[SimDir], settings: SimSettings, libE_info: dict,
+             allotment: Allotment | None) -> list[dict[str, Any]]:
+    """One attempt at the trainings of ``sim_dirs``, with the worker's GPUs and threads: in the
+    worker itself (``inline``) or in its trainer process."""
     options, environment = settings.training, {}
     if allotment is not None:
         environment = allotment.environment(settings.gpu_env)
@@ -99,11 +102,11 @@ def _train(sim_dirs: list[SimDir], settings: SimSettings, libE_info: dict,
         return trainer_for(libE_info["executor"], settings.run_dir, environment, settings.worker.trainings_per_process,
                            allotment.node if allotment else None)
 
-    return _train_in_process(sim_dirs, options, settings.worker.timeout, trainer)
+    return _in_trainer(sim_dirs, options, settings.worker.timeout, trainer)
 
 
-def _train_in_process(sim_dirs: list[SimDir], options: TrainingOptions, timeout: float,
-                      trainer: Callable[[], WarmTrainer]) -> list[dict[str, Any]]:
+def _in_trainer(sim_dirs: list[SimDir], options: TrainingOptions, timeout: float,
+                trainer: Callable[[], WarmTrainer]) -> list[dict[str, Any]]:
     """The worker's trainer trains the point, or the whole group (its output in the first
     member's sim dir); a member it left without a result gets the crash or the timeout."""
     for sim_dir in sim_dirs:

@@ -63,7 +63,7 @@ def train_points(sim_dirs: list[SimDir], options: TrainingOptions) -> list[dict[
     units = {index: _begin(sim_dir) for index, sim_dir in enumerate(sim_dirs) if index not in done}
     starting = [unit for unit in units.values() if unit.outcome is None]
     if starting:
-        _train(starting, options)
+        _run_units(starting, options)
     return [done[index] if index in done else _finish(units[index], started) for index in range(len(sim_dirs))]
 
 
@@ -87,7 +87,7 @@ def _begin(sim_dir: SimDir) -> Unit:
     return unit
 
 
-def _train(units: list[Unit], options: TrainingOptions) -> None:
+def _run_units(units: list[Unit], options: TrainingOptions) -> None:
     """Train the units on one task; a member that cannot be built fails alone, a failure of the
     task or of the engine is every remaining unit's."""
     try:

@@ -25,9 +25,9 @@ def test_failed_members_of_a_group_retry_each_on_its_own(monkeypatch):
         attempts.append(list(sim_dirs))
         return [{"status": "failed" if name in ("b", "c") and len(attempts) == 1 else "ok"} for name in sim_dirs]
 
-    monkeypatch.setattr(sim, "_train", train)
+    monkeypatch.setattr(sim, "_attempt", train)
     settings = SimpleNamespace(worker=SimpleNamespace(retries=2))
-    results = sim._train_with_retries([0, 1, 2], list("abc"), settings, {}, None)
+    results = sim._with_retries([0, 1, 2], list("abc"), settings, {}, None)
     assert attempts == [["a", "b", "c"], ["b"], ["c"]]  # the group once, then its failures alone
     assert [results[i]["status"] for i in range(3)] == ["ok", "ok", "ok"]
 
