@@ -19,7 +19,7 @@ import scipy.linalg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simulators.architectures.dynamical import (  # noqa: E402
+from simulators.architectures.dynamical import (
     cayley_skew,
     henaff_skew,
     matrix_exponential,

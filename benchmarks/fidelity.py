@@ -31,6 +31,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from simulators.records import read_json, write_json  # noqa: E402
+from simulators.run_dir import SimDir  # noqa: E402
 
 SEEDS = (0, 1, 2)
 PROTOCOL = {"dataset": "digits", "epochs": 6, "hidden_dim": 32, "learning_rate": 1e-2, "batch_size": 32}
@@ -70,19 +71,18 @@ def best_accuracies(architecture: str, engine: str, work: Path) -> list[float]:
     """Best validation accuracy of each seed's training."""
     options = work / "options.json"
     write_json(options, {"engine": "fit" if engine == "fit" else "jax"})
-    sim_dirs = [work / f"{architecture}-{seed}" for seed in SEEDS]
+    sim_dirs = [SimDir(work / f"{architecture}-{seed}") for seed in SEEDS]
     if engine == "group":
         for seed, sim_dir in zip(SEEDS, sim_dirs):
-            sim_dir.mkdir(parents=True)
             point = {**PROTOCOL, "architecture": architecture, "seed": seed, "replicate": seed, "permute": False,
                      "pad": 0, "orientation": "none", "identifier": sim_dir.name, "resume_from": ""}
-            write_json(sim_dir / "point.json", point)
-        write_json(work / "group.json", [str(sim_dir) for sim_dir in sim_dirs])
+            write_json(sim_dir.make().point, point)
+        write_json(work / "group.json", [str(sim_dir.path) for sim_dir in sim_dirs])
         _trainer(["--group", str(work / "group.json"), "--options", str(options)], engine)
     else:
         for seed, sim_dir in zip(SEEDS, sim_dirs):
-            _trainer([*_flags(architecture, seed), "--options", str(options), "--out", str(sim_dir)], engine)
-    return [read_json(sim_dir / "result.json")["best_val_accuracy"] for sim_dir in sim_dirs]
+            _trainer([*_flags(architecture, seed), "--options", str(options), "--out", str(sim_dir.path)], engine)
+    return [read_json(sim_dir.result)["best_val_accuracy"] for sim_dir in sim_dirs]
 
 
 def row(architecture: str, accuracies: list[float], seconds: float) -> dict:

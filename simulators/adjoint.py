@@ -4,7 +4,8 @@
 relates this ratio to which architectures learn long tasks. A zero perturbation p_t is added
 to every hidden state h_t of the recurrent block (for UnICORNN, every layer's y_t and z_t, as the
 study's code concatenated them); dL/dp_t is then dL/dh_t, so one backward pass through the same
-scan gives every adjoint, with no time loop in Python. Each sample's own loss is differentiated, and the norms are averaged over the batch.
+scan gives every adjoint, with no time loop in Python. Each sample's own loss is differentiated,
+and the norms are averaged over the batch.
 """
 
 from __future__ import annotations

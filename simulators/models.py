@@ -11,7 +11,7 @@ EMBEDDING_DIM = 50  # the study's text embeddings (imdb, reuters)
 
 
 def build_model(architecture: str, hidden_dim: int, seed: int, data: TaskData, options=None) -> keras.Model:
-    """``options``: the architecture's options model (published defaults when None)."""
+    """``options``: the architecture's options model (the study's setup when None)."""
     if data.vocabulary:
         inputs = keras.Input(shape=(data.steps,), dtype="int32", name="tokens")
         sequence = keras.layers.Embedding(

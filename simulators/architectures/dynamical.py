@@ -331,17 +331,17 @@ class Unicornn(keras.layers.Layer):
         return read if self.return_sequences else read[:, -1]
 
 
-def antisymmetric(hidden_dim: int, seed: int, options: AntisymmetricOptions, return_sequences=False) -> keras.layers.Layer:
+def antisymmetric(hidden_dim: int, seed: int, options: AntisymmetricOptions, return_sequences=False) -> ScanRecurrence:
     return AntisymmetricRNN(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
 
 
-def lipschitz(hidden_dim: int, seed: int, options: LipschitzOptions, return_sequences=False) -> keras.layers.Layer:
+def lipschitz(hidden_dim: int, seed: int, options: LipschitzOptions, return_sequences=False) -> ScanRecurrence:
     return LipschitzRNN(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
 
 
-def exponential(hidden_dim: int, seed: int, options: ExponentialOptions, return_sequences=False) -> keras.layers.Layer:
+def exponential(hidden_dim: int, seed: int, options: ExponentialOptions, return_sequences=False) -> ScanRecurrence:
     return ExponentialRNN(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
 
 
-def unicornn(hidden_dim: int, seed: int, options: UnicornnOptions, return_sequences=False) -> keras.layers.Layer:
+def unicornn(hidden_dim: int, seed: int, options: UnicornnOptions, return_sequences=False) -> Unicornn:
     return Unicornn(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
