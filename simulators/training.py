@@ -210,7 +210,8 @@ def _member(unit: Unit, options: TrainingOptions, data: TaskData) -> Member:
     board = _tensorboard(model, sim_dir) if options.tensorboard else None
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
-        if options.adjoints and math.isfinite(metrics.get("loss", math.nan)):
+        probed = "initial_adjoint" in metrics  # the engine probed the whole group at once
+        if options.adjoints and not probed and math.isfinite(metrics.get("loss", math.nan)):
             metrics.update(epoch_adjoints(model, loss, data))
         keep_going = history.record(epoch, metrics)
         if board:
@@ -231,7 +232,7 @@ def _member(unit: Unit, options: TrainingOptions, data: TaskData) -> Member:
         warmup_epochs=options.warmup_epochs,
         resume=resume,
     )
-    return Member(model, plan, on_epoch)
+    return Member(model, plan, on_epoch, adjoints=options.adjoints)
 
 
 def _outcome(member: Member, history: EpochHistory) -> dict[str, Any]:
