@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 from libensemble.tools.fields_keys import libE_fields
+from numpy.lib import recfunctions
 
 from ensembles.run_dir import HISTORY_FILE
-from hypers.fields import POINT_DTYPE
+from hypers.fields import NEUTRAL_VALUES, POINT_DTYPE
 from simulators.records import RESULT_DTYPE
 
 # Every H0 has these; a saved history's rows bring all of their own fields on top.
@@ -34,10 +35,22 @@ def finished_rows(run_dir: Path) -> np.ndarray:
         H = np.load(path)
     except (ValueError, OSError) as error:
         raise ResumeError(f"{path} cannot be read ({error}); it is not a taskgen history") from None
+    H = with_later_fields(H)
     missing = {name for name, _ in POINT_DTYPE + RESULT_DTYPE} - set(H.dtype.names or ())
     if missing:
         raise ResumeError(f"{path} lacks the fields {sorted(missing)}: it is not a taskgen history")
     return H[H["sim_ended"] & (H["status"] != "")]
+
+
+def with_later_fields(H: np.ndarray) -> np.ndarray:
+    """A history saved before the fields of NEUTRAL_VALUES existed, with them at those values
+    (which is what its trainings were: uncorrupted)."""
+    absent = [name for name in NEUTRAL_VALUES if H.dtype.names is not None and name not in H.dtype.names]
+    if not absent:
+        return H
+    kinds = dict(POINT_DTYPE)
+    values = [np.full(len(H), NEUTRAL_VALUES[name], dtype=kinds[name]) for name in absent]
+    return recfunctions.append_fields(H, absent, values, usemask=False)
 
 
 def as_initial_history(rows: np.ndarray) -> np.ndarray:

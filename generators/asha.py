@@ -23,7 +23,7 @@ from generators.points import from_row, make_point, to_array
 from generators.streaming import STOP_TAGS
 from hypers.space import SearchSpace
 
-DEFAULT_GROUP_BY = ("architecture", "dataset", "permute", "pad", "orientation")
+DEFAULT_GROUP_BY = ("architecture", "dataset", "permute", "pad", "orientation", "corruption", "val_corruption")
 # What the generator needs back of each finished training.
 RESULT_INPUTS = ["identifier", "status", "val_accuracy", "val_loss"]
 

@@ -11,8 +11,10 @@ from typing import Any
 
 from simulators.architectures import ARCHITECTURE_NAMES
 from simulators.tasks import TASK_NAMES
+from simulators.tasks.corruptions import NONE, parse
 
 ORIENTATIONS = ("none", "post", "uniform")
+CORRUPTION_CHARS = 64
 
 # name -> NumPy dtype in the history array
 POINT_DTYPE = [
@@ -21,6 +23,8 @@ POINT_DTYPE = [
     ("permute", bool),
     ("pad", "i8"),
     ("orientation", "U8"),
+    ("corruption", f"U{CORRUPTION_CHARS}"),  # the composition of image corruptions it trains on (corruptions.py)
+    ("val_corruption", f"U{CORRUPTION_CHARS}"),  # the composition it is validated on: held out when it differs
     ("hidden_dim", "i8"),
     ("learning_rate", "f8"),
     ("epochs", "i8"),
@@ -41,11 +45,31 @@ DEFAULTS: dict[str, Any] = {
     "permute": False,
     "pad": 0,
     "orientation": "none",
+    "corruption": NONE,
+    "val_corruption": NONE,  # left out of a configuration: the training's own corruption (see complete)
     "hidden_dim": 64,
     "learning_rate": 1e-3,
     "epochs": 10,
     "batch_size": 32,
 }
+
+
+# Fields added after the published study: they join a point's identity only where they change its
+# task, so that the identifiers (and seeds) of every earlier study's points stay as they were.
+NEUTRAL_VALUES = {"corruption": NONE, "val_corruption": NONE}
+
+
+def with_seen_validation(configuration: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
+    """``configuration`` validated on its own corruption unless ``chosen`` names a val_corruption."""
+    if "val_corruption" in chosen:
+        return configuration
+    return {**configuration, "val_corruption": configuration["corruption"]}
+
+
+def identity(configuration: dict[str, Any]) -> dict[str, Any]:
+    """The configuration's choice fields that make it what it is (NEUTRAL_VALUES left out)."""
+    return {name: configuration[name] for name in CHOICE_FIELDS
+            if name not in NEUTRAL_VALUES or configuration[name] != NEUTRAL_VALUES[name]}
 
 
 def _positive_int(name: str, value: Any, minimum: int) -> int:
@@ -72,6 +96,16 @@ def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _corruption(name: str, value: Any) -> str:
+    try:
+        parse(value)
+    except ValueError as error:
+        raise ValueError(f"'{name}': {error}") from None
+    if len(value) > CORRUPTION_CHARS:
+        raise ValueError(f"'{name}': {value!r} is longer than {CORRUPTION_CHARS} characters; compose fewer corruptions")
+    return value
+
+
 def _boolean(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"'{name}' takes true or false, got {value!r}")
@@ -88,6 +122,8 @@ def validate_choice_value(name: str, value: Any) -> Any:
         return _one_of(name, value, ORIENTATIONS)
     if name == "permute":
         return _boolean(name, value)
+    if name in ("corruption", "val_corruption"):
+        return _corruption(name, value)
     if name == "learning_rate":
         return _learning_rate(value)
     if name == "pad":

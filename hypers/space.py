@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hypers.fields import CHOICE_FIELDS, DEFAULTS, validate_choice_value
+from hypers.fields import CHOICE_FIELDS, DEFAULTS, validate_choice_value, with_seen_validation
 
 Scalar = bool | int | float | str
 
@@ -73,8 +73,10 @@ class SearchSpace(BaseModel):
 
     @staticmethod
     def complete(configuration: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The configuration with every point field: chosen values over ``defaults`` over DEFAULTS."""
-        return {**DEFAULTS, **(defaults or {}), **configuration}
+        """The configuration with every point field: chosen values over ``defaults`` over DEFAULTS; a
+        val_corruption not given is the configuration's corruption (validated on what it trains on)."""
+        given = {**(defaults or {}), **configuration}
+        return with_seen_validation({**DEFAULTS, **given}, given)
 
     def configurations(self, defaults: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every allowed configuration, completed with ``defaults`` for fields not chosen, in a fixed order."""

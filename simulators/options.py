@@ -41,6 +41,12 @@ class TrainingOptions(BaseModel):
     threads: int | None = Field(None, ge=1, description="CPU threads per training; default: the backend's.")
     adjoints: bool = Field(True, description="Measure the adjoint norms on a probe batch after every epoch.")
     checkpoint_every: int = Field(1, ge=0, description="Save a resumable checkpoint every k epochs; 0 = never.")
+    corruption_seed: int = Field(
+        0, ge=0, description="Seeds the per-image magnitudes of the points' corruptions: every training of a study "
+        "sees the same corrupted images, and the node's trainings share one prepared copy of each.")
+    tracking: Literal["none", "wandb"] = Field(
+        "none", description="wandb: log each training to Weights & Biases (pip install taskgen[wandb]): its point as "
+        "the config, its epochs as metrics, grouped by the run's name; offline unless WANDB_MODE says otherwise.")
 
     @field_validator("tasks")
     @classmethod
@@ -50,6 +56,13 @@ class TrainingOptions(BaseModel):
                 raise ValueError(f"tasks.{name}: unknown dataset; allowed: {', '.join(TASK_NAMES)}")
             task_module(name).Options.model_validate(options)
         return tasks
+
+    @field_validator("tracking")
+    @classmethod
+    def _tracking_is_installed(cls, kind: str) -> str:
+        from simulators.tracking import check_available
+
+        return check_available(kind)
 
     @field_validator("architectures")
     @classmethod

@@ -24,7 +24,7 @@ import time
 import traceback
 from pathlib import Path
 
-from hypers.fields import DEFAULTS, validate_choice_value
+from hypers.fields import DEFAULTS, validate_choice_value, with_seen_validation
 from simulators.inbox import poll_delays, reply_path, request_path
 from simulators.options import TrainingOptions
 from simulators.records import read_json, write_json
@@ -62,7 +62,7 @@ def _point_from_flags(args: argparse.Namespace) -> dict:
             point[name] = validate_choice_value(name, value)
         except ValueError as error:
             raise SystemExit(f"error: --{name.replace('_', '-')}: {error}") from None
-    return point
+    return with_seen_validation(point, {name: value for name, value in vars(args).items() if value is not None})
 
 
 def _typed(name: str, raw: str):

@@ -11,11 +11,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from simulators import tracking
 from simulators.options import TrainingOptions
 from simulators.records import ADJOINT_FIELDS
 from simulators.records import empty_result, read_json, write_json
 from simulators.tasks import disk_cache, task_module
 from simulators.tasks.base import TaskData
+from simulators.tasks.corruptions import corrupt_task
 from simulators.tasks.transforms import apply_variation
 
 ERROR_CHARS = 250
@@ -29,6 +31,7 @@ class EpochHistory:
     def __init__(self, path: Path, epochs: list[dict[str, Any]] | None = None):
         self.path = path
         self.epochs: list[dict[str, Any]] = epochs or []
+        self.tracker: tracking.WandbTracker | None = None  # a copy of every epoch for experiment tracking
 
     @classmethod
     def load(cls, path: Path) -> EpochHistory:
@@ -39,6 +42,8 @@ class EpochHistory:
         """Store the epoch; False (stop training) when the loss is no longer finite."""
         self.epochs.append({"epoch": epoch, **metrics})
         write_json(self.path, self.epochs)
+        if self.tracker:
+            self.tracker.log(epoch, metrics)
         return math.isfinite(metrics.get("loss", math.nan))
 
     def truncate(self, epochs: int) -> None:
@@ -81,30 +86,33 @@ def configure_backend(seed: int, threads: int | None) -> None:
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_task(dataset: str, options_json: str, data_dir: str | None, permute: bool, pad: int, orientation: str,
-                 task_cache: str | None):
+def _cached_task(dataset: str, options_json: str, data_dir: str | None, variation: tuple, task_cache: str | None):
     """In memory for the process that trains many points (a warm trainer, an inline worker); on
-    disk (``disk_cache``) for the node's other processes, which would otherwise prepare it again."""
+    disk (``disk_cache``) for the node's other processes, which would otherwise prepare it again.
+    ``variation``: permute, pad, orientation, corruption, val_corruption and the corruption seed."""
     module = task_module(dataset)
     directory = Path(data_dir) if data_dir else None
+    permute, pad, orientation, corruption, val_corruption, corruption_seed = variation
 
     def build() -> TaskData:
         data = module.load(module.Options.model_validate_json(options_json), directory)
+        data = corrupt_task(data, getattr(module, "image_shape", None), corruption, val_corruption, corruption_seed)
         return apply_variation(data, permute, pad, orientation)
 
-    name = disk_cache.entry_name(dataset, module, options_json, directory, (permute, pad, orientation))
+    name = disk_cache.entry_name(dataset, module, options_json, directory, variation)
     return disk_cache.cached((Path(task_cache) if task_cache else disk_cache.default_cache_dir()) / name, build)
 
 
 def load_task(point: dict[str, Any], options: TrainingOptions) -> TaskData:
     """The point's task variant; cached, so the trainings of one task on a node load it once."""
+    corruption = str(point.get("corruption", "none"))  # absent from points written before corruptions
+    variation = (bool(point["permute"]), int(point["pad"]), str(point["orientation"]), corruption,
+                 str(point.get("val_corruption", corruption)), options.corruption_seed)
     return _cached_task(
         point["dataset"],
         options.task_options(point["dataset"]).model_dump_json(),
         str(options.data_dir) if options.data_dir else None,
-        bool(point["permute"]),
-        int(point["pad"]),
-        str(point["orientation"]),
+        variation,
         str(options.task_cache) if options.task_cache else None,
     )
 
@@ -155,8 +163,10 @@ def _member(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, hist
     return Member(model, plan, on_epoch)
 
 
-def _outcome(member: Any, history: EpochHistory) -> dict[str, Any]:
-    return {"n_params": member.model.count_params(), "status": "diverged" if history.diverged else "ok"}
+def _outcome(member: Any, history: EpochHistory, data: TaskData) -> dict[str, Any]:
+    """How it ended, and the corruptions its data was prepared with (the validation set's: held out or not)."""
+    return {"n_params": member.model.count_params(), "status": "diverged" if history.diverged else "ok",
+            "corruption": data.corruption, "val_corruption": data.val_corruption}
 
 
 def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, history: EpochHistory) -> dict[str, Any]:
@@ -166,7 +176,7 @@ def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, histo
 
     member = _member(point, options, sim_dir, history, data)
     engine(options.engine).train(member.model, data, member.plan, member.on_epoch)
-    return _outcome(member, history)
+    return _outcome(member, history, data)
 
 
 def _train_group(indices: list[int], points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[Path],
@@ -183,7 +193,7 @@ def _train_group(indices: list[int], points: list[dict[str, Any]], options: Trai
             outcomes[index] = _failure(error, sim_dirs[index])
     try:
         train_group(list(members.values()), data)
-        outcomes |= {index: _outcome(member, histories[index]) for index, member in members.items()}
+        outcomes |= {index: _outcome(member, histories[index], data) for index, member in members.items()}
     except Exception as error:  # noqa: BLE001 - the group's program failed: every member's record
         outcomes |= {index: _failure(error, sim_dirs[index]) for index in members}
     return outcomes
@@ -221,12 +231,14 @@ def adopt_parent(sim_dir: Path, parent_dir: Path) -> None:
     shutil.copyfile(parent_dir / CHECKPOINT_FILE, sim_dir / CHECKPOINT_FILE)
 
 
-def _begin(point: dict[str, Any], sim_dir: Path) -> EpochHistory:
-    """The sim dir ready for ``point``: its point.json, and the learning curve so far."""
+def _begin(point: dict[str, Any], sim_dir: Path, options: TrainingOptions) -> EpochHistory:
+    """The sim dir ready for ``point``: its point.json, the learning curve so far, its tracker."""
     write_json(sim_dir / "point.json", point)
     if point.get("resume_from"):
         adopt_parent(sim_dir, sim_dir.parent / point["resume_from"])
-    return EpochHistory.load(sim_dir / "history.json")
+    history = EpochHistory.load(sim_dir / "history.json")
+    history.tracker = tracking.start(options.tracking, point, sim_dir)
+    return history
 
 
 def _failure(error: Exception, sim_dir: Path) -> dict[str, Any]:
@@ -239,6 +251,8 @@ def _finish(history: EpochHistory, outcome: dict[str, Any], sim_dir: Path, start
     result["train_seconds"] = time.perf_counter() - started
     result["sim_dir"] = str(sim_dir)
     write_json(sim_dir / "result.json", result)
+    if history.tracker:
+        history.tracker.finish(result)
     return result
 
 
@@ -256,7 +270,7 @@ def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: Path)
     history = EpochHistory(sim_dir / "history.json")
     started = time.perf_counter()
     try:
-        history = _begin(point, sim_dir)
+        history = _begin(point, sim_dir, options)
         outcome = _train(point, options, sim_dir, history)
     except Exception as error:  # noqa: BLE001 - any failure is recorded, not raised
         outcome = _failure(error, sim_dir)
@@ -288,7 +302,7 @@ def run_training_group(points: list[dict[str, Any]], options: TrainingOptions, s
             continue
         histories[index] = EpochHistory(sim_dir / "history.json")
         try:
-            histories[index] = _begin(point, sim_dir)
+            histories[index] = _begin(point, sim_dir, options)
         except Exception as error:  # noqa: BLE001 - this member's failure, not the group's
             outcomes[index] = _failure(error, sim_dir)
     starting = [index for index in histories if index not in outcomes]
