@@ -221,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     from simulators.tracking import sync_hint
 
     print_summary(H, save_history(run_dir, H))
-    if sync_hint(spec.simulator.tracking, run_dir):
-        print(sync_hint(spec.simulator.tracking, run_dir))
+    hint = sync_hint(spec.simulator.tracking, run_dir)
+    if hint:
+        print(hint)
     target = min(spec.exit_criteria.sim_max or spec.count_points(), spec.count_points())
     if exit_flag or not H["sim_ended"].all() or (len(H) < target and not spec.adaptive):
         print(f"Stopped early (exit flag {exit_flag}); continue with: python run_ensemble.py --resume {run_dir}")

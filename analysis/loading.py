@@ -27,6 +27,7 @@ import pandas as pd
 import yaml
 
 from hypers.fields import POINT_DTYPE
+from simulators.tasks.corruptions import NONE
 from simulators.records import ADJOINT_FIELDS, RESULT_DTYPE, STATUSES
 
 HISTORY_FILE = "history.npy"
@@ -40,9 +41,11 @@ ADJOINT_COLUMNS = ADJOINT_FIELDS
 # libEnsemble's bookkeeping kept in the frame (the rest is dropped).
 LIBE_COLUMNS = ("sim_id", "sim_started", "sim_ended", "sim_started_time", "sim_ended_time", "sim_worker")
 # The fields that make a task: a dataset and its variation.
-TASK_FIELDS = ("dataset", "orientation", "permute")
-# Point fields a CSV may leave out, with the value that means "not varied".
-CSV_DEFAULTS = {"permute": False, "pad": 0, "orientation": "none", "status": "ok", "replicate": 0, "resume_from": ""}
+TASK_FIELDS = ("dataset", "orientation", "permute", "corruption", "val_corruption")
+# Point fields a CSV (or a history from before corruptions) may leave out, with the value that means
+# "not varied"; a missing val_corruption is the row's corruption.
+CSV_DEFAULTS = {"permute": False, "pad": 0, "orientation": "none", "corruption": NONE, "status": "ok", "replicate": 0,
+                "resume_from": ""}
 # Status of a row that has no result (yet): running, queued or cut off by a kill.
 UNFINISHED = "unfinished"
 
@@ -63,8 +66,13 @@ class Runs:
     notes: list[str] = field(default_factory=list)
 
 
-def task_name(dataset: str, orientation: str, permute: bool) -> str:
-    return f"{dataset}-{orientation}-{bool(permute)}"
+def task_name(dataset: str, orientation: str, permute: bool, corruption: str = NONE, val_corruption: str = NONE) -> str:
+    """``digits-none-False``; corrupted: ``digits-none-False-rotate`` (validated on the corruption it
+    trained on) or ``digits-none-False-rotate@translate`` (trained on rotate, validated on held-out translate)."""
+    base = f"{dataset}-{orientation}-{bool(permute)}"
+    if corruption == NONE and val_corruption == NONE:
+        return base
+    return f"{base}-{corruption}" + ("" if val_corruption == corruption else f"@{val_corruption}")
 
 
 def read_history(path: Path) -> np.ndarray:
@@ -185,10 +193,15 @@ def _finish(frame: pd.DataFrame, run_dir: Path, source: str) -> pd.DataFrame:
     for name, default in CSV_DEFAULTS.items():
         if name not in frame:
             frame[name] = default
-    for name in ("architecture", "dataset", "orientation", "status", "identifier", "resume_from", "error"):
+    if "val_corruption" not in frame:
+        frame["val_corruption"] = ""
+    for name in ("architecture", "dataset", "orientation", "corruption", "val_corruption", "status", "identifier",
+                 "resume_from", "error"):
         if name in frame:
             column = frame[name].astype(object)
             frame[name] = column.where(column.notna(), "").astype(str)
+    frame["corruption"] = frame["corruption"].replace("", NONE)
+    frame["val_corruption"] = frame["val_corruption"].where(frame["val_corruption"] != "", frame["corruption"])
     frame["permute"] = frame["permute"].map(_boolean)
     if "sim_ended" not in frame:
         frame["sim_ended"] = frame["status"].isin(STATUSES)
@@ -203,7 +216,7 @@ def _finish(frame: pd.DataFrame, run_dir: Path, source: str) -> pd.DataFrame:
         if name in frame:
             column = pd.to_numeric(frame[name], errors="coerce")
             frame[name] = column.astype("int64") if column.notna().all() else column.astype(float)
-    frame["task"] = [task_name(*values) for values in zip(frame["dataset"], frame["orientation"], frame["permute"])]
+    frame["task"] = [task_name(*values) for values in zip(*(frame[name] for name in TASK_FIELDS))]
     frame["source"] = source
     frame["run_dir"] = str(run_dir)
     if "identifier" not in frame:

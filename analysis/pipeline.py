@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import figures, statistics, tables
+from analysis import compositions, figures, statistics, tables
 from analysis.loading import AnalysisError, Runs, epoch_records, final_rows, status_counts
 from analysis.metrics import metrics_by_task, metrics_table
 
@@ -100,6 +100,7 @@ def analyse(runs: Runs, metric: str = "val_accuracy", curve_task: str | None = N
                           "Share of tasks in which two architectures differ (Bonferroni, p < 0.05).",
                           figures.proportion_heatmap(statistics.proportion_matrix(proportions))))
 
+    _compositions(result, ok_rows, best)
     _learning_curves(result, winners, chosen, metric, curve_task, draw)
 
     rates = tables.divergence_rates(rows)
@@ -132,6 +133,20 @@ def analyse(runs: Runs, metric: str = "val_accuracy", curve_task: str | None = N
                         tables.epochs_budget(frame)))
     add_table(Table("status", "Trainings per status", "Every row of the runs, finished or not.", tables.status_table(frame)))
     return result
+
+
+def _compositions(result: Analysis, ok_rows: pd.DataFrame, best: pd.DataFrame) -> None:
+    """Corrupted studies: seen against held-out compositions, overall and a table per composition."""
+    summary = compositions.composition_summary(ok_rows, best)
+    if summary.empty:
+        return
+    held_out = "mean, std, n of the metric; held_out: validated on another composition than trained on; gap: mean - "
+    held_out += "seen_mean (the same architecture validated on its training composition)"
+    result.tables.append(Table("compositions", "Compositions: seen and held out",
+                               f"Hyperparameters chosen on the seen validation ({held_out}); chosen_on says where.",
+                               summary))
+    for name, title, frame in compositions.per_composition(summary):
+        result.tables.append(Table(name, title, f"As in Compositions: {held_out}.", frame))
 
 
 def _learning_curves(result: Analysis, winners: pd.DataFrame, chosen, metric: str, curve_task, draw: bool) -> None:
