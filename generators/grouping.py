@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-SHAPE_FIELDS = ("architecture", "dataset", "permute", "pad", "orientation", "corruption", "val_corruption", "hidden_dim",
-                "batch_size", "epochs")
+SHAPE_FIELDS = ("architecture", "dataset", "permute", "pad", "orientation", "corruption", "val_corruption",
+                "hidden_dim", "batch_size", "epochs")
 LOOKAHEAD_GROUPS = 4
 
 

@@ -7,8 +7,8 @@ ensemble's name. Compute nodes have no internet, so runs are written offline (un
 ``WANDB_MODE`` says otherwise) under ``RUN_DIR/wandb`` (or ``$WANDB_DIR/wandb``), and the
 ensemble prints the ``wandb sync`` command that uploads them from a login node.
 
-A tracking failure after the start never costs a training: it is reported once on stderr and
-tracking stops for that training.
+A tracking failure never costs a training: it is reported once on stderr and that training goes
+on untracked.
 """
 
 from __future__ import annotations
@@ -92,8 +92,15 @@ class WandbTracker:
 
 
 def start(kind: str, point: dict[str, Any], sim_dir: Path) -> WandbTracker | None:
-    """The training's tracker, or None when ``kind`` is none."""
-    return WandbTracker(point, sim_dir) if kind == "wandb" else None
+    """The training's tracker; None when ``kind`` is none, or when it cannot start (the training goes on)."""
+    if kind != "wandb":
+        return None
+    try:
+        return WandbTracker(point, sim_dir)
+    except Exception as error:  # noqa: BLE001 - tracking never costs a training
+        print(f"warning: W&B tracking could not start, training untracked: {type(error).__name__}: {error}",
+              file=sys.stderr)
+        return None
 
 
 def sync_hint(kind: str, run_dir: Path) -> str | None:
@@ -102,4 +109,5 @@ def sync_hint(kind: str, run_dir: Path) -> str | None:
         return None
     root = runs_root(run_dir)
     count = len(list(root.glob("offline-run-*"))) if root.is_dir() else 0
-    return f"W&B: {count} offline runs in {root}; upload them from a machine with internet: wandb sync {root}/offline-run-*"
+    return (f"W&B: {count} offline runs in {root}; upload them from a machine with internet: "
+            f"wandb sync {root}/offline-run-*")
