@@ -27,8 +27,8 @@ import pandas as pd
 import yaml
 
 from hypers.fields import POINT_DTYPE
-from simulators.tasks.corruptions import NONE
 from simulators.records import ADJOINT_FIELDS, RESULT_DTYPE, STATUSES
+from simulators.tasks.corruptions import NONE
 
 HISTORY_FILE = "history.npy"
 SPEC_FILE = "spec.yaml"

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hypers.fields import POINT_DTYPE, identity
+from hypers.fields import POINT_DTYPE, identity, value_of
 
 NAMESPACE = uuid.UUID("5b1f3c2e-7d4a-4e0b-9a51-3f6c2d8e9b10")
 
@@ -24,7 +24,7 @@ def identify(configuration: dict[str, Any], replicate: int, spec_seed: int) -> t
     """(identifier, seed) of one training; independent of field order and of the run. The seed is
     that of the same configuration validated on its own corruption."""
     identifier = _uuid(configuration, replicate, spec_seed)
-    seen = _uuid({**configuration, "val_corruption": configuration["corruption"]}, replicate, spec_seed)
+    seen = _uuid({**configuration, "val_corruption": value_of(configuration, "corruption")}, replicate, spec_seed)
     return str(identifier), seen.int % (2**31 - 1)
 
 
@@ -50,7 +50,7 @@ def to_array(points: list[dict[str, Any]], dtype: list[tuple]) -> np.ndarray:
     the grouping generators' ``priority``)."""
     rows = np.zeros(len(points), dtype=dtype)
     for name, _ in dtype:
-        rows[name] = [point[name] for point in points]
+        rows[name] = [value_of(point, name) for point in points]
     return rows
 
 

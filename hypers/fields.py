@@ -66,10 +66,16 @@ def with_seen_validation(configuration: dict[str, Any], chosen: dict[str, Any]) 
     return {**configuration, "val_corruption": configuration["corruption"]}
 
 
+def value_of(point: dict[str, Any], name: str) -> Any:
+    """``point[name]``; a point made without a field of NEUTRAL_VALUES (before it existed) has its neutral value."""
+    return point.get(name, NEUTRAL_VALUES[name]) if name in NEUTRAL_VALUES else point[name]
+
+
 def identity(configuration: dict[str, Any]) -> dict[str, Any]:
     """The configuration's choice fields that make it what it is (NEUTRAL_VALUES left out)."""
-    return {name: configuration[name] for name in CHOICE_FIELDS
-            if name not in NEUTRAL_VALUES or configuration[name] != NEUTRAL_VALUES[name]}
+    values = {name: value_of(configuration, name) for name in CHOICE_FIELDS}
+    return {name: value for name, value in values.items()
+            if name not in NEUTRAL_VALUES or value != NEUTRAL_VALUES[name]}
 
 
 def _positive_int(name: str, value: Any, minimum: int) -> int:

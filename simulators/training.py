@@ -11,6 +11,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from hypers.fields import value_of
 from simulators import tracking
 from simulators.options import TrainingOptions
 from simulators.records import ADJOINT_FIELDS
@@ -105,9 +106,8 @@ def _cached_task(dataset: str, options_json: str, data_dir: str | None, variatio
 
 def load_task(point: dict[str, Any], options: TrainingOptions) -> TaskData:
     """The point's task variant; cached, so the trainings of one task on a node load it once."""
-    corruption = str(point.get("corruption", "none"))  # absent from points written before corruptions
-    variation = (bool(point["permute"]), int(point["pad"]), str(point["orientation"]), corruption,
-                 str(point.get("val_corruption", corruption)), options.corruption_seed)
+    variation = (bool(point["permute"]), int(point["pad"]), str(point["orientation"]), value_of(point, "corruption"),
+                 value_of(point, "val_corruption"), options.corruption_seed)
     return _cached_task(
         point["dataset"],
         options.task_options(point["dataset"]).model_dump_json(),

@@ -111,7 +111,7 @@ def test_grouped_stream_hands_out_every_point_in_whole_groups(workers):
     from generators.streaming import stream_points
 
     base = {**DEFAULTS, "architecture": "rnn", "dataset": "digits", "permute": False, "pad": 0, "orientation": "none",
-            "corruption": "none", "val_corruption": "none", "learning_rate": 1e-3}
+            "learning_rate": 1e-3}
     # many lone shapes first: the look-ahead releases them as groups of 1 ahead of the full groups of 4
     lone = [make_point({**base, "hidden_dim": h}, 0, 0) for h in range(1, 4 * LOOKAHEAD_GROUPS + 3)]
     full = [make_point({**base, "hidden_dim": 100 + h}, r, 0) for h in range(5) for r in range(4)]
