@@ -16,7 +16,8 @@ setup(
         "generators*", "simulators*", "allocators*", "ensembles*", "hypers*", "theta_like_jobs*", "analysis*",
     ]),
     py_modules=["run_ensemble"],
-    package_data={"ensembles": ["*.yaml"], "hypers": ["*.yaml"], "theta_like_jobs": ["*.yaml", "templates/*.j2"]},
+    package_data={"ensembles": ["*.yaml"], "hypers": ["*.yaml"], "theta_like_jobs": ["*.yaml", "templates/*.j2"],
+                  "analysis": ["templates/*.j2"]},
     install_requires=[
         "libensemble==1.6.1",
         "keras>=3.8",
@@ -37,7 +38,7 @@ setup(
         "jax": JAX,
         "mpi": MPI,
         "wandb": WANDB,
-        "test": TENSORFLOW + JAX + MPI + WANDB + ["pytest>=8", "pytest-xdist>=3"],
+        "test": TENSORFLOW + JAX + MPI + WANDB + ["pytest>=8", "pytest-xdist>=3", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["taskgen=run_ensemble:main"]},
 )

@@ -54,13 +54,13 @@ def composition_summary(ok_rows: pd.DataFrame, best: pd.DataFrame) -> pd.DataFra
 
 
 def per_composition(summary: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
-    """(name, title, table): one per training composition (all its validations) and one per held-out
-    composition (the training compositions validated on it)."""
+    """(kind, composition, table): a ``trained_on`` table per training composition (all its
+    validations) and a ``held_out`` table per held-out composition (the training compositions
+    validated on it)."""
     tables = []
     for corruption, rows in summary.groupby("corruption", sort=True):
-        tables.append((f"trained_on_{corruption}", f"Trained on {corruption}", rows.drop(columns="corruption")))
+        tables.append(("trained_on", corruption, rows.drop(columns="corruption")))
     held_out = summary[summary["held_out"]]
     for val_corruption, rows in held_out.groupby("val_corruption", sort=True):
-        tables.append((f"held_out_{val_corruption}", f"Validated on held-out {val_corruption}",
-                       rows.drop(columns=["val_corruption", "held_out"])))
+        tables.append(("held_out", val_corruption, rows.drop(columns=["val_corruption", "held_out"])))
     return tables

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hypers.fields import POINT_DTYPE, identity, value_of
+from hypers.fields import identity, value_of
 
 NAMESPACE = uuid.UUID("5b1f3c2e-7d4a-4e0b-9a51-3f6c2d8e9b10")
 
@@ -53,7 +53,3 @@ def to_array(points: list[dict[str, Any]], dtype: list[tuple]) -> np.ndarray:
         rows[name] = [value_of(point, name) for point in points]
     return rows
 
-
-def from_row(row: np.void) -> dict[str, Any]:
-    """A history row's point fields as plain Python values (for JSON and the trainer)."""
-    return {name: row[name].item() for name, _ in POINT_DTYPE}

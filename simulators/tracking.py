@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ensembles.run_dir import SPEC_FILE
+from simulators.run_dir import RunDir, SimDir
 
 PROJECT = "taskgen"  # the W&B project unless WANDB_PROJECT names another
 INSTALL = "pip install 'taskgen[wandb]' (or pip install wandb)"
@@ -35,28 +35,29 @@ def check_available(kind: str) -> str:
     return kind
 
 
-def run_dir_of(sim_dir: Path) -> Path:
-    """The ensemble's run directory of ``sim_dir`` (RUN_DIR/sims/<identifier>), else the sim dir itself."""
-    return sim_dir.parent.parent if sim_dir.parent.name == "sims" else sim_dir
+def run_dir_of(sim_dir: SimDir) -> RunDir:
+    """The ensemble's run directory of ``sim_dir``; a training on its own is its own run directory."""
+    return sim_dir.run_dir or RunDir(sim_dir.path)
 
 
-def runs_root(run_dir: Path) -> Path:
-    """Where W&B writes the runs of ``run_dir``: WANDB_DIR if set, else the run directory."""
-    return Path(os.environ.get("WANDB_DIR") or run_dir) / "wandb"
+def runs_root(run_dir: RunDir) -> Path:
+    """Where W&B writes the runs of ``run_dir``: under WANDB_DIR if set, else the run directory's."""
+    directory = os.environ.get("WANDB_DIR")
+    return Path(directory) / run_dir.wandb.name if directory else run_dir.wandb
 
 
-def group_name(run_dir: Path) -> str:
-    """The ensemble's name from its spec.yaml; the directory's name for a training on its own."""
+def group_name(run_dir: RunDir) -> str:
+    """The ensemble's name from its spec; the directory's name for a training on its own."""
     try:
-        return str(yaml.safe_load((run_dir / SPEC_FILE).read_text())["name"])
+        return str(yaml.safe_load(run_dir.spec.read_text())["name"])
     except (OSError, yaml.YAMLError, TypeError, KeyError):
-        return run_dir.name
+        return run_dir.path.name
 
 
 class WandbTracker:
     """One training's W&B run."""
 
-    def __init__(self, point: dict[str, Any], sim_dir: Path):
+    def __init__(self, point: dict[str, Any], sim_dir: SimDir):
         import wandb
 
         run_dir = run_dir_of(sim_dir)
@@ -91,7 +92,7 @@ class WandbTracker:
         self._safely(close)
 
 
-def start(kind: str, point: dict[str, Any], sim_dir: Path) -> WandbTracker | None:
+def start(kind: str, point: dict[str, Any], sim_dir: SimDir) -> WandbTracker | None:
     """The training's tracker; None when ``kind`` is none, or when it cannot start (the training goes on)."""
     if kind != "wandb":
         return None
@@ -103,7 +104,7 @@ def start(kind: str, point: dict[str, Any], sim_dir: Path) -> WandbTracker | Non
         return None
 
 
-def sync_hint(kind: str, run_dir: Path) -> str | None:
+def sync_hint(kind: str, run_dir: RunDir) -> str | None:
     """The line that says how to upload a run's offline W&B runs, or None when there is nothing to sync."""
     if kind != "wandb" or os.environ.get("WANDB_MODE", "offline") != "offline":
         return None

@@ -10,8 +10,9 @@ short) is removed and built again, never trusted.
 
 The key names everything the data depends on: dataset, task options, data dir, variation (with
 the corruptions and the seed they were drawn from), and the size and modification time of the
-task's code and data files, so an edited task or a re-downloaded file never reads a stale entry. Tasks must be deterministic (they are: every
-training of a study sees the same data). Entries are never evicted; delete the directory freely.
+task's code and data files, so an edited task or a re-downloaded file never reads a stale entry.
+Tasks must be deterministic (they are: every training of a study sees the same data). Entries are
+never evicted; delete the directory freely.
 """
 
 from __future__ import annotations

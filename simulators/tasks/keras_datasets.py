@@ -40,7 +40,7 @@ class KerasDataset:
     image_shape: tuple[int, int, int] | None = None  # rows, columns, channels: images read row by row
 
     @property
-    def Options(self) -> type[BaseModel]:  # noqa: N802 - the task interface's name
+    def Options(self) -> type[BaseModel]:
         return TextOptions if self.text else ImageOptions
 
     def missing_files(self, data_dir: Path | None) -> list[str]:
@@ -81,7 +81,8 @@ def _word_sequences(sequences: np.ndarray, options: TextOptions) -> np.ndarray:
 
 
 _CIFAR = "cifar-10-batches-py-target/cifar-10-batches-py"
-_FASHION = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+_FASHION = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz")
 
 mnist = KerasDataset("mnist", ("mnist.npz",), "classification", 10, image_shape=(28, 28, 1))
 fashion_mnist = KerasDataset("fashion_mnist", tuple(f"fashion-mnist/{name}" for name in _FASHION), "classification", 10,
