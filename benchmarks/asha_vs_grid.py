@@ -73,7 +73,7 @@ def compare(grid: pd.DataFrame, asha: pd.DataFrame, full_budget: int) -> pd.Data
             "asha_best": "/".join(f"{chosen[c]:g}" for c in CONFIGURATION),
             "grid_score_of_asha_best": round(grid_mean_of_chosen, 4),
             "same": all(chosen[c] == best[c] for c in CONFIGURATION),
-            "within_spread": grid_mean_of_chosen >= best["mean"] - best["std"],
+            "within_spread": grid_mean_of_chosen >= best["mean"] - np.nan_to_num(best["std"]),
         })
     return pd.DataFrame(rows)
 

@@ -114,7 +114,7 @@ def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None
         started = time.perf_counter()
         state, train_totals = train_epoch(state, jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, epoch),
                                           x_train, y_train)
-        val_totals = _evaluate_in_chunks(evaluate, state, x_val, y_val, plan.batch_size * 8)
+        val_totals = _evaluate_in_chunks(evaluate, state, x_val, y_val, plan.batch_size)
         totals = np.concatenate([np.asarray(train_totals), val_totals], axis=1)  # (K, 4): loss, hits; val ...
         adjoints = probe(state[0], state[1]) if probe else None
         host_state = jax.device_get(state)  # one transfer, then each member's slice on the host
@@ -202,7 +202,8 @@ def _programs(template: keras.Model, loss, objective: str, batch_size: int):
 
 
 def _evaluate_in_chunks(evaluate, state, x, y, chunk: int) -> np.ndarray:
-    """Validation in a few large chunks: bounded memory, at most two compiled shapes."""
+    """Validation in chunks of a training batch: the members' forward passes then need no more
+    memory than their training steps (the scan keeps every step's state), at most two shapes."""
     totals = 0.0
     for start in range(0, len(x), chunk):
         size = min(chunk, len(x) - start)

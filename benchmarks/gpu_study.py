@@ -1,0 +1,125 @@
+"""A slice of a study, run as a user runs it (``run_ensemble.py``) on one GPU: the grid and an
+asha search of the same space, both in vectorised groups. Against the kernel microbenchmark
+(``gpu_ensemble.py``, the same K), how much of the GPU's training rate survives end to end; and
+does asha reach the grid's conclusions, for what share of its GPU-seconds?
+
+The task is offline (the adding problem at the study's 784 steps), so it runs on a GPU node with
+no download. Reports, per run: trained samples / wall time, GPU-seconds and epochs; the
+microbenchmark's rate for the same mix; and asha's choice per cell against the grid's (as
+``asha_vs_grid.py`` decides). Writes JSON.
+
+    KERAS_BACKEND=jax python benchmarks/gpu_study.py --out /tmp/gpu_study --k 16 --json gpu_study.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from benchmarks.asha_vs_grid import compare, epochs_trained, run  # noqa: E402
+from benchmarks.gpu_ensemble import measure  # noqa: E402
+from benchmarks.train_throughput import environment  # noqa: E402
+from simulators.architectures.compute import Compute  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="the runs go to OUT/grid and OUT/asha")
+    parser.add_argument("--architectures", nargs="+", default=["gru", "unicornn"])
+    parser.add_argument("--learning-rates", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3, 1e-2, 3e-2])
+    parser.add_argument("--replicates", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=9, help="the grid's epochs and asha's full budget")
+    parser.add_argument("--samples", type=int, default=25_600, help="training samples of the adding task")
+    parser.add_argument("--steps", type=int, default=784)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--k", type=int, default=16, help="group_size")
+    parser.add_argument("--sims-per-gpu", type=int, default=1, help="grouped sims sharing the GPU (workers)")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--unroll", type=int, default=1)
+    parser.add_argument("--asha", nargs="*", default=["generator.eta=3", "generator.min_budget=1"],
+                        help="--set overrides of the asha run")
+    parser.add_argument("--json", type=Path)
+    return parser.parse_args(argv)
+
+
+def study_spec(args) -> dict:
+    return {
+        "name": "gpu_study",
+        "space": {"choices": {"architecture": args.architectures, "dataset": ["adding"], "hidden_dim": [args.hidden],
+                              "learning_rate": args.learning_rates}, "replicates": args.replicates},
+        "generator": {"kind": "asha", "max_budget": args.epochs},
+        "simulator": {"isolation": "process", "engine": "jax", "group_size": args.k, "epochs": args.epochs,
+                      "batch_size": 128, "gpus_per_sim": 1, "sims_per_gpu": args.sims_per_gpu, "timeout": 3600,
+                      "precision": args.precision, "scan_unroll": args.unroll,
+                      "tasks": {"adding": {"length": args.steps, "train_samples": args.samples,
+                                           "val_samples": 1024}}},
+        "resources": {"gpus_per_node": 1},
+        "allocator": {"progress_interval": 30},
+    }
+
+
+def timed_run(spec: Path, out: Path, args, overrides: list[str]) -> dict:
+    started = time.perf_counter()
+    frame = run(spec, out, args.sims_per_gpu, overrides)
+    wall = time.perf_counter() - started
+    epochs = epochs_trained(frame)
+    return {"frame": frame, "wall_s": round(wall, 1), "gpu_seconds": round(wall, 1), "epochs": epochs,
+            "trainings": len(frame), "samples_per_s": round(epochs * args.samples / wall, 1)}
+
+
+def microbenchmark(args) -> dict[str, float]:
+    """The kernel's samples/s per architecture for a group of K, the same shapes and levers."""
+    bench = argparse.Namespace(steps=args.steps, hidden=args.hidden, batch=128, batches=10, epochs=3)
+    compute = Compute(args.precision, args.unroll)
+    return {a: measure(a, args.k, "jax", compute, bench)["samples_per_s"] for a in args.architectures}
+
+
+def ideal_rate(frame, rates: dict[str, float], samples: int) -> float:
+    """samples/s of the run's trainings at the microbenchmark's rates, each architecture's epochs
+    at its own rate: the run's rate with no overhead at all."""
+    seconds = sum(epochs_trained(frame[frame["architecture"] == a]) * samples / rate for a, rate in rates.items())
+    return epochs_trained(frame) * samples / seconds
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    spec = args.out / "spec.yaml"
+    spec.write_text(yaml.safe_dump(study_spec(args), sort_keys=False))
+    rates = microbenchmark(args)
+    grid = timed_run(spec, args.out / "grid", args, ["generator.kind=grid", f"space.choices.epochs=[{args.epochs}]"])
+    asha = timed_run(spec, args.out / "asha", args, args.asha)
+    table = compare(grid["frame"], asha["frame"], args.epochs)
+    for result in (grid, asha):
+        result["microbenchmark_samples_per_s"] = round(ideal_rate(result.pop("frame"), rates, args.samples), 1)
+    report = {"environment": environment(), "settings": vars(args) | {"out": str(args.out), "json": str(args.json)},
+              "microbenchmark": rates, "grid": grid, "asha": asha, "cells": table.to_dict(orient="records")}
+    _print(report, table)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1, default=str))
+    return 0
+
+
+def _print(report: dict, table) -> None:
+    print(table.to_string(index=False))
+    for name in ("grid", "asha"):
+        r = report[name]
+        print(f"{name}: {r['trainings']} trainings, {r['epochs']} epochs in {r['wall_s']} s: {r['samples_per_s']} "
+              f"samples/s end to end against {r['microbenchmark_samples_per_s']} in the microbenchmark "
+              f"({r['samples_per_s'] / r['microbenchmark_samples_per_s']:.0%})")
+    grid, asha = report["grid"], report["asha"]
+    print(f"asha: {asha['gpu_seconds'] / grid['gpu_seconds']:.0%} of the grid's GPU-seconds, "
+          f"{asha['epochs'] / grid['epochs']:.0%} of its epochs; choice within the grid's spread in "
+          f"{sum(c['within_spread'] for c in report['cells'])}/{len(report['cells'])} cells")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
