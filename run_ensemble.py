@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 from ensembles.loading import DEFAULT_SPEC, SpecError, check_datasets, load_spec, spec_yaml
+from ensembles.orphans import watch_from_forked_workers, watch_manager
+from ensembles.ownership import LOCK_FILE, RunLock, RunLocked, acquire
 from ensembles.resource_plan import resource_plan
 from ensembles.resume import ResumeError, as_initial_history, finished_rows
 from ensembles.run_dir import SPEC_FILE, RunDirError, create_run_dir, save_history
@@ -126,6 +128,26 @@ def _prepare_run_dir(spec, comm, resume: bool) -> tuple[Path | None, str | None]
     return run_dir, error
 
 
+def _own_run_dir(run_dir: Path, comm) -> tuple[RunLock | None, str | None]:
+    """The manager's lock on the run dir (``ensembles/ownership.py``), or why another manager's
+    holds it; every worker watches that manager and ends with it (``ensembles/orphans.py``).
+    Under MPI every rank learns the holder, or the refusal."""
+    lock, error = None, None
+    if comm is None or comm.Get_rank() == 0:
+        try:
+            lock = acquire(run_dir)
+        except RunLocked as refused:
+            error = str(refused)
+    if comm is None:
+        if lock is not None:
+            watch_from_forked_workers(lock.record, lock.path)
+        return lock, error
+    record, error = comm.bcast((lock.record if lock else None, error), root=0)
+    if comm.Get_rank() != 0 and record is not None:
+        watch_manager(record, run_dir / LOCK_FILE)
+    return lock, error
+
+
 def make_executor(launch: str):
     """libEnsemble's executor for the trainer: a local subprocess on one node; on several nodes
     mpiexec/srun onto the node of the worker's resource set (where its GPUs are)."""
@@ -172,8 +194,19 @@ def main(argv: list[str] | None = None) -> int:
     # (it saves H); workers and their trainings, forked or started after this, ignore it.
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     comm = _mpi_comm(spec.comms)
-    is_manager = comm is None or comm.Get_rank() == 0
     run_dir, error = _prepare_run_dir(spec, comm, resume=bool(args.resume))
+    # One run, one manager: it locks the run dir before reading its history, its workers end with it
+    lock, error = _own_run_dir(run_dir, comm) if error is None else (None, error)
+    try:
+        return _run_owned(args, spec, comm, run_dir, error, why)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_owned(args: argparse.Namespace, spec, comm, run_dir: Path | None, error: str | None, why: str) -> int:
+    """The run, once its manager owns the run directory (or every rank knows why not)."""
+    comms, is_manager = spec.comms, comm is None or comm.Get_rank() == 0
     try:
         finished = finished_rows(run_dir) if args.resume else None
     except ResumeError as problem:

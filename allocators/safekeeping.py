@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from ensembles.ownership import release_held
 from ensembles.run_dir import save_history
 
 SAVE_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
@@ -63,17 +64,19 @@ class HistoryKeeper:
             file=sys.stderr,
             flush=True,
         )
-        _end_everything(exit_code)
+        end_everything(exit_code)
 
 
-def _end_everything(exit_code: int) -> None:
-    """Stop workers and their trainings now (the scheduler's grace period is short), then exit."""
+def end_everything(exit_code: int) -> None:
+    """Stop this process's children (workers, trainings) now, then exit: a manager told to stop
+    (the scheduler's grace period is short), or a worker whose manager is gone."""
     children = psutil.Process().children(recursive=True)
     for child in children:
         child.terminate()
     _, alive = psutil.wait_procs(children, timeout=5)
     for child in alive:
         child.kill()
+    release_held()  # a manager's lock, once nothing of its run writes (os._exit skips run_ensemble's release)
     if "mpi4py.MPI" in sys.modules:
         sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(exit_code)
     os._exit(exit_code)

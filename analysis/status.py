@@ -14,6 +14,7 @@ import pandas as pd
 
 from analysis.loading import HISTORY_FILE, SPEC_FILE, UNFINISHED, load_run, read_spec
 from analysis.loading import expected_trainings as spec_trainings
+from ensembles.ownership import holder_summary
 from simulators.records import STATUSES
 
 
@@ -40,6 +41,7 @@ def status_report(run_dir: Path, now: float | None = None) -> str:
                  f"{len(unfinished) - started} queued")
     if expected is None:
         lines.append("  total unknown: " + ("asha decides promotions as results come in" if adaptive else "no readable spec.yaml"))
+    lines.append(f"  {holder_summary(run_dir)}")  # who runs it: the lock's holder and heartbeat
 
     begun = (run_dir / SPEC_FILE).stat().st_mtime if (run_dir / SPEC_FILE).exists() else None
     elapsed = now - begun if begun else None
