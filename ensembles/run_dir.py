@@ -9,6 +9,7 @@ import numpy as np
 
 HISTORY_FILE = "history.npy"
 SPEC_FILE = "spec.yaml"
+CHAIN_FILE = "chain.json"  # a job chain's record: its first job writes it before the run directory is made
 
 
 class RunDirError(ValueError):
@@ -16,9 +17,10 @@ class RunDirError(ValueError):
 
 
 def create_run_dir(path: Path, spec_text: str) -> Path:
-    """Make ``path`` and record the resolved spec there; refuse a directory that holds anything."""
+    """Make ``path`` and record the resolved spec there; refuse a directory that holds anything
+    but the record of the job chain that is about to run it."""
     path = path.resolve()
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    if path.exists() and (not path.is_dir() or any(entry.name != CHAIN_FILE for entry in path.iterdir())):
         raise RunDirError(
             f"--out {path} already exists and is not empty: taskgen never overwrites a run. "
             "Choose another --out, or remove the old run first."
