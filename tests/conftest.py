@@ -50,3 +50,18 @@ def run_command(args: list[str], cwd: Path = PROJECT_ROOT, timeout: float = 600,
     return subprocess.run(
         command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
     )
+
+
+def finished_tiny_run(run_dir: Path) -> Path:
+    """A run directory of the tiny spec whose 4 trainings all finished, as a resume finds it."""
+    import numpy as np
+
+    from hypers.fields import POINT_DTYPE
+    from simulators.records import RESULT_DTYPE
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "spec.yaml").write_text(yaml.safe_dump(tiny_spec_dict()))
+    H = np.zeros(4, dtype=POINT_DTYPE + RESULT_DTYPE + [("sim_ended", bool)])
+    H["status"], H["sim_ended"], H["identifier"] = "ok", True, [f"id{i}" for i in range(4)]
+    np.save(run_dir / "history.npy", H)
+    return run_dir

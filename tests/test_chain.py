@@ -12,14 +12,11 @@ import shlex
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import yaml
 
 from ensembles.run_dir import CHAIN_FILE, RunDirError, create_run_dir
-from hypers.fields import POINT_DTYPE
-from simulators.records import RESULT_DTYPE
-from tests.conftest import tiny_spec_dict
+from tests.conftest import finished_tiny_run, tiny_spec_dict
 from theta_like_jobs.cli import main
 
 SCHEDULERS = {  # platform, scheduler, its job id variable, submit command, the dependency arguments before the script
@@ -145,11 +142,7 @@ def test_a_job_whose_predecessor_recorded_no_training_ends_the_chain(chain, tmp_
 
 def test_a_job_that_finds_the_study_finished_submits_nothing(chain, tmp_path):
     """A --resume chain on a run whose trainings all finished: the script is its own continuation."""
-    chain.run_dir.mkdir(parents=True)
-    (chain.run_dir / "spec.yaml").write_text(yaml.safe_dump(tiny_spec_dict()))
-    H = np.zeros(4, dtype=POINT_DTYPE + RESULT_DTYPE + [("sim_ended", bool)])
-    H["status"], H["sim_ended"], H["identifier"] = "ok", True, [f"id{i}" for i in range(4)]
-    np.save(chain.run_dir / "history.npy", H)
+    finished_tiny_run(chain.run_dir)
     script = chain.write("slurm", ["--resume", str(chain.run_dir)])
     assert not (tmp_path / "job-continue.sh").exists()
     calls, stderr = chain.run(script, "slurm", "300")

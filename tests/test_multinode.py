@@ -17,7 +17,8 @@ import pytest
 
 from tests.conftest import run_command
 
-LAUNCH = re.compile(r"Launching task libe_task_trainer_worker(\d+)_\d+: (\S+) -hosts (\S+) .*simulators/train\.py --serve")
+LAUNCH = re.compile(  # libEnsemble's MPIExecutor logs every launch line
+    r"Launching task libe_task_trainer_worker(\d+)_\d+: (\S+) -hosts (\S+) .*simulators/train\.py --serve")
 
 
 @pytest.mark.skipif(shutil.which("mpirun") is None, reason="needs mpich's mpirun (pip install mpich mpi4py)")

@@ -12,16 +12,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import psutil
 import pytest
-import yaml
 
 import ensembles.ownership as ownership
 from ensembles.ownership import LOCK_FILE, LockRecord, RunLocked, acquire, holder_summary, read_lock
-from hypers.fields import POINT_DTYPE
-from simulators.records import RESULT_DTYPE
-from tests.conftest import run_command, tiny_spec_dict
+from tests.conftest import finished_tiny_run, run_command
 
 
 def plant_lock(run_dir, **fields) -> LockRecord:
@@ -75,7 +71,8 @@ def test_a_stale_lock_is_taken_over_with_a_note(tmp_path, capsys, stale):
     try:
         note = capsys.readouterr().err
         assert f"took over the stale lock of {tmp_path}: host {old.host}, pid {old.pid}" in note
-        assert ("no longer runs" in note) if stale != "old heartbeat elsewhere" else ("last heartbeat is 120 s old" in note)
+        why = "last heartbeat is 120 s old" if stale == "old heartbeat elsewhere" else "no longer runs"
+        assert why in note
         assert read_lock(tmp_path / LOCK_FILE).token == lock.record.token
         assert sorted(path.name for path in tmp_path.iterdir()) == [LOCK_FILE]  # nothing moved aside is left
     finally:
@@ -136,7 +133,8 @@ def test_a_manager_that_lost_its_lock_stops_at_once(tmp_path):
     when it wakes: it must stop rather than run on beside the new one."""
     script = (f"import time, ensembles.ownership as o; o.HEARTBEAT_SECONDS = 0.2; lock = o.acquire({str(tmp_path)!r}); "
               "print('locked', flush=True); time.sleep(30)")
-    manager = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    manager = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     assert manager.stdout.readline() == "locked\n"
     plant_lock(tmp_path, token="someone-else")
     assert manager.wait(timeout=10) == ownership.OWNERSHIP_LOST_EXIT
@@ -144,18 +142,8 @@ def test_a_manager_that_lost_its_lock_stops_at_once(tmp_path):
     assert read_lock(tmp_path / LOCK_FILE).token == "someone-else"  # the new holder's lock is left alone
 
 
-def finished_run(run_dir):
-    """A run directory of the tiny spec whose 4 trainings all finished."""
-    run_dir.mkdir()
-    (run_dir / "spec.yaml").write_text(yaml.safe_dump(tiny_spec_dict()))
-    H = np.zeros(4, dtype=POINT_DTYPE + RESULT_DTYPE + [("sim_ended", bool)])
-    H["status"], H["sim_ended"], H["identifier"] = "ok", True, [f"id{i}" for i in range(4)]
-    np.save(run_dir / "history.npy", H)
-    return run_dir
-
-
 def test_resume_is_refused_while_a_manager_holds_the_run_and_takes_a_dead_ones_lock_over(tmp_path):
-    run_dir = finished_run(tmp_path / "run")
+    run_dir = finished_tiny_run(tmp_path / "run")
     saved = (run_dir / "history.npy").read_bytes()
     holder = subprocess.Popen(["sleep", "60"])
     try:
@@ -172,7 +160,8 @@ def test_resume_is_refused_while_a_manager_holds_the_run_and_takes_a_dead_ones_l
         holder.wait()
     resumed = run_command(["python", "run_ensemble.py", "--resume", str(run_dir)])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"took over the stale lock of {run_dir}" in resumed.stderr and f"pid {holder.pid} no longer runs" in resumed.stderr
+    assert f"took over the stale lock of {run_dir}" in resumed.stderr
+    assert f"pid {holder.pid} no longer runs" in resumed.stderr
     assert "already finished (4 trainings)" in resumed.stdout
     assert not (run_dir / LOCK_FILE).exists()
     assert (run_dir / "history.npy").read_bytes() == saved
