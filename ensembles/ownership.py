@@ -74,11 +74,13 @@ class LockRecord(BaseModel):
                 f"last heartbeat {max(0.0, time.time() - self.heartbeat):.0f} s ago")
 
     def process_alive(self) -> bool | None:
-        """Whether the holder's process runs: known on its own host only (None elsewhere)."""
+        """Whether the holder's process runs: known on its own host only (None elsewhere). A
+        killed manager stays a zombie until its parent reaps it: dead all the same."""
         if self.host != socket.gethostname():
             return None
         try:
-            return abs(psutil.Process(self.pid).create_time() - self.created) < 1.0
+            process = psutil.Process(self.pid)
+            return abs(process.create_time() - self.created) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
             return False
 

@@ -99,8 +99,8 @@ def test_sigkilled_local_manager_leaves_no_worker_or_trainer_behind(endless_spec
 
     manager.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
+    seconds = assert_gone_and_silent(processes, run_dir, killed_at)  # the manager a zombie meanwhile: not reaped
     manager.wait()
-    seconds = assert_gone_and_silent(processes, run_dir, killed_at)
     assert seconds < 15  # each worker looks at its manager every 2 s, then stops its trainer
     assert (tmp_path / "stderr").read_text().count("is gone: its process ended") == 2
     assert (run_dir / LOCK_FILE).exists()  # left behind: the next manager takes it over (test_ownership.py)
