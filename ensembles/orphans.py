@@ -21,6 +21,7 @@ their own, which that kill does not reach: they leave when they see their worker
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import sys
 import threading
@@ -84,6 +85,9 @@ def watch_from_forked_workers(record: LockRecord, lock_path: Path) -> None:
     its first instant, before it waits for any work (a worker blocked on its queue would
     otherwise wait forever for a dead manager)."""
     global _forked_by
+    if multiprocessing.get_start_method() != "fork":  # spawn, forkserver: no at-fork hook runs in the workers
+        print(f"taskgen: warning: workers start by {multiprocessing.get_start_method()}, not fork: they cannot "
+              "watch their manager, and would outlive it if it were killed", file=sys.stderr)
     if _forked_by is None:
         os.register_at_fork(after_in_child=_watch_if_forked_by_manager)
     _forked_by = (record, Path(lock_path))

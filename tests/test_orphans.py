@@ -19,7 +19,8 @@ import psutil
 import pytest
 import yaml
 
-from ensembles.ownership import LOCK_FILE
+from ensembles.orphans import ManagerWatch
+from ensembles.ownership import LOCK_FILE, LockRecord
 from tests.conftest import PROJECT_ROOT, run_command, tiny_spec_dict
 
 ORPHAN_DEADLINE_S = 60  # the bound for workers and trainers to be gone
@@ -85,6 +86,27 @@ def assert_second_manager_refused(run_dir, manager_pid):
     assert second.returncode == 2, second.stderr[-2000:]
     assert f"is being run by another manager: host {socket.gethostname()}, pid {manager_pid}, started " in second.stderr
     assert "last heartbeat" in second.stderr
+
+
+def test_a_worker_sees_its_manager_gone_by_its_pid_here_and_by_its_heartbeat_elsewhere(tmp_path):
+    lock = tmp_path / LOCK_FILE
+    here = LockRecord.for_this_process()
+    assert ManagerWatch(here, lock).gone() is None
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    assert ManagerWatch(here.model_copy(update={"pid": ended.pid}), lock).gone() == f"its process ended on {here.host}"
+
+    elsewhere = here.model_copy(update={"host": "another-node"})
+    lock.write_text(elsewhere.model_dump_json())
+    watch = ManagerWatch(elsewhere, lock, silence=1.0)
+    for beat in range(3):  # a manager that beats is not gone, however long it runs
+        time.sleep(0.5)
+        lock.write_text(elsewhere.model_copy(update={"beats": beat + 1}).model_dump_json())
+        assert watch.gone() is None
+    time.sleep(1.2)
+    assert watch.gone().startswith("no heartbeat for 1 s")
+    lock.write_text(elsewhere.model_copy(update={"token": "a-new-manager"}).model_dump_json())
+    assert watch.gone().startswith("another manager took the run over (host another-node")
 
 
 def test_sigkilled_local_manager_leaves_no_worker_or_trainer_behind(endless_spec, tmp_path, start):
