@@ -132,19 +132,19 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _watch_remote(path: Path, holder: LockRecord, wait: float) -> str:
-    """'alive' if ``holder`` (on another host) beats within ``wait`` s, 'stale' if it stays silent,
-    'changed' if the lock went away or changed hands meanwhile."""
+def _watch_remote(path: Path, holder: LockRecord, wait: float) -> tuple[str, LockRecord | None]:
+    """('alive', its latest record) if ``holder`` (on another host) beats within ``wait`` s,
+    ('stale', it) if it stays silent, ('changed', ...) if the lock went away or changed hands."""
     _say(f"taskgen: {path} is held by {holder.describe()}; waiting up to {wait:.0f} s for its next heartbeat")
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         time.sleep(min(1.0, HEARTBEAT_SECONDS / 5))
         current = read_lock(path)
         if current is None or current.token != holder.token:
-            return "changed"
+            return "changed", current
         if current.beats != holder.beats:
-            return "alive"
-    return "stale"
+            return "alive", current
+    return "stale", holder
 
 
 def _move_aside(path: Path, holder: LockRecord, mine: LockRecord) -> bool:
@@ -188,10 +188,11 @@ def acquire(run_dir: Path, wait: float = STALE_AFTER_SECONDS) -> RunLock:
             continue
         reason = holder.stale_because()
         if reason is None and holder.process_alive() is None:
-            verdict = _watch_remote(path, holder, wait)
+            verdict, latest = _watch_remote(path, holder, wait)
             if verdict == "changed":
                 continue
             reason = f"no heartbeat from {holder.host} for {wait:.0f} s" if verdict == "stale" else None
+            holder = latest
         if reason is None:
             raise _refusal(Path(run_dir), holder)
         if _move_aside(path, holder, mine):
