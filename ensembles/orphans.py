@@ -60,7 +60,7 @@ class ManagerWatch:
         return f"no heartbeat for {silent:.0f} s" if silent > self.silence else None
 
 
-def watch_manager(record: LockRecord, lock_path: Path) -> threading.Thread:
+def watch_manager(record: LockRecord, lock_path: Path) -> None:
     """Start this worker's watch of its manager (a daemon thread)."""
     watch = ManagerWatch(record, lock_path)
 
@@ -72,9 +72,7 @@ def watch_manager(record: LockRecord, lock_path: Path) -> threading.Thread:
                   f"{reason}; stopping its trainings and exiting", file=sys.stderr, flush=True)
         end_everything(ORPHANED_EXIT)
 
-    thread = threading.Thread(target=run, daemon=True, name="watch-manager")
-    thread.start()
-    return thread
+    threading.Thread(target=run, daemon=True, name="watch-manager").start()
 
 
 _forked_by: tuple[LockRecord, Path] | None = None  # the manager whose forked workers watch it
