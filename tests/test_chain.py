@@ -160,12 +160,14 @@ def test_a_requeued_job_and_a_new_run_on_a_taken_directory_submit_nothing(chain,
     assert calls == [] and "already holds a run" in stderr
 
 
-@pytest.mark.parametrize(("extra", "flag"), [([], "--chain"), (["-o", "job.sh", "--chain", "1"], "--chain")])
-def test_a_chain_needs_a_script_file_and_two_jobs(tmp_path, capsys, extra, flag):
+@pytest.mark.parametrize(("extra", "why"), [(["--chain", "3"], "needs -o FILE"),
+                                           (["--chain", "1", "-o", "job.sh"], "at least 2 jobs")])
+def test_a_chain_needs_a_script_file_and_two_jobs(tmp_path, capsys, extra, why):
     args = ["--platform", "polaris", "--spec", str(write_spec(tmp_path)), "--nodes", "1", "--walltime", "01:00:00",
-            "--queue", "q", "--account", "a", "--venv", "/v", *(extra or ["--chain", "3"])]
-    assert main([arg if arg != "job.sh" else str(tmp_path / "job.sh") for arg in args]) == 2
-    assert capsys.readouterr().err.startswith(f"error: {flag}: ")
+            "--queue", "q", "--account", "a", "--venv", "/v", *extra]
+    assert main([str(tmp_path / arg) if arg == "job.sh" else arg for arg in args]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: --chain: ") and why in error
 
 
 def test_the_first_job_starts_its_run_in_a_directory_holding_only_the_chain_record(tmp_path):
