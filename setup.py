@@ -15,7 +15,8 @@ setup(
         "generators*", "simulators*", "allocators*", "ensembles*", "hypers*", "theta_like_jobs*", "analysis*",
     ]),
     py_modules=["run_ensemble"],
-    package_data={"ensembles": ["*.yaml"], "hypers": ["*.yaml"], "theta_like_jobs": ["*.yaml", "templates/*.j2"]},
+    package_data={"ensembles": ["*.yaml"], "hypers": ["*.yaml"], "theta_like_jobs": ["*.yaml", "templates/*.j2"],
+                  "analysis": ["templates/*.j2"]},
     install_requires=[
         "libensemble==1.6.1",
         "keras>=3.8",
@@ -35,7 +36,7 @@ setup(
         "tf": TENSORFLOW,
         "jax": JAX,
         "mpi": MPI,
-        "test": TENSORFLOW + JAX + MPI + ["pytest>=8", "pytest-xdist>=3"],
+        "test": TENSORFLOW + JAX + MPI + ["pytest>=8", "pytest-xdist>=3", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["taskgen=run_ensemble:main"]},
 )

@@ -6,6 +6,11 @@ import time
 
 import numpy as np
 
+from simulators.records import Status
+
+# How a training can end that the progress line reports, in this order.
+PROBLEMS = (Status.FAILED, Status.DIVERGED, Status.TIMEOUT)
+
 
 class ProgressReport:
     """Finished / total, running, failed and an ETA, printed at most every ``interval`` seconds."""
@@ -33,7 +38,7 @@ class ProgressReport:
         finished = int(np.count_nonzero(ended))
         running = int(np.count_nonzero(H["sim_started"] & ~ended))
         problems = {
-            status: int(np.count_nonzero(ended & (H["status"] == status))) for status in ("failed", "diverged", "timeout")
+            status: int(np.count_nonzero(ended & (H["status"] == status))) for status in PROBLEMS
         }
         elapsed = now - self.started
         finished_here = finished - self.already_finished

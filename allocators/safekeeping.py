@@ -2,7 +2,7 @@
 SIGTERM / SIGINT / SIGUSR1 (the scheduler's warning), and a clean end when a worker dies.
 
 The manager passes its live history to the allocation function on every pass; the keeper
-holds the latest view, so whatever ends the run, ``history.npy`` holds every finished training.
+holds the latest view, so whatever ends the run, the saved history holds every finished training.
 """
 
 from __future__ import annotations
@@ -11,39 +11,51 @@ import multiprocessing
 import os
 import signal
 import sys
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
 
-from ensembles.ownership import release_held
-from ensembles.run_dir import save_history
+from simulators.run_dir import RunDir
 
 SAVE_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 LOST_WORKER_EXIT = 3
 
 
 class HistoryKeeper:
-    def __init__(self, run_dir: Path, save_every: int):
-        self.run_dir = Path(run_dir)
+    def __init__(self, run_dir: RunDir, save_every: int):
+        self.run_dir = run_dir
         self.save_every = save_every
         self.H: np.ndarray | None = None
         self._saved_at = 0
-        self._workers = [p for p in multiprocessing.active_children() if p.is_alive()]
-        for number in SAVE_SIGNALS:
-            signal.signal(number, self._on_signal)
+        self._workers: list[multiprocessing.Process] | None = None  # local comms' workers, seen on the first pass
+        self._previous_handlers: dict[int, Any] = {}
+
+    def install_signal_handlers(self) -> None:
+        """Save and stop on ``SAVE_SIGNALS`` in this process, the manager's, where the run starts.
+        Processes forked from it (local comms' workers) get back the handlers they had before:
+        they never save, and a signal ends them as it would have."""
+        self._previous_handlers = {number: signal.signal(number, self._on_signal) for number in SAVE_SIGNALS}
+        os.register_at_fork(after_in_child=self._restore_signal_handlers)
+
+    def _restore_signal_handlers(self) -> None:
+        for number, handler in self._previous_handlers.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        self._previous_handlers = {}
 
     def update(self, H: np.ndarray) -> None:
+        if self._workers is None:  # the first pass: the workers run by now
+            self._workers = [p for p in multiprocessing.active_children() if p.is_alive()]
         self.H = H
         finished = int(np.count_nonzero(H["sim_ended"]))
         if finished - self._saved_at >= self.save_every:
-            save_history(self.run_dir, H)
+            self.run_dir.save_history(H)
             self._saved_at = finished
         self._check_workers()
 
     def save(self) -> None:
         if self.H is not None:
-            save_history(self.run_dir, self.H)
+            self.run_dir.save_history(self.H)
 
     def _check_workers(self) -> None:
         """With local comms a dead worker would leave the manager waiting forever: end the run."""
@@ -57,19 +69,21 @@ class HistoryKeeper:
 
     def _stop(self, reason: str, exit_code: int) -> None:
         self.save()
-        finished = int(np.count_nonzero(self.H["sim_ended"])) if self.H is not None else 0
-        print(
-            f"taskgen: {reason}; history with {finished} finished trainings saved to "
-            f"{self.run_dir / 'history.npy'}. Continue with: python run_ensemble.py --resume {self.run_dir}",
-            file=sys.stderr,
-            flush=True,
-        )
+        if self.H is None:  # stopped before the manager's first pass
+            saved = "nothing trained yet"
+        else:
+            finished = int(np.count_nonzero(self.H["sim_ended"]))
+            saved = f"history with {finished} finished trainings saved to {self.run_dir.history}"
+        print(f"taskgen: {reason}; {saved}. Continue with: python run_ensemble.py --resume {self.run_dir.path}",
+              file=sys.stderr, flush=True)
         end_everything(exit_code)
 
 
 def end_everything(exit_code: int) -> None:
     """Stop this process's children (workers, trainings) now, then exit: a manager told to stop
     (the scheduler's grace period is short), or a worker whose manager is gone."""
+    from ensembles.ownership import release_held  # here, not above: ensembles imports allocators
+
     children = psutil.Process().children(recursive=True)
     for child in children:
         child.terminate()

@@ -10,11 +10,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from analysis.metrics import Metric, lower_is_better  # noqa: E402
+from analysis.metrics import Metric, lower_is_better
 
 PANEL = (2.9, 2.3)  # inches per facet
 
@@ -41,7 +41,8 @@ def task_grid(tasks, title: str):
     {task: axis}); unused cells are hidden."""
     tasks = sorted(set(tasks))
     datasets = sorted({split_task(task)[0] for task in tasks})
-    variations = sorted({split_task(task)[1] for task in tasks}, key=lambda v: (v.replace(", permuted", "") != "no padding", v))
+    variations = sorted({split_task(task)[1] for task in tasks},
+                        key=lambda v: (v.replace(", permuted", "") != "no padding", v))
     figure, axes = plt.subplots(
         len(datasets), len(variations), squeeze=False,
         figsize=(max(PANEL[0] * len(variations), 5.0), PANEL[1] * len(datasets) + 0.8),
@@ -99,7 +100,8 @@ def metric_by_architecture(ok_rows: pd.DataFrame, best: pd.DataFrame, metrics: d
         for position, name in enumerate(names):
             values = winners.get((task, name), pd.Series(dtype=float))
             jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
-            axis.scatter(position + jitter, values, s=14, color=colors[name], edgecolor="black", linewidth=0.4, zorder=3)
+            axis.scatter(position + jitter, values, s=14, color=colors[name], edgecolor="black", linewidth=0.4,
+                         zorder=3)
         axis.set_xticks(range(len(names)), names, rotation=30, ha="right")
         metric = metrics[task]
         axis.set_ylabel(f"{metric.name} ({'↑' if metric.higher_is_better else '↓'})", fontsize=8)
@@ -117,7 +119,8 @@ def learning_curves(curves: pd.DataFrame, task: str, metric: Metric):
         curve = rows[rows["architecture"] == name].sort_values("epoch")
         left.plot(curve["epoch"], curve["mean"], marker="o", markersize=3, color=colors[name], label=name)
         spread = curve["std"].fillna(0)
-        left.fill_between(curve["epoch"], curve["mean"] - spread, curve["mean"] + spread, color=colors[name], alpha=0.15)
+        left.fill_between(curve["epoch"], curve["mean"] - spread, curve["mean"] + spread, color=colors[name],
+                          alpha=0.15)
         right.plot(curve["epoch"], curve["loss_mean"], marker="o", markersize=3, color=colors[name], label=name)
     left.set_xlabel("epoch")
     left.set_ylabel(f"{metric.name} ({metric.direction}), mean ± std")
@@ -137,7 +140,8 @@ def adjoint_scatter(rows: pd.DataFrame, metrics: dict[str, Metric]):
     signal reaches the first time step; log scale) against the metric, one colour per architecture."""
     ratio = rows["initial_adjoint"].astype(float) / rows["terminal_adjoint"].astype(float)
     data = rows.assign(ratio=ratio)[np.isfinite(ratio) & (ratio > 0)]
-    figure, axes = task_grid(data["task"], "Adjoint norm ratio (initial / terminal) vs validation metric (ok trainings)")
+    title = "Adjoint norm ratio (initial / terminal) vs validation metric (ok trainings)"
+    figure, axes = task_grid(data["task"], title)
     colors = architecture_colors(data["architecture"])
     for task, axis in axes.items():
         for name in _ordered(data.loc[data["task"] == task, "architecture"]):
@@ -166,7 +170,8 @@ def proportion_heatmap(matrix: pd.DataFrame):
                 axis.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
                           color="white" if value < 0.6 else "black")
     figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
-    axis.set_title("Share of tasks with a significant difference\n(pairwise t-tests, Bonferroni, p < 0.05)", fontsize=10)
+    axis.set_title("Share of tasks with a significant difference\n(pairwise t-tests, Bonferroni, p < 0.05)",
+                   fontsize=10)
     figure.tight_layout()
     return figure
 

@@ -5,8 +5,8 @@ Sources, merged in this order:
 * ``RUN_DIR/history.npy``: libEnsemble's history, saved atomically at the end of a run, every
   ``allocator.save_every`` finished trainings and when a run is stopped; rows not finished yet
   have ``sim_ended == False`` and ``status == ""``.
-* ``RUN_DIR/sims/<identifier>/result.json`` (and ``point.json``): a training that finished after
-  the last save of a killed or still running ensemble is picked up from its own record.
+* the sim records (``sims/<identifier>/``, see ``simulators.run_dir``): a training that finished
+  after the last save of a killed or still running ensemble is picked up from its own result.
 * ``--csv FILE``: any table with the history's column names (architecture, dataset, ...).
 
 Nothing here writes into a run directory: reading a running ensemble is safe, because every file
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,23 +25,20 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from hypers.fields import POINT_DTYPE
-from simulators.records import ADJOINT_FIELDS, RESULT_DTYPE, STATUSES
+from hypers.fields import point_dtype, point_field
+from simulators.records import ADJOINT_FIELDS, RESULT_DTYPE, Status
+from simulators.run_dir import RunDir
 
-HISTORY_FILE = "history.npy"
-SPEC_FILE = "spec.yaml"
-SIMS_DIR = "sims"
-
-POINT_COLUMNS = tuple(name for name, _ in POINT_DTYPE)
-RESULT_COLUMNS = tuple(name for name, _ in RESULT_DTYPE)
 # Adjoint norms: optional everywhere (older runs and CSVs may lack them).
 ADJOINT_COLUMNS = ADJOINT_FIELDS
 # libEnsemble's bookkeeping kept in the frame (the rest is dropped).
 LIBE_COLUMNS = ("sim_id", "sim_started", "sim_ended", "sim_started_time", "sim_ended_time", "sim_worker")
 # The fields that make a task: a dataset and its variation.
 TASK_FIELDS = ("dataset", "orientation", "permute")
-# Point fields a CSV may leave out, with the value that means "not varied".
-CSV_DEFAULTS = {"permute": False, "pad": 0, "orientation": "none", "status": "ok", "replicate": 0, "resume_from": ""}
+# Point fields a CSV may leave out, with the value that means "not varied" (the table's default).
+CSV_DEFAULTS = {name: point_field(name).default
+                for name in ("permute", "pad", "orientation", "replicate", "resume_from")}
+CSV_DEFAULTS["status"] = Status.OK.value
 # Status of a row that has no result (yet): running, queued or cut off by a kill.
 UNFINISHED = "unfinished"
 
@@ -85,9 +81,15 @@ def read_history(path: Path) -> np.ndarray:
     return H
 
 
+def column_kinds() -> dict[str, str]:
+    """NumPy kind of every point and result column (U text, b bool, i int, f float): the
+    point-field table's and the result record's dtypes, whatever the source (history, JSON, CSV)."""
+    return {name: np.dtype(dtype).kind for name, dtype in point_dtype() + RESULT_DTYPE}
+
+
 def history_frame(H: np.ndarray) -> pd.DataFrame:
     """The history's point, result, adjoint and libEnsemble fields as columns."""
-    keep = [name for name in dict.fromkeys(POINT_COLUMNS + RESULT_COLUMNS + LIBE_COLUMNS) if name in H.dtype.names]
+    keep = [name for name in [*column_kinds(), *LIBE_COLUMNS] if name in H.dtype.names]
     frame = pd.DataFrame({name: H[name].tolist() if H.dtype[name].kind == "U" else H[name] for name in keep})
     if "sim_ended" not in frame:
         frame["sim_ended"] = frame["status"] != ""
@@ -101,26 +103,21 @@ def _read_json(path: Path):
         return None  # a record being replaced right now, or damaged: treated as absent
 
 
-def _sim_records(run_dir: Path, skip: set[str]) -> dict[str, tuple[dict | None, dict | None]]:
-    """identifier -> (point.json, result.json) of every sim directory not in ``skip`` (trainings the
+def _sim_records(run_dir: RunDir, skip: set[str]) -> dict[str, tuple[dict | None, dict | None]]:
+    """identifier -> (point, result) records of every sim directory not in ``skip`` (trainings the
     saved history already has finished: their records are not read again)."""
     records: dict[str, tuple[dict | None, dict | None]] = {}
-    sims = run_dir / SIMS_DIR
-    if not sims.is_dir():
-        return records
-    with os.scandir(sims) as entries:
-        for entry in entries:
-            if entry.name in skip or not entry.is_dir():
-                continue
-            sim_dir = Path(entry.path)
-            point, result = _read_json(sim_dir / "point.json"), _read_json(sim_dir / "result.json")
-            if point is not None or result is not None:
-                records[entry.name] = (point, result)
+    for sim_dir in run_dir.sim_dirs():
+        if sim_dir.name in skip:
+            continue
+        point, result = _read_json(sim_dir.point), _read_json(sim_dir.result)
+        if point is not None or result is not None:
+            records[sim_dir.name] = (point, result)
     return records
 
 
 def _complete(result: dict | None) -> bool:
-    return isinstance(result, dict) and result.get("status") in STATUSES
+    return isinstance(result, dict) and result.get("status") in list(Status)
 
 
 def load_run(run_dir: Path, allow_empty: bool = False) -> tuple[pd.DataFrame, list[str]]:
@@ -132,28 +129,29 @@ def load_run(run_dir: Path, allow_empty: bool = False) -> tuple[pd.DataFrame, li
     if run_dir.is_file():
         if run_dir.suffix == ".npy":
             return _finish(history_frame(read_history(run_dir)), run_dir.parent, run_dir.name), []
-        raise AnalysisError(f"{run_dir} is a file; give a run directory (with history.npy), a history .npy or --csv FILE")
-    notes = []
-    history_path = run_dir / HISTORY_FILE
-    if history_path.exists():
-        frame = history_frame(read_history(history_path))
-        done = set(frame.loc[frame["sim_ended"] & frame["status"].isin(STATUSES), "identifier"])
+        raise AnalysisError(f"{run_dir} is a file; give a run directory (with its history), a history .npy "
+                            "or --csv FILE")
+    notes, run = [], RunDir(run_dir)
+    saved = run.history.name
+    if run.history.exists():
+        frame = history_frame(read_history(run.history))
+        done = set(frame.loc[frame["sim_ended"] & frame["status"].isin(list(Status)), "identifier"])
     else:
-        frame, done = pd.DataFrame(columns=[*POINT_COLUMNS, *RESULT_COLUMNS, "sim_ended"]), set()
-    records = _sim_records(run_dir, done)
-    if not history_path.exists():
+        frame, done = pd.DataFrame(columns=[*column_kinds(), "sim_ended"]), set()
+    records = _sim_records(run, done)
+    if not run.history.exists():
         if records:
-            notes.append(f"{run_dir}: no {HISTORY_FILE} yet (killed before its first save?): read the sims/ records only")
-        elif not (allow_empty and (run_dir / SPEC_FILE).exists()):
+            notes.append(f"{run_dir}: no {saved} yet (killed before its first save?): "
+                         f"read the {run.sims.name}/ records only")
+        elif not (allow_empty and run.spec.exists()):
             raise AnalysisError(
-                f"{run_dir} has no {HISTORY_FILE} and no sims/*/result.json: not a taskgen run directory "
+                f"{run_dir} has no {saved} and no {run.sims.name}/ records with a result: not a taskgen run directory "
                 "(or nothing was saved yet)"
             )
     frame, picked_up = _merge_records(frame, records)
     if picked_up:
-        notes.append(
-            f"{run_dir}: {picked_up} trainings finished after the last save of {HISTORY_FILE}: read from their result.json"
-        )
+        notes.append(f"{run_dir}: {picked_up} trainings finished after the last save of {saved}: read from their "
+                     "own result records")
     return _finish(frame, run_dir, run_dir.name), notes
 
 
@@ -170,7 +168,7 @@ def _merge_records(frame: pd.DataFrame, records: dict) -> tuple[pd.DataFrame, in
             row = {**point, "status": "", "sim_ended": False}
             rows.append(row)
             known[identifier] = row
-        finished = row.get("sim_ended") and row.get("status") in STATUSES
+        finished = row.get("sim_ended") and row.get("status") in list(Status)
         if not finished and _complete(result):
             row.update({name: value for name, value in result.items() if name != "sim_dir"})
             row["sim_ended"] = True
@@ -185,30 +183,34 @@ def _finish(frame: pd.DataFrame, run_dir: Path, source: str) -> pd.DataFrame:
     for name, default in CSV_DEFAULTS.items():
         if name not in frame:
             frame[name] = default
-    for name in ("architecture", "dataset", "orientation", "status", "identifier", "resume_from", "error"):
+    for name, kind in column_kinds().items():
         if name in frame:
-            column = frame[name].astype(object)
-            frame[name] = column.where(column.notna(), "").astype(str)
-    frame["permute"] = frame["permute"].map(_boolean)
+            frame[name] = _typed(frame[name], kind)
     if "sim_ended" not in frame:
-        frame["sim_ended"] = frame["status"].isin(STATUSES)
+        frame["sim_ended"] = frame["status"].isin(list(Status))
     frame["sim_ended"] = frame["sim_ended"].fillna(False).astype(bool)
-    frame["finished"] = frame["sim_ended"] & frame["status"].isin(STATUSES)
+    frame["finished"] = frame["sim_ended"] & frame["status"].isin(list(Status))
     frame.loc[~frame["finished"], "status"] = UNFINISHED
-    for name in dict.fromkeys(("loss", "accuracy", "val_loss", "val_accuracy", "best_val_accuracy", "learning_rate",
-                               "train_seconds") + ADJOINT_COLUMNS):
-        if name in frame:
-            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
-    for name in ("pad", "hidden_dim", "epochs", "batch_size", "seed", "replicate", "epochs_completed", "n_params"):
-        if name in frame:
-            column = pd.to_numeric(frame[name], errors="coerce")
-            frame[name] = column.astype("int64") if column.notna().all() else column.astype(float)
     frame["task"] = [task_name(*values) for values in zip(frame["dataset"], frame["orientation"], frame["permute"])]
     frame["source"] = source
     frame["run_dir"] = str(run_dir)
     if "identifier" not in frame:
         frame["identifier"] = [f"row-{number}" for number in range(len(frame))]
     return frame.reset_index(drop=True)
+
+
+def _typed(column: pd.Series, kind: str) -> pd.Series:
+    """A column as its field's type: text with "" for missing, booleans read from text, floats,
+    and whole numbers (floats while any is missing)."""
+    if kind == "U":
+        column = column.astype(object)
+        return column.where(column.notna(), "").astype(str)
+    if kind == "b":
+        return column.map(_boolean)
+    numbers = pd.to_numeric(column, errors="coerce")
+    if kind == "i" and numbers.notna().all():
+        return numbers.astype("int64")
+    return numbers.astype(float)
 
 
 def _boolean(value) -> bool:
@@ -218,10 +220,10 @@ def _boolean(value) -> bool:
 
 
 def read_spec(run_dir: Path) -> tuple[str | None, dict | None]:
-    path = Path(run_dir) / SPEC_FILE
+    path = RunDir(Path(run_dir)).spec
     if not path.exists():
         return None, None
-    text = path.read_text()
+    text = path.read_text(errors="replace")
     try:
         spec = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -230,25 +232,15 @@ def read_spec(run_dir: Path) -> tuple[str | None, dict | None]:
 
 
 def expected_trainings(spec: dict | None) -> int | None:
-    """Trainings a grid or random spec describes; None for asha (it depends on results) or unknown."""
-    if not spec or not isinstance(spec.get("space"), dict):
-        return None
-    generator = spec.get("generator") or {}
-    kind = generator.get("kind", "grid")
-    try:
-        from hypers.space import SearchSpace
+    """The trainings a run's spec.yaml describes, counted as the run counts them; None for asha
+    (it depends on the results) or a spec this version cannot read."""
+    from ensembles.schema import EnsembleSpec  # here: reading runs must not wait for the spec's imports
 
-        space = SearchSpace.model_validate(spec["space"])
-    except Exception:  # noqa: BLE001 - a spec this version cannot read: the count is unknown, not fatal
+    try:
+        study = EnsembleSpec.model_validate(spec)
+    except ValueError:  # pydantic's ValidationError: a spec of another version, or no spec
         return None
-    replicates = generator.get("replicates") or space.replicates
-    if kind == "random":
-        return int(generator["samples"]) * replicates if generator.get("samples") else None
-    if kind == "grid":
-        total = space.count_points(replicates)
-        sim_max = (spec.get("exit_criteria") or {}).get("sim_max")
-        return min(total, sim_max) if sim_max else total
-    return None
+    return None if study.adaptive else study.trainings_to_run()
 
 
 def load_runs(paths: list[Path]) -> Runs:
@@ -343,13 +335,13 @@ def epoch_records(frame: pd.DataFrame) -> pd.DataFrame:
     (training, epoch), with the training's architecture and task."""
     records = []
     for row in frame.itertuples(index=False):
-        run_dir = Path(row.run_dir)
-        epochs = _read_json(run_dir / SIMS_DIR / row.identifier / "history.json")
+        epochs = _read_json(RunDir(Path(row.run_dir)).sim(row.identifier).history)
         if not isinstance(epochs, list):
             continue
         for epoch in epochs:
             if isinstance(epoch, dict) and "epoch" in epoch:
-                records.append({"identifier": row.identifier, "architecture": row.architecture, "task": row.task, **epoch})
+                records.append({"identifier": row.identifier, "architecture": row.architecture, "task": row.task,
+                                **epoch})
     if not records:
         return pd.DataFrame(columns=["identifier", "architecture", "task", "epoch"])
     table = pd.DataFrame(records)
@@ -363,7 +355,7 @@ def status_counts(runs: Runs) -> dict[str, int]:
     """Trainings finished (ok / diverged / failed / timeout), unfinished (in the history, no result)
     and not started (the spec's count minus the rows present; grid and random runs only)."""
     status = runs.frame["status"]
-    counts = {name: int((status == name).sum()) for name in STATUSES}
+    counts = {name.value: int((status == name).sum()) for name in Status}
     counts["finished"] = int(runs.frame["finished"].sum())
     counts[UNFINISHED] = int((status == UNFINISHED).sum())
     counts["not_started"] = max(runs.expected - len(runs.frame), 0) if runs.expected is not None else 0

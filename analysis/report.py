@@ -12,17 +12,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemLoader
 from markupsafe import escape
 
 from analysis.loading import Runs
 from analysis.pipeline import Analysis
+from simulators.records import Status
+from simulators.run_dir import RunDir
 
 FIGURES_DIR = "figures"
+_TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True)
 PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "jinja2", "libensemble", "keras",
             "tensorflow", "tensorflow-cpu", "jax")
 MARKDOWN_ROWS = 40  # longer tables are cut in Markdown (the CSV has them all)
-COUNT_ORDER = ("rows", "finished", "ok", "diverged", "failed", "timeout", "unfinished", "not_started", "missing")
+COUNT_ORDER = ("rows", "finished", *(status.value for status in Status), "unfinished", "not_started", "missing")
 COUNT_HELP = {
     "unfinished": "in the history without a result: running, queued, or cut off by a kill",
     "not_started": "described by the spec but not yet in the history (grid and random runs)",
@@ -44,7 +47,7 @@ def run_libensemble_versions(runs: Runs) -> dict[str, str]:
     """The libEnsemble version each run logged (ensemble.log), if it did."""
     found = {}
     for source in runs.sources:
-        log = (source if source.is_dir() else source.parent) / "ensemble.log"
+        log = RunDir(source if source.is_dir() else source.parent).log
         if log.exists():
             with open(log, errors="replace") as handle:
                 for line in handle:
@@ -124,7 +127,8 @@ def _counts(analysis: Analysis) -> list[tuple[str, int, str]]:
 def render_markdown(analysis: Analysis, runs: Runs, figure_paths: dict[str, Path] | None = None,
                     relative_to: Path | None = None) -> str:
     parts = ["# taskgen analysis", "", "Sources: " + ", ".join(str(source) for source in runs.sources), ""]
-    parts += ["## Trainings", "", markdown_table(pd.DataFrame(_counts(analysis), columns=["trainings", "count", "meaning"]), None), ""]
+    counts = pd.DataFrame(_counts(analysis), columns=["trainings", "count", "meaning"])
+    parts += ["## Trainings", "", markdown_table(counts, None), ""]
     if analysis.notes:
         parts += ["## Notes", ""] + [f"- {note}" for note in analysis.notes] + [""]
     figures = {figure.name: figure for figure in analysis.figures}
@@ -149,44 +153,6 @@ def _figures_after(table_name: str) -> tuple[str, ...]:
     }.get(table_name, ())
 
 
-HTML_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>taskgen analysis: {{ title }}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; padding: 0 1em; color: #222; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; font-size: 0.85em; } td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: left; }
-th { background: #f3f3f3; position: sticky; top: 0; } .num { text-align: right; font-variant-numeric: tabular-nums; }
-.scroll { max-height: 28em; overflow: auto; display: inline-block; }
-.description { color: #555; max-width: 60em; } img { max-width: 100%; border: 1px solid #eee; }
-pre { background: #f7f7f7; padding: 0.8em; overflow: auto; font-size: 0.85em; }
-.notes li { margin: 0.2em 0; } nav a { margin-right: 1em; }
-</style></head><body>
-<h1>taskgen analysis</h1>
-<p>{{ sources|join(", ") }} &middot; generated {{ generated }}</p>
-<nav>{% for table in tables %}<a href="#{{ table.name }}">{{ table.title }}</a> {% endfor %}<a href="#spec">spec</a> <a href="#software">software</a></nav>
-<h2 id="trainings">Trainings</h2>
-<table><tr><th>trainings</th><th class="num">count</th><th>meaning</th></tr>
-{% for name, count, meaning in counts %}<tr><td>{{ name }}</td><td class="num">{{ count }}</td><td>{{ meaning }}</td></tr>
-{% endfor %}</table>
-{% if notes %}<h2 id="notes">Notes</h2><ul class="notes">{% for note in notes %}<li>{{ note }}</li>{% endfor %}</ul>{% endif %}
-{% for table in tables %}
-<h2 id="{{ table.name }}">{{ table.title }}</h2>
-<p class="description">{{ table.description }} <a href="{{ table.name }}.csv">{{ table.name }}.csv</a></p>
-{% if table.rows %}<div class="scroll">{{ table.html|safe }}</div>{% else %}<p><em>no rows</em></p>{% endif %}
-{% for figure in table.figures %}
-<h3>{{ figure.title }}</h3><p class="description">{{ figure.description }}</p>
-<img alt="{{ figure.title }}" src="data:image/png;base64,{{ figure.data }}">
-{% endfor %}
-{% endfor %}
-<h2 id="spec">Spec</h2>
-{% for source, text in specs %}<h3>{{ source }}</h3><pre>{{ text }}</pre>{% else %}<p><em>no spec.yaml (a CSV or a bare history)</em></p>{% endfor %}
-<h2 id="software">Software</h2>
-<p>This analysis: {% for name, version in versions %}{{ name }} {{ version }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>
-{% if run_versions %}<p>libEnsemble of the runs (ensemble.log): {% for source, version in run_versions %}{{ source }}: {{ version }}{% if not loop.last %}; {% endif %}{% endfor %}.</p>{% endif %}
-</body></html>
-"""
-
-
 def render_html(analysis: Analysis, runs: Runs, figure_paths: dict[str, Path]) -> str:
     figures = {figure.name: figure for figure in analysis.figures}
     placed_anywhere = {name for table in analysis.tables for name in _figures_after(table.name)}
@@ -201,8 +167,7 @@ def render_html(analysis: Analysis, runs: Runs, figure_paths: dict[str, Path]) -
     orphans = [name for name in figure_paths if name not in placed_anywhere]
     if orphans and sections:
         sections[0]["figures"] += [_embedded(figures[name], figure_paths[name]) for name in orphans]
-    environment = Environment(autoescape=True)
-    return environment.from_string(HTML_TEMPLATE).render(
+    return _TEMPLATES.get_template("report.html.j2").render(
         title=", ".join(source.name for source in runs.sources),
         sources=[str(source) for source in runs.sources],
         generated=datetime.datetime.now().isoformat(timespec="seconds"),

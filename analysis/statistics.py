@@ -22,7 +22,8 @@ from analysis.metrics import Metric
 
 REFERENCE = "rnn"
 ALPHA = 0.05
-EFFECT_COLUMNS = ["task", "architecture", "term", "estimate", "std_error", "p_value", "n", "metric", "reference", "df_resid"]
+EFFECT_COLUMNS = ["task", "architecture", "term", "estimate", "std_error", "p_value", "n", "metric", "reference",
+                  "df_resid"]
 PAIR_COLUMNS = ["task", "metric", "architecture_a", "architecture_b", "mean_a", "mean_b", "difference", "std_error",
                 "t", "p_value", "p_bonferroni", "significant", "better", "n_a", "n_b"]
 
@@ -47,7 +48,8 @@ def _term(reference: str, architecture: str) -> str:
     return f"C(architecture, Treatment(reference={reference!r}))[T.{architecture}]"
 
 
-def architecture_effects(runs: pd.DataFrame, metrics: dict[str, Metric], notes: list[str] | None = None) -> pd.DataFrame:
+def architecture_effects(runs: pd.DataFrame, metrics: dict[str, Metric],
+                         notes: list[str] | None = None) -> pd.DataFrame:
     """Per task and architecture: the coefficient (the reference row: the intercept, its mean)."""
     records = []
     for task, group in runs.groupby("task", sort=True):
@@ -113,7 +115,8 @@ def pairwise_comparisons(runs: pd.DataFrame, metrics: dict[str, Metric]) -> pd.D
             record["p_bonferroni"] = p
             record["significant"] = bool(np.isfinite(p) and p < ALPHA)
             a_better = metric.better(record["mean_a"], record["mean_b"])
-            record["better"] = (record["architecture_a"] if a_better else record["architecture_b"]) if record["significant"] else ""
+            better = record["architecture_a"] if a_better else record["architecture_b"]
+            record["better"] = better if record["significant"] else ""
         records.extend(task_records)
     return pd.DataFrame(records, columns=PAIR_COLUMNS)
 

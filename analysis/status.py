@@ -1,6 +1,6 @@
 """``python -m analysis RUN_DIR --status``: how far a (running) ensemble is, read-only.
 
-It reads what the ensemble already writes by rename (history.npy, sims/*/result.json), so it
+It reads what the ensemble already writes by rename (the history and the sim records), so it
 never sees a half-written file and never changes anything in the run directory.
 """
 
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.loading import HISTORY_FILE, SPEC_FILE, UNFINISHED, load_run, read_spec
+from analysis.loading import UNFINISHED, load_run, read_spec
 from analysis.loading import expected_trainings as spec_trainings
 from ensembles.ownership import holder_summary
-from simulators.records import STATUSES
+from simulators.records import Status
+from simulators.run_dir import RunDir
 
 
 def _duration(seconds: float) -> str:
@@ -24,15 +25,16 @@ def _duration(seconds: float) -> str:
 
 def status_report(run_dir: Path, now: float | None = None) -> str:
     run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     now = time.time() if now is None else now
     frame, notes = load_run(run_dir, allow_empty=True)
     _, spec = read_spec(run_dir)
     expected = spec_trainings(spec)
     adaptive = bool(spec and (spec.get("generator") or {}).get("kind") == "asha")
     finished = frame[frame["finished"]]
-    counts = {status: int((finished["status"] == status).sum()) for status in STATUSES}
+    counts = {status.value: int((finished["status"] == status).sum()) for status in Status}
     unfinished = frame[frame["status"] == UNFINISHED]
-    started = _started_without_result(run_dir, unfinished)
+    started = _started_without_result(run, unfinished)
 
     total = f"/{expected}" if expected is not None else ""
     lines = [f"{run_dir}: [{len(finished)}{total} trainings finished] "
@@ -40,10 +42,11 @@ def status_report(run_dir: Path, now: float | None = None) -> str:
     lines.append(f"  {started} started without a result yet (running, or cut off if the run stopped); "
                  f"{len(unfinished) - started} queued")
     if expected is None:
-        lines.append("  total unknown: " + ("asha decides promotions as results come in" if adaptive else "no readable spec.yaml"))
-    lines.append(f"  {holder_summary(run_dir)}")  # who runs it: the lock's holder and heartbeat
+        why = "asha decides promotions as results come in" if adaptive else "no readable spec.yaml"
+        lines.append(f"  total unknown: {why}")
+    lines.append(f"  {holder_summary(run)}")  # who runs it: the lock's holder and heartbeat
 
-    begun = (run_dir / SPEC_FILE).stat().st_mtime if (run_dir / SPEC_FILE).exists() else None
+    begun = run.spec.stat().st_mtime if run.spec.exists() else None
     elapsed = now - begun if begun else None
     if elapsed is not None:
         line = f"  elapsed {_duration(elapsed)} since the run directory was made"
@@ -51,12 +54,9 @@ def status_report(run_dir: Path, now: float | None = None) -> str:
         if remaining and len(finished) and elapsed > 0:
             line += f", ETA {_duration(remaining * elapsed / len(finished))} at the rate so far"
         lines.append(line)
-    history = run_dir / HISTORY_FILE
-    if history.exists():
-        lines.append(f"  {HISTORY_FILE} last saved {_duration(now - history.stat().st_mtime)} ago")
-    log = run_dir / "ensemble.log"
-    if log.exists():
-        lines.append(f"  ensemble.log last written {_duration(now - log.stat().st_mtime)} ago")
+    for path, what in ((run.history, "last saved"), (run.log, "last written")):
+        if path.exists():
+            lines.append(f"  {path.name} {what} {_duration(now - path.stat().st_mtime)} ago")
     lines += [f"  note: {note}" for note in notes]
     if not finished.empty:
         lines.append("")
@@ -64,15 +64,14 @@ def status_report(run_dir: Path, now: float | None = None) -> str:
     if counts["failed"] or counts["timeout"]:
         lines.append("")
         lines.append("Latest errors:")
-        failures = finished[finished["status"].isin(["failed", "timeout"])].tail(5)
+        failures = finished[finished["status"].isin([Status.FAILED, Status.TIMEOUT])].tail(5)
         for row in failures.itertuples(index=False):
             lines.append(f"  {row.identifier} {row.architecture} {row.task}: {row.status} {row.error}")
     return "\n".join(lines)
 
 
-def _started_without_result(run_dir: Path, unfinished: pd.DataFrame) -> int:
-    sims = run_dir / "sims"
-    return sum(1 for identifier in unfinished["identifier"] if (sims / identifier / "point.json").exists())
+def _started_without_result(run: RunDir, unfinished: pd.DataFrame) -> int:
+    return sum(1 for identifier in unfinished["identifier"] if run.sim(identifier).point.exists())
 
 
 def _per_task(frame: pd.DataFrame, most: int = 40) -> pd.DataFrame:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from analysis.loading import ADJOINT_COLUMNS, resolve_chains
 from analysis.metrics import Metric
+from simulators.records import Status
 
 # The hyperparameters searched per (architecture, task); batch_size and pad join them when a
 # run varies them within a task.
@@ -25,7 +26,7 @@ def hyperparameters(rows: pd.DataFrame) -> list[str]:
 
 def analysed(rows: pd.DataFrame, metrics: dict[str, Metric]) -> pd.DataFrame:
     """Rows that enter the comparisons: status ok and a finite value of their task's metric."""
-    ok = rows[(rows["status"] == "ok") & rows["task"].isin(metrics)].copy()
+    ok = rows[(rows["status"] == Status.OK) & rows["task"].isin(metrics)].copy()
     ok["metric"] = ok["task"].map({task: metric.name for task, metric in metrics.items()})
     ok["value"] = np.nan
     for name in ok["metric"].unique():
@@ -83,15 +84,16 @@ def divergence_rates(frame: pd.DataFrame) -> pd.DataFrame:
     records = []
     for (task, architecture), group in finished.groupby(["task", "architecture"], sort=True):
         n = len(group)
-        counts = {status: int((group["status"] == status).sum()) for status in ("ok", "diverged", "failed", "timeout")}
+        counts = {status.value: int((group["status"] == status).sum()) for status in Status}
         records.append({"task": task, "architecture": architecture, "finished": n, **counts,
-                        "divergence_rate": counts["diverged"] / n if n else np.nan})
-    columns = ["task", "architecture", "finished", "ok", "diverged", "failed", "timeout", "divergence_rate"]
+                        "divergence_rate": counts[Status.DIVERGED] / n if n else np.nan})
+    columns = ["task", "architecture", "finished", *(status.value for status in Status), "divergence_rate"]
     return pd.DataFrame(records, columns=columns)
 
 
 def divergence_by_architecture(rates: pd.DataFrame) -> pd.DataFrame:
-    totals = rates.groupby("architecture")[["finished", "diverged", "failed", "timeout"]].sum().reset_index()
+    problems = [status.value for status in Status if status != Status.OK]
+    totals = rates.groupby("architecture")[["finished", *problems]].sum().reset_index()
     totals["divergence_rate"] = totals["diverged"] / totals["finished"].where(totals["finished"] > 0)
     return totals
 
@@ -105,7 +107,8 @@ def learning_curves(epochs: pd.DataFrame, metrics: dict[str, Metric]) -> pd.Data
             continue
         for epoch, rows in group.groupby("epoch", sort=True):
             values = rows[metric.name].replace([np.inf, -np.inf], np.nan).dropna()
-            loss = rows["loss"].replace([np.inf, -np.inf], np.nan).dropna() if "loss" in rows else pd.Series(dtype=float)
+            loss = rows["loss"] if "loss" in rows else pd.Series(dtype=float)
+            loss = loss.replace([np.inf, -np.inf], np.nan).dropna()
             record = {"task": task, "architecture": architecture, "epoch": int(epoch), "metric": metric.name,
                       "mean": values.mean(), "std": values.std(), "n": len(values), "loss_mean": loss.mean()}
             for name in adjoint_columns(rows):  # per-epoch adjoint norms, when the trainer records them
@@ -113,7 +116,9 @@ def learning_curves(epochs: pd.DataFrame, metrics: dict[str, Metric]) -> pd.Data
             records.append(record)
     columns = ["task", "architecture", "epoch", "metric", "mean", "std", "n", "loss_mean"]
     frame = pd.DataFrame(records)
-    return frame[columns + [name for name in frame.columns if name not in columns]] if records else pd.DataFrame(columns=columns)
+    if not records:
+        return pd.DataFrame(columns=columns)
+    return frame[columns + [name for name in frame.columns if name not in columns]]
 
 
 def learning_curve_summary(curves: pd.DataFrame, metrics: dict[str, Metric]) -> pd.DataFrame:
@@ -159,7 +164,8 @@ def adjoint_summary(rows: pd.DataFrame, metrics: dict[str, Metric]) -> pd.DataFr
         varies = valid.sum() > 2 and ratio.nunique() > 1 and values.nunique() > 1
         correlation = ratio.corr(values, method="spearman") if varies else np.nan
         records.append({"task": task, "architecture": architecture, "metric": metrics[task].name, "n": int(valid.sum()),
-                        "initial_adjoint_median": initial[valid].median(), "terminal_adjoint_median": terminal[valid].median(),
+                        "initial_adjoint_median": initial[valid].median(),
+                        "terminal_adjoint_median": terminal[valid].median(),
                         "log10_initial_over_terminal": ratio.median(), "spearman_ratio_vs_metric": correlation})
     return pd.DataFrame(records)
 
@@ -170,7 +176,7 @@ def rung_statistics(frame: pd.DataFrame) -> pd.DataFrame:
     finished = frame[frame["finished"]]
     records = []
     for epochs, group in finished.groupby("epochs", sort=True):
-        records.append({"epochs": int(epochs), "trainings": len(group), "ok": int((group["status"] == "ok").sum()),
+        records.append({"epochs": int(epochs), "trainings": len(group), "ok": int((group["status"] == Status.OK).sum()),
                         "promoted_from_lower_rung": int((group["resume_from"] != "").sum()),
                         "search_replicate": int((group["replicate"] == 0).sum()),
                         "finalist_replicates": int((group["replicate"] > 0).sum())})

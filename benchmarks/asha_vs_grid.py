@@ -24,6 +24,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from ensembles.loading import load_spec  # noqa: E402
 from generators.asha import score  # noqa: E402
+from simulators.run_dir import RunDir  # noqa: E402
 
 CONFIGURATION = ["learning_rate", "hidden_dim"]
 CELL = ["architecture", "dataset", "permute", "pad", "orientation"]
@@ -34,9 +35,10 @@ def run(spec: Path, out: Path, nworkers: int, overrides: list[str]) -> pd.DataFr
     for assignment in overrides:
         command += ["--set", assignment]
     subprocess.run(command, cwd=PROJECT_ROOT, check=True)
-    H = np.load(out / "history.npy")
+    H = np.load(RunDir(out).history)
     frame = pd.DataFrame({name: H[name] for name in H.dtype.names if H[name].ndim == 1})
-    frame["score"] = [score(s, a, l) for s, a, l in zip(frame["status"], frame["val_accuracy"], frame["val_loss"])]
+    results = zip(frame["status"], frame["val_accuracy"], frame["val_loss"])
+    frame["score"] = [score(status, accuracy, loss) for status, accuracy, loss in results]
     return frame
 
 
@@ -82,7 +84,8 @@ def main() -> None:
     spec = load_spec(args.spec)
     full_budget = spec.budgets[-1]
     asha = run(args.spec, args.out / "asha", args.nworkers, [])
-    grid = run(args.spec, args.out / "grid", args.nworkers, ["generator.kind=grid", f"space.choices.epochs=[{full_budget}]"])
+    grid = run(args.spec, args.out / "grid", args.nworkers,
+               ["generator.kind=grid", f"space.choices.epochs=[{full_budget}]"])
     table = compare(grid, asha, full_budget)
     ratio = epochs_trained(asha) / epochs_trained(grid)
     print(table.to_string(index=False))
@@ -90,7 +93,8 @@ def main() -> None:
           f"within the grid's replicate spread: {int(table['within_spread'].sum())}/{len(table)}")
     print(f"epochs trained: asha {epochs_trained(asha)}, grid {epochs_trained(grid)}, ratio {ratio:.2f}")
     (args.out / "comparison.json").write_text(json.dumps(
-        {"cells": table.to_dict(orient="records"), "asha_epochs": epochs_trained(asha), "grid_epochs": epochs_trained(grid), "ratio": ratio},
+        {"cells": table.to_dict(orient="records"), "asha_epochs": epochs_trained(asha),
+         "grid_epochs": epochs_trained(grid), "ratio": ratio},
         indent=1, default=str))
 
 

@@ -41,12 +41,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.train_throughput import environment  # noqa: E402
-from ensembles.libe_inputs import training_options  # noqa: E402
 from ensembles.loading import DEFAULT_SPEC, load_spec  # noqa: E402
-from generators.points import from_row  # noqa: E402
+from ensembles.settings import training_options  # noqa: E402
+from hypers.fields import point_from_row  # noqa: E402
 from simulators.options import TrainingOptions  # noqa: E402
 from simulators.records import read_json  # noqa: E402
-from simulators.warm_trainer import TRAINERS_DIR  # noqa: E402
+from simulators.run_dir import RunDir, SimDir  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -82,7 +82,7 @@ def recorded(H: np.ndarray, run_dir: Path) -> dict:
     totals = {"sims_s": 0.0, "process_start_and_imports_s": 0.0, "in_trainer_s": 0.0, "compile_s": 0.0,
               "training_s": 0.0}
     for row in H:
-        epochs = [epoch["seconds"] for epoch in read_json(run_dir / str(row["sim_dir"]) / "history.json")]
+        epochs = [epoch["seconds"] for epoch in read_json(SimDir(run_dir / str(row["sim_dir"])).history)]
         compile_s = epochs[0] - statistics.median(epochs[1:]) if len(epochs) > 1 else 0.0
         sim = float(row["sim_ended_time"] - row["sim_started_time"])
         totals["sims_s"] += sim
@@ -106,7 +106,7 @@ def measured_apart(H: np.ndarray, options: TrainingOptions, trainers: int, fresh
               "adjoints_s": 0.0, "checkpoints_s": 0.0}
     loads, loaded, costs = {}, set(), {}
     for row in H:
-        point = from_row(row)
+        point = point_from_row(row)
         if point["dataset"] not in loads:
             loads[point["dataset"]] = _timed(load_task, point, options)
         data_s, data = loads[point["dataset"]]
@@ -124,7 +124,7 @@ def measured_apart(H: np.ndarray, options: TrainingOptions, trainers: int, fresh
             first, _ = _timed(epoch_adjoints, model, loss, data)
             steady, _ = _timed(epoch_adjoints, model, loss, data)
             with tempfile.TemporaryDirectory() as directory:
-                save, _ = _timed(save_checkpoint, Path(directory), model, 1)
+                save, _ = _timed(save_checkpoint, SimDir(Path(directory)).checkpoint, model, 1)
             costs[key] = (first, steady, save)
         first, steady, save = costs[key]
         epochs = int(row["epochs_completed"])
@@ -163,18 +163,19 @@ def main(argv=None) -> int:
     spec = load_spec(args.spec, args.overrides, nworkers=args.nworkers)
     load_before = os.getloadavg()[0]
     run_dir, started, wall = run(args)
-    H = np.load(run_dir / "history.npy")
+    H = np.load(RunDir(run_dir).history)
     clock = wall_clock(H, started, wall)
     trainer = recorded(H, run_dir)
     isolated = spec.simulator.isolation == "process"
-    trainers = len(list((run_dir / TRAINERS_DIR).iterdir())) if isolated else 0
-    apart = measured_apart(H, TrainingOptions.model_validate(training_options(spec)), trainers,
+    trainers = len(list(RunDir(run_dir).trainers.iterdir())) if isolated else 0
+    apart = measured_apart(H, training_options(spec), trainers,
                            isolated and spec.simulator.trainings_per_process == 1)
     outside_epochs = trainer["in_trainer_s"] - trainer["compile_s"] - trainer["training_s"]
     split = {"process_start_and_imports_s": trainer["process_start_and_imports_s"], **apart,
              "compile_s": trainer["compile_s"], "training_s": trainer["training_s"],
              "rest_in_trainer_s": outside_epochs - sum(apart.values())}
-    print(f"{spec.name}: {len(H)} trainings in {trainers} trainer processes, wall {wall:.1f} s (load average before: {load_before:.2f})")
+    print(f"{spec.name}: {len(H)} trainings in {trainers} trainer processes, wall {wall:.1f} s "
+          f"(load average before: {load_before:.2f})")
     print_breakdown("wall clock", {k: v for k, v in clock.items() if k != "wall_s"}, wall)
     print_breakdown(f"trainer-seconds (sum over trainings: {trainer['sims_s']:.1f} s)", split, trainer["sims_s"])
     report = {"environment": environment(), "settings": vars(args) | {"spec": str(args.spec), "json": str(args.json),

@@ -44,6 +44,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.train_throughput import machine  # noqa: E402
+from simulators.run_dir import RunDir  # noqa: E402
 
 PLUGIN_ENV = {"TASKGEN_PLUGINS": "benchmarks.sleep_task", "PYTHONPATH": str(PROJECT_ROOT),
               "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -58,7 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="no value: skip the dispatch runs")
     parser.add_argument("--kinds", nargs="+", default=["plain", "taskgen"], choices=["plain", "taskgen"])
     parser.add_argument("--sims-per-worker", type=int, default=3)
-    parser.add_argument("--isolation-sims", type=int, default=4, help="trainings per isolation mode (3 or more); 0 skips")
+    parser.add_argument("--isolation-sims", type=int, default=4,
+                        help="trainings per isolation mode (3 or more); 0 skips")
     parser.add_argument("--work-dir", type=Path, help="run directories; default a temporary one")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--plain-child", help=argparse.SUPPRESS)  # internal: one plain libEnsemble run
@@ -95,7 +97,7 @@ def plain_libensemble(settings: dict) -> None:
         libE_specs,
     )
     if H is not None and (comms == "local" or _mpi_rank() == 0):
-        np.save(Path(settings["out"]) / "history.npy", H)
+        RunDir(Path(settings["out"])).save_history(H)
 
 
 def _mpi_rank() -> int:
@@ -122,7 +124,8 @@ def dispatch_command(kind: str, comms: str, workers: int, seconds: float, sims: 
         settings = {"comms": comms, "workers": workers, "seconds": seconds, "sims": sims, "out": str(run_dir)}
         run_dir.mkdir(parents=True)
         return launch([sys.executable, __file__, "--plain-child", json.dumps(settings)], comms, workers)
-    spec = write_spec(run_dir.parent / f"{run_dir.name}.yaml", "sleep", {"architecture": ["rnn"], "dataset": ["sleep"]}, sims,
+    spec = write_spec(run_dir.parent / f"{run_dir.name}.yaml", "sleep", {"architecture": ["rnn"], "dataset": ["sleep"]},
+                      sims,
                       {"isolation": "inline", "tasks": {"sleep": {"seconds": seconds}}})
     command = [sys.executable, "run_ensemble.py", "--spec", str(spec), "--out", str(run_dir), "--comms", comms]
     return launch(command + (["--nworkers", str(workers)] if comms == "local" else []), comms, workers)
@@ -137,7 +140,7 @@ def run_command(command: list[str], run_dir: Path, timeout: float) -> tuple[np.n
     except subprocess.TimeoutExpired:
         return None, time.time() - started, started, f"timed out after {timeout:.0f} s"
     wall = time.time() - started
-    history = run_dir / "history.npy"
+    history = RunDir(run_dir).history
     if done.returncode or not history.exists():
         return None, wall, started, (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
     return np.load(history), wall, started, ""
@@ -151,7 +154,8 @@ def dispatch_metrics(H: np.ndarray, workers: int, seconds: float, wall: float, s
             "ideal_rate_per_s": round(workers / seconds, 1), "util": round(busy / (workers * span), 3),
             "util_wall": round(busy / (workers * wall), 3), "wall_s": round(wall, 1),
             "startup_s": round(float(ended["sim_started_time"].min()) - started, 1),
-            "latency_ms": round(1000 * (float(np.mean(ended["sim_ended_time"] - ended["sim_started_time"])) - seconds), 1)}
+            "latency_ms": round(1000 * (float(np.mean(ended["sim_ended_time"] - ended["sim_started_time"])) - seconds),
+                                1)}
 
 
 def measure_dispatch(kind: str, comms: str, workers: int, seconds: float, args, work_dir: Path) -> dict:

@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.train_throughput import environment, peak_memory_mb  # noqa: E402
-from simulators.architectures import ARCHITECTURE_NAMES  # noqa: E402
+from benchmarks.train_throughput import environment, peak_memory_mb
+from simulators.architectures import ARCHITECTURE_NAMES
 
 STUDY_TRAINING_SAMPLES = 60_000 * 25  # sequential MNIST, the study's shorter epoch budget
 
@@ -98,10 +98,12 @@ def main(argv=None) -> int:
                 results.append(row)
                 continue
             results.append(row)
-            print(f"{architecture:14} {engine_name:>6} {k:>3} {row['samples_per_s']:>10} {row['per_member_samples_per_s']:>10} "
+            print(f"{architecture:14} {engine_name:>6} {k:>3} {row['samples_per_s']:>10} "
+                  f"{row['per_member_samples_per_s']:>10} "
                   f"{row['trainings_per_hour']:>11} {row['compile_s']:>9} {row['peak_memory_mb']:>8}", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"environment": environment(), "settings": vars(args) | {"json": str(args.json)},
+        settings = vars(args) | {"json": str(args.json)}
+        args.json.write_text(json.dumps({"environment": environment(), "settings": settings,
                                          "results": results}, indent=1))
     return 0
 

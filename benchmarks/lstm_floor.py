@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.train_throughput import machine  # noqa: E402
+from benchmarks.train_throughput import machine
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -83,8 +83,10 @@ def measure(args) -> dict:
     samples = args.batches * args.batch
     flop = 24 * args.batch * args.hidden**2 * args.steps * args.batches
     return {"steps": args.steps, "hidden": args.hidden, "batch": args.batch, "samples_per_s": round(samples / wall, 1),
-            "samples_per_cpu_s": round(samples / cpu, 1), "gflop_per_s": float(f"{flop / wall / 1e9:.4g}"),  # significant digits: tiny test sizes too
-            "jax": jax.__version__, "xla_flags": os.environ.get("XLA_FLAGS", ""), "load_before": round(os.getloadavg()[0], 2)}
+            # significant digits: tiny test sizes too
+            "samples_per_cpu_s": round(samples / cpu, 1), "gflop_per_s": float(f"{flop / wall / 1e9:.4g}"),
+            "jax": jax.__version__, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "load_before": round(os.getloadavg()[0], 2)}
 
 
 def main(argv=None) -> int:

@@ -61,7 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=3, help="the first compiles, the rest are timed")
     parser.add_argument("--engines", nargs="+", default=["fit"], choices=["fit", "jax"])
     parser.add_argument("--baseline", action="store_true", help="also measure the unrolled research-code baseline")
-    parser.add_argument("--baseline-steps", type=int, nargs="+", help="sequence lengths for the baseline; default --steps")
+    parser.add_argument("--baseline-steps", type=int, nargs="+",
+                        help="sequence lengths for the baseline; default --steps")
     parser.add_argument("--cap", type=float, help="wall-time limit of one measurement, seconds")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: measure one row in this process
@@ -136,7 +137,8 @@ def measure(row: dict, args) -> dict:
                                 on_epoch)
     steady = statistics.median(seconds[1:])
     steady_cpu = statistics.median(np.diff(cpu_marks)[1:])
-    return row | {"compile_s": round(seconds[0] - steady, 2), "compile_cpu_s": round(cpu_marks[1] - cpu_marks[0] - steady_cpu, 2),
+    return row | {"compile_s": round(seconds[0] - steady, 2),
+                  "compile_cpu_s": round(cpu_marks[1] - cpu_marks[0] - steady_cpu, 2),
                   "samples_per_s": round(samples / steady, 1),
                   "samples_per_cpu_s": round(samples / steady_cpu, 1),
                   "smnist_epoch_s": round(SMNIST_SAMPLES * steady / samples, 1),
@@ -166,7 +168,8 @@ def planned_rows(args) -> list[dict]:
         for batch in args.batch:
             for architecture in args.architectures:
                 base = {"architecture": architecture, "hidden": hidden, "batch": batch}
-                rows += [base | {"implementation": TASKGEN, "engine": name, "steps": args.steps} for name in args.engines]
+                rows += [base | {"implementation": TASKGEN, "engine": name, "steps": args.steps}
+                         for name in args.engines]
                 if args.baseline:
                     rows += [base | {"implementation": UNROLLED, "engine": "fit", "steps": steps}
                              for steps in args.baseline_steps or [args.steps]]
@@ -178,7 +181,8 @@ def speedups(results: list[dict], steps: int) -> list[dict]:
     baseline's, measured at full length where that finished, else at the longest shorter length
     scaled to full length (cost linear in the steps: an estimate), and both compile times."""
     table = []
-    for ours in (r for r in results if r["implementation"] == TASKGEN and r["engine"] == "fit" and "samples_per_s" in r):
+    fitted = (r for r in results if r["implementation"] == TASKGEN and r["engine"] == "fit" and "samples_per_s" in r)
+    for ours in fitted:
         same = [r for r in results if r["implementation"] == UNROLLED
                 and all(r[k] == ours[k] for k in ("architecture", "hidden", "batch"))]
         measured = sorted((r for r in same if "samples_per_s" in r), key=lambda r: (r["steps"] == steps, r["steps"]))
@@ -228,8 +232,9 @@ def print_speedups(table: list[dict]) -> None:
     for r in table:
         estimate = f" est.{r['baseline_estimated_from_steps']}" if r["baseline_estimated_from_steps"] else ""
         print(f"{r['architecture']:14} {r['hidden']:>6} {r['batch']:>5} {r['taskgen_samples_per_s']:>10} "
-              f"{str(r['baseline_samples_per_s']) + estimate:>14} {r['speedup']:>8} {r['speedup_cpu']:>9} {r['taskgen_compile_s']:>9} "
-              f"{str(r['baseline_compile_s']):>18} {r['taskgen_compile_cpu_s']:>13} {str(r['baseline_compile_cpu_s']):>8}")
+              f"{str(r['baseline_samples_per_s']) + estimate:>14} {r['speedup']:>8} {r['speedup_cpu']:>9} "
+              f"{r['taskgen_compile_s']:>9} {str(r['baseline_compile_s']):>18} {r['taskgen_compile_cpu_s']:>13} "
+              f"{str(r['baseline_compile_cpu_s']):>8}")
 
 
 def main(argv=None) -> int:

@@ -16,47 +16,48 @@ import keras
 from keras import ops
 
 from simulators.architectures import architecture_options, recurrent_layer_factory
-from simulators.architectures.dynamical import ScanRecurrence
+from simulators.architectures.dynamical import ScanRecurrence, Unicornn
 from simulators.tasks.base import TaskData
 
 
-def _cells(architecture: str, hidden_dim: int, seed: int) -> list[keras.layers.Layer]:
+def _cells(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
     """The per-step cells of taskgen's own layer, bottom first: a Keras RNN layer's cell, or the
     dynamical layer(s), used only for their step."""
-    layer = recurrent_layer_factory(architecture)(hidden_dim, seed, architecture_options(architecture))
     if isinstance(layer, keras.layers.RNN):
         return [layer.cell]
-    return list(layer.layers) if isinstance(layer, keras.Sequential) else [layer]
+    return list(layer.stack) if isinstance(layer, Unicornn) else [layer]
 
 
 class UnrolledRecurrence(keras.layers.Layer):
-    """Steps its cells through time in a Python loop; returns the top cell's last output."""
+    """Steps taskgen's own recurrent layer (its weights, initial states and read-out) through time
+    in a Python loop."""
 
-    def __init__(self, cells: list[keras.layers.Layer], **kwargs):
+    def __init__(self, layer: keras.layers.Layer, **kwargs):
         super().__init__(**kwargs)
-        self.cells = cells
+        self.layer = layer
 
     def build(self, input_shape):
-        features = input_shape[-1]
-        for cell in self.cells:
-            cell.build((None, None, features) if isinstance(cell, ScanRecurrence) else (None, features))
-            features = cell.units
+        self.layer.build(input_shape)
 
     def call(self, inputs):
+        cells = _cells(self.layer)
         batch = ops.shape(inputs)[0]
-        states = [_initial_state(cell, batch) for cell in self.cells]
-        constants = [cell.constants() if isinstance(cell, ScanRecurrence) else None for cell in self.cells]
+        states = [_initial_state(cell, batch) for cell in cells]
+        constants = [cell.constants() if isinstance(cell, ScanRecurrence) else None for cell in cells]
         output = None
         for t in range(inputs.shape[1]):  # the unrolled time loop
             output = inputs[:, t, :]
-            for depth, cell in enumerate(self.cells):
+            for depth, cell in enumerate(cells):
                 output, states[depth] = _step(cell, constants[depth], output, states[depth])
+        if isinstance(self.layer, Unicornn) and self.layer.options.readout == "all_states":
+            return ops.concatenate([state for cell_states in states for state in cell_states], axis=-1)
         return output
 
 
 def _initial_state(cell: keras.layers.Layer, batch):
-    sizes = [cell.units] * cell.state_count if isinstance(cell, ScanRecurrence) else cell.state_size
-    sizes = sizes if isinstance(sizes, (list, tuple)) else [sizes]
+    if isinstance(cell, ScanRecurrence):
+        return list(cell.initial_states(ops.zeros((batch, cell.units))))
+    sizes = cell.state_size if isinstance(cell.state_size, (list, tuple)) else [cell.state_size]
     return [ops.zeros((batch, size)) for size in sizes]
 
 
@@ -75,7 +76,8 @@ def _step(cell: keras.layers.Layer, constants, x_t, state):
 def build_unrolled_model(architecture: str, hidden_dim: int, seed: int, data: TaskData) -> keras.Model:
     """The same input and read-out as ``simulators.models.build_model``, the recurrence unrolled."""
     inputs = keras.Input(shape=(data.steps, data.features), name="sequence")
-    state = UnrolledRecurrence(_cells(architecture, hidden_dim, seed), name="recurrent")(inputs)
+    layer = recurrent_layer_factory(architecture)(hidden_dim, seed, architecture_options(architecture))
+    state = UnrolledRecurrence(layer, name="recurrent")(inputs)
     outputs = keras.layers.Dense(data.n_classes, kernel_initializer=keras.initializers.GlorotUniform(seed + 1),
                                  name="readout")(state)
     return keras.Model(inputs, outputs, name=f"unrolled_{architecture}")

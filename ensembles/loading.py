@@ -28,10 +28,21 @@ class SpecError(ValueError):
 
 
 def _read_yaml(path: Path, what: str) -> Any:
+    """The YAML file's content; a missing, unreadable, binary or non-UTF-8 file is one SpecError line."""
     try:
-        return yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(f"{what}: no such file: {path}") from None
+    except UnicodeDecodeError as error:
+        raise SpecError(f"{what}: {path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+                        f"{error.start}): give a YAML spec file") from None
+    except OSError as error:
+        raise SpecError(f"{what}: cannot read {path}: {error.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.reader.ReaderError as error:
+        raise SpecError(f"{what}: {path} is not a text file ({error.reason} at offset {error.position}): "
+                        "give a YAML spec file") from None
     except yaml.YAMLError as error:
         raise SpecError(f"{what}: {path} is not valid YAML: {error}") from None
 

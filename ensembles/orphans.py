@@ -3,7 +3,7 @@ signal, or its node lost), no worker keeps training or writing into the run dire
 
 Each worker runs a thread that watches its manager and, once it is gone, stops the worker's
 children (its trainer, which would otherwise notice its worker's end only at its own next look,
-``simulators/train.py: exit_with_worker``) and exits. How it watches:
+``simulators/trainer_server.py: exit_with_worker``) and exits. How it watches:
 
 - On the manager's host (local comms: libEnsemble forks every worker from the manager) it checks
   the manager's process every ``SAME_HOST_POLL_SECONDS``: a dead pid is certain.
@@ -14,8 +14,8 @@ children (its trainer, which would otherwise notice its worker's end only at its
 Under MPI, mpich's Hydra launcher does the same on its own, faster: when rank 0 dies by SIGKILL,
 mpiexec kills every other rank (SIGKILL, with their process groups) within about 2 s, and when
 mpiexec itself is killed its proxies end their ranks just as fast (measured with mpich 5.0.2's
-Hydra, ``tests/test_orphans.py``). Trainers started through the MPIExecutor run in a session of
-their own, which that kill does not reach: they leave when they see their worker gone.
+Hydra, ``tests/integration/test_orphans.py``). Trainers started through the MPIExecutor run in a
+session of their own, which that kill does not reach: they leave when they see their worker gone.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ _forked_by: tuple[LockRecord, Path] | None = None  # the manager whose forked wo
 def watch_from_forked_workers(record: LockRecord, lock_path: Path) -> None:
     """Local comms: every worker libEnsemble forks from this manager from now on watches it from
     its first instant, before it waits for any work (a worker blocked on its queue would
-    otherwise wait forever for a dead manager)."""
+    otherwise wait forever for a dead manager). The history keeper's own at-fork hook, which gives
+    the worker back its signal handlers (``allocators/safekeeping.py``), runs beside this one."""
     global _forked_by
     if multiprocessing.get_start_method() != "fork":  # spawn, forkserver: no at-fork hook runs in the workers
         print(f"taskgen: warning: workers start by {multiprocessing.get_start_method()}, not fork: they cannot "

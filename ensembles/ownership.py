@@ -33,7 +33,8 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-LOCK_FILE = "manager.lock"
+from simulators.run_dir import RunDir
+
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 6 * HEARTBEAT_SECONDS  # several beats: a busy file system or a slow beat is not a death
 CONFIRM_AFTER_SECONDS = 0.5  # a rival that moved a live lock aside puts it back well within this
@@ -162,17 +163,17 @@ def _move_aside(path: Path, holder: LockRecord, mine: LockRecord) -> bool:
     return False
 
 
-def _refusal(run_dir: Path, holder: LockRecord) -> RunLocked:
+def _refusal(run_dir: RunDir, holder: LockRecord) -> RunLocked:
     return RunLocked(
-        f"{run_dir} is being run by another manager: {holder.describe()}. Wait for it to end "
-        f"(python -m analysis {run_dir} --status shows it), or, if you know that manager is dead, "
-        f"remove {run_dir / LOCK_FILE} and start again.")
+        f"{run_dir.path} is being run by another manager: {holder.describe()}. Wait for it to end "
+        f"(python -m analysis {run_dir.path} --status shows it), or, if you know that manager is dead, "
+        f"remove {run_dir.lock} and start again.")
 
 
-def acquire(run_dir: Path, wait: float = STALE_AFTER_SECONDS) -> RunLock:
+def acquire(run_dir: RunDir, wait: float = STALE_AFTER_SECONDS) -> RunLock:
     """Take the run directory's lock, over a stale one if need be (with a note); RunLocked while
     a live manager holds it. A holder on another host is watched for up to ``wait`` s."""
-    path = Path(run_dir) / LOCK_FILE
+    path = run_dir.lock
     mine, taken_from = LockRecord.for_this_process(), None
     for _ in range(TAKE_ATTEMPTS):
         if _create(path, mine):
@@ -180,7 +181,7 @@ def acquire(run_dir: Path, wait: float = STALE_AFTER_SECONDS) -> RunLock:
             current = read_lock(path)
             if current is not None and current.token == mine.token:
                 if taken_from:
-                    _say(f"taskgen: took over the stale lock of {run_dir}: {taken_from}")
+                    _say(f"taskgen: took over the stale lock of {run_dir.path}: {taken_from}")
                 return RunLock(path, mine)
             continue
         holder = read_lock(path)
@@ -194,11 +195,11 @@ def acquire(run_dir: Path, wait: float = STALE_AFTER_SECONDS) -> RunLock:
             reason = f"no heartbeat from {holder.host} for {wait:.0f} s" if verdict == "stale" else None
             holder = latest
         if reason is None:
-            raise _refusal(Path(run_dir), holder)
+            raise _refusal(run_dir, holder)
         if _move_aside(path, holder, mine):
             taken_from = f"{holder.describe()}; {reason}"
     raise RunLocked(f"{path} kept changing hands over {TAKE_ATTEMPTS} attempts to take it: another manager is "
-                    f"starting on {run_dir}; try again once it runs or has ended")
+                    f"starting on {run_dir.path}; try again once it runs or has ended")
 
 
 _held: list[RunLock] = []  # this process's locks, released on a signal's way out (allocators.safekeeping)
@@ -274,10 +275,10 @@ def _stop_after_losing(path: Path, holder: str) -> None:
     end_everything(OWNERSHIP_LOST_EXIT)
 
 
-def holder_summary(run_dir: Path) -> str:
+def holder_summary(run_dir: RunDir) -> str:
     """Who runs ``run_dir``, for ``python -m analysis RUN --status`` (reads, never writes)."""
     try:
-        holder = read_lock(Path(run_dir) / LOCK_FILE)
+        holder = read_lock(run_dir.lock)
     except RunLocked as unreadable:
         return f"manager: {unreadable}"
     if holder is None:

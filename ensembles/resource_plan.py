@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ensembles.libe_inputs import group_size
 from ensembles.schema import EnsembleSpec
+from ensembles.settings import trainings_per_sim
 
 THROUGHPUT_FILE = Path(__file__).with_name("gpu_throughput.yaml")
 
@@ -29,7 +29,7 @@ def resource_plan(spec: EnsembleSpec, nodes: int, workers: int | None, sim_secon
     per_node = sims_per_node(spec, cores)
     workers = workers or spec.nworkers or min(per_node * nodes, os.cpu_count() or 1)
     concurrent = min(workers, per_node * nodes)
-    grouped = group_size(spec)
+    grouped = trainings_per_sim(spec)
     points = spec.count_points()
     lines = [
         f"plan: {nodes} node(s), {workers} workers (MPI: {workers + 1} ranks), up to {per_node} sims per node",
@@ -43,8 +43,8 @@ def resource_plan(spec: EnsembleSpec, nodes: int, workers: int | None, sim_secon
     if sim_seconds:
         waves = math.ceil(points / (concurrent * grouped))
         hours = waves * sim_seconds / 3600
-        lines.append(f"plan: {points} points x {sim_seconds:g} s per sim = {waves} waves, about {hours:.1f} h wall time "
-                     f"and {hours * nodes:.1f} node-hours")
+        lines.append(f"plan: {points} points x {sim_seconds:g} s per sim = {waves} waves, "
+                     f"about {hours:.1f} h wall time and {hours * nodes:.1f} node-hours")
     gpu_line = gpu_hours_estimate(spec)
     if gpu_line:
         lines.append(gpu_line)
@@ -63,7 +63,9 @@ def gpu_hours_estimate(spec: EnsembleSpec, throughput_file: Path = THROUGHPUT_FI
     line = (f"plan: GPU estimate: about {hours:,.1f} GPU-hours of training steps for {spec.count_points():,} "
             f"trainings on {table['device']} (engine jax at the rates measured in groups of {table['group_size']}, "
             f"batch 128; {throughput_file.name})")
-    return line + (f"; not measured, counted at the others' mean: {', '.join(sorted(unmeasured))}" if unmeasured else "")
+    if unmeasured:
+        line += f"; not measured, counted at the others' mean: {', '.join(sorted(unmeasured))}"
+    return line
 
 
 def gpu_hours(spec: EnsembleSpec, table: dict) -> tuple[float | None, set[str]]:

@@ -8,33 +8,33 @@ and the trainer picks up their checkpoints.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from libensemble.tools.fields_keys import libE_fields
 
-from ensembles.run_dir import HISTORY_FILE
-from hypers.fields import POINT_DTYPE
+from hypers.fields import point_dtype
 from simulators.records import RESULT_DTYPE
-
-# Every H0 has these; a saved history's rows bring all of their own fields on top.
-INITIAL_DTYPE = POINT_DTYPE + RESULT_DTYPE + libE_fields
+from simulators.run_dir import RunDir
 
 
 class ResumeError(ValueError):
     pass
 
 
-def finished_rows(run_dir: Path) -> np.ndarray:
-    """The finished trainings recorded in ``run_dir/history.npy`` (none if it was never saved)."""
-    path = run_dir / HISTORY_FILE
+def history_dtype() -> list[tuple]:
+    """The fields every taskgen history has: the point's and the result's."""
+    return point_dtype() + RESULT_DTYPE
+
+
+def finished_rows(run_dir: RunDir) -> np.ndarray:
+    """The finished trainings recorded in the run's history (none if it was never saved)."""
+    path = run_dir.history
     if not path.exists():
-        return np.zeros(0, dtype=POINT_DTYPE + RESULT_DTYPE)
+        return np.zeros(0, dtype=history_dtype())
     try:
         H = np.load(path)
     except (ValueError, OSError) as error:
         raise ResumeError(f"{path} cannot be read ({error}); it is not a taskgen history") from None
-    missing = {name for name, _ in POINT_DTYPE + RESULT_DTYPE} - set(H.dtype.names or ())
+    missing = {name for name, _ in history_dtype()} - set(H.dtype.names or ())
     if missing:
         raise ResumeError(f"{path} lacks the fields {sorted(missing)}: it is not a taskgen history")
     return H[H["sim_ended"] & (H["status"] != "")]
@@ -47,7 +47,8 @@ def as_initial_history(rows: np.ndarray) -> np.ndarray:
     new run's generator gets these rows when it starts (told again, ASHA would rank them twice);
     libEnsemble stamps that moment in ``gen_informed_time``."""
     own = [(name, rows.dtype[name]) for name in rows.dtype.names]
-    H0 = np.zeros(len(rows), dtype=own + [field for field in INITIAL_DTYPE if field[0] not in rows.dtype.names])
+    missing = [field for field in history_dtype() + libE_fields if field[0] not in rows.dtype.names]
+    H0 = np.zeros(len(rows), dtype=own + missing)
     for name in rows.dtype.names:
         H0[name] = rows[name]
     H0["sim_id"] = np.arange(len(rows))

@@ -8,9 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from generators.asha import DEFAULT_GROUP_BY, rung_budgets
-from hypers.fields import CHOICE_FIELDS
+from hypers.fields import choice_fields
 from hypers.space import SearchSpace
-from simulators.options import TrainingOptions
+from simulators.options import TrainingOptions, WorkerOptions
 
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -27,7 +27,8 @@ class GeneratorSpec(_Strict):
     min_budget: int = Field(1, ge=1, description="asha: epochs of the first rung.")
     max_budget: int | None = Field(None, ge=1, description="asha: epochs of the last rung; default simulator.epochs.")
     group_by: list[str] = Field(
-        list(DEFAULT_GROUP_BY), description="asha: configurations compete within groups of equal values of these fields.")
+        list(DEFAULT_GROUP_BY),
+        description="asha: configurations compete within groups of equal values of these fields.")
     replicates: int | None = Field(None, ge=1, description="Overrides the space's replicates.")
     seed: int = Field(0, ge=0, description="Seeds identifiers, training seeds and random sampling.")
     batch: int | None = Field(None, ge=1, description="Points in the first batch; default: one per sim worker.")
@@ -38,28 +39,18 @@ class GeneratorSpec(_Strict):
             raise ValueError("kind 'random' needs 'samples' (how many configurations to draw)")
         if self.kind != "random" and self.samples is not None:
             raise ValueError(f"'samples' is for kind 'random'; {self.kind} does not draw samples")
-        unknown = set(self.group_by) - set(CHOICE_FIELDS)
+        unknown = set(self.group_by) - set(choice_fields())
         if unknown:
-            raise ValueError(f"group_by: {sorted(unknown)} are not point fields; allowed: {', '.join(CHOICE_FIELDS)}")
+            raise ValueError(f"group_by: {sorted(unknown)} are not point fields; allowed: {', '.join(choice_fields())}")
         return self
 
 
-class SimulatorSpec(TrainingOptions):
-    isolation: Literal["process", "inline"] = Field(
-        "process", description="process: trainings run in a trainer process of the worker's (crash-safe, killable); "
-        "inline: in the worker.")
-    trainings_per_process: int = Field(
-        50, ge=1, description="isolation: process: a worker's trainer stays up for this many trainings, so Keras "
-        "is imported once, not per training; 1 = a fresh process for each. A failed training's trainer is replaced.")
-    timeout: float = Field(3600.0, gt=0, description="Seconds before a training is killed (isolation: process).")
+class SimulatorSpec(TrainingOptions, WorkerOptions):
+    """How the trainings run: what the trainer reads, what the worker reads, and the point fields
+    the simulator fixes for spaces that do not choose them."""
+
     epochs: int = Field(10, ge=1, description="Epochs of points whose space does not choose them.")
     batch_size: int = Field(32, ge=1, description="Batch size of points whose space does not choose it.")
-    gpus_per_sim: int = Field(0, ge=0, description="GPUs given to each training; 0 = CPU.")
-    sims_per_gpu: int = Field(1, ge=1, description="Trainings packed onto one GPU.")
-    retries: int = Field(0, ge=0, description="Run a failed (not diverged) training again up to this many times.")
-    group_size: int = Field(
-        1, ge=1, le=1024, description="Trainings of one shape (differing in learning rate, seed or replicate) "
-        "vectorised in one sim by the JAX engine; 1 = one training per sim.")
 
     @model_validator(mode="after")
     def _groups_need_the_jax_engine(self) -> SimulatorSpec:
@@ -80,7 +71,8 @@ class ResourcesSpec(_Strict):
         "auto", description="How process-isolated trainings start: local subprocess, or mpiexec onto the node "
         "of the worker's resource set; auto = mpi when the allocation has more than one node.")
     gpu_env: str = Field("CUDA_VISIBLE_DEVICES", pattern=r"^[A-Z_][A-Z0-9_]*$",
-                         description="Variable that selects GPUs: ROCR_VISIBLE_DEVICES on AMD, ZE_AFFINITY_MASK on Intel.")
+                         description="Variable that selects GPUs: ROCR_VISIBLE_DEVICES on AMD, ZE_AFFINITY_MASK on "
+                         "Intel.")
 
 
 class AllocatorSpec(_Strict):
@@ -123,7 +115,8 @@ class EnsembleSpec(_Strict):
     @property
     def budgets(self) -> list[int]:
         """asha's epochs per rung."""
-        return rung_budgets(self.generator.min_budget, self.generator.max_budget or self.simulator.epochs, self.generator.eta)
+        generator = self.generator
+        return rung_budgets(generator.min_budget, generator.max_budget or self.simulator.epochs, generator.eta)
 
     def count_points(self) -> int:
         """Trainings of the study; for asha the most it can run (every configuration through every
@@ -131,13 +124,22 @@ class EnsembleSpec(_Strict):
         if self.generator.kind == "random":
             return self.generator.samples * self.replicates
         if self.adaptive:
-            return self.space.count_configurations() * (len(self.budgets) + self.replicates - 1)
-        return self.space.count_points(self.replicates)
+            return self.count_configurations() * (len(self.budgets) + self.replicates - 1)
+        return self.count_configurations() * self.replicates
+
+    def trainings_to_run(self) -> int:
+        """``exit_criteria.sim_max`` or every point, whichever is fewer."""
+        return min(self.exit_criteria.sim_max or self.count_points(), self.count_points())
+
+    def count_configurations(self) -> int:
+        """Configurations of the space that are trained (exclusions and impossible ones dropped)."""
+        return self.space.count_configurations(self.point_defaults)
 
     @model_validator(mode="after")
     def _asha_owns_the_epochs(self) -> EnsembleSpec:
         if self.adaptive and "epochs" in self.space.choices:
-            raise ValueError("space.choices.epochs: asha sets epochs by rung (generator.min_budget..max_budget); remove it")
+            raise ValueError("space.choices.epochs: asha sets epochs by rung (generator.min_budget..max_budget); "
+                             "remove it")
         if self.adaptive and self.generator.min_budget > (self.generator.max_budget or self.simulator.epochs):
             raise ValueError("generator.min_budget exceeds the full budget (generator.max_budget or simulator.epochs)")
         return self
@@ -158,15 +160,16 @@ class EnsembleSpec(_Strict):
         for configuration in self.space.configurations(self.point_defaults):
             if configuration["dataset"] == "group" and (configuration["permute"] or configuration["pad"]):
                 raise ValueError("space: dataset group (labels: running, one label per step) takes no permute or pad; "
-                                 "exclude them, e.g. exclude: [{dataset: group, permute: true}, {dataset: group, pad: 1000}], "
+                                 "exclude them, e.g. exclude: [{dataset: group, permute: true}, "
+                                 "{dataset: group, pad: 1000}], "
                                  "or set simulator.tasks.group.labels: final")
         return self
 
     @model_validator(mode="after")
     def _enough_configurations(self) -> EnsembleSpec:
-        if self.generator.kind == "random" and self.generator.samples > self.space.count_configurations():
+        if self.generator.kind == "random" and self.generator.samples > self.count_configurations():
             raise ValueError(
                 f"generator.samples={self.generator.samples} exceeds the space's "
-                f"{self.space.count_configurations()} configurations"
+                f"{self.count_configurations()} configurations"
             )
         return self

@@ -6,6 +6,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from simulators.records import Status
+
 
 def best_results_table(H: np.ndarray) -> Table:
     table = Table(title="Best per architecture and dataset")
@@ -14,7 +16,7 @@ def best_results_table(H: np.ndarray) -> Table:
     finished = H[H["sim_ended"]]
     for architecture, dataset in sorted({(r["architecture"], r["dataset"]) for r in finished}):
         rows = finished[(finished["architecture"] == architecture) & (finished["dataset"] == dataset)]
-        ok = rows[rows["status"] == "ok"]
+        ok = rows[rows["status"] == Status.OK]
         table.add_row(
             architecture,
             dataset,
@@ -34,7 +36,7 @@ def _best(values: np.ndarray, pick) -> str:
 def print_summary(H: np.ndarray, history_path) -> None:
     console = Console()
     ended = H["sim_ended"]
-    counts = {status: int(np.count_nonzero(ended & (H["status"] == status))) for status in ("ok", "diverged", "failed", "timeout")}
+    counts = {status: int(np.count_nonzero(ended & (H["status"] == status))) for status in Status}
     console.print(best_results_table(H))
     console.print(
         f"{int(ended.sum())} of {len(H)} trainings finished ("

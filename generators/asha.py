@@ -19,9 +19,11 @@ import numpy as np
 from libensemble.message_numbers import EVAL_GEN_TAG, FINISHED_PERSISTENT_GEN_TAG
 from libensemble.tools.persistent_support import PersistentSupport
 
-from generators.points import from_row, make_point, to_array
+from generators.points import make_point, to_array
+from generators.settings import GenSettings
 from generators.streaming import STOP_TAGS
-from hypers.space import SearchSpace
+from hypers.fields import point_from_row
+from simulators.records import Status
 
 DEFAULT_GROUP_BY = ("architecture", "dataset", "permute", "pad", "orientation")
 # What the generator needs back of each finished training.
@@ -40,7 +42,7 @@ def rung_budgets(min_budget: int, max_budget: int, eta: int) -> list[int]:
 
 def score(status: str, val_accuracy: float, val_loss: float) -> float:
     """Higher is better: validation accuracy, or -MSE for regression; failures rank last."""
-    if status != "ok":
+    if status != Status.OK:
         return -math.inf
     if math.isfinite(val_accuracy):
         return val_accuracy
@@ -152,34 +154,28 @@ class AshaScheduler:
             self.record(point["identifier"], *result)
 
 
-def scheduler_from(user: dict[str, Any]) -> AshaScheduler:
-    space = SearchSpace.model_validate(user["space"])
-    return AshaScheduler(
-        space.configurations(user["defaults"]),
-        user["seed"],
-        rung_budgets(user["min_budget"], user["max_budget"], user["eta"]),
-        user["eta"],
-        user["replicates"],
-        tuple(user["group_by"]),
-    )
+def scheduler_from(settings: GenSettings) -> AshaScheduler:
+    asha = settings.asha
+    return AshaScheduler(settings.space.configurations(settings.defaults), settings.seed, list(asha.budgets),
+                         asha.eta, settings.replicates, asha.group_by)
 
 
-def restored_scheduler(user: dict[str, Any], H: np.ndarray | None) -> AshaScheduler:
+def restored_scheduler(settings: GenSettings, H: np.ndarray | None) -> AshaScheduler:
     """The scheduler with the trainings of ``H`` (finished by earlier runs) filed in the order
     they ended, as the search left them."""
-    scheduler = scheduler_from(user)
+    scheduler = scheduler_from(settings)
     previous = H[np.argsort(H["sim_ended_time"], kind="stable")] if H is not None and len(H) else []
     scheduler.restore(
-        [from_row(row) for row in previous],
+        [point_from_row(row) for row in previous],
         [(row["status"].item(), row["val_accuracy"].item(), row["val_loss"].item()) for row in previous],
     )
     return scheduler
 
 
-def search_is_over(user: dict[str, Any], H: np.ndarray) -> bool:
+def search_is_over(settings: GenSettings, H: np.ndarray) -> bool:
     """Whether the finished trainings in ``H`` leave nothing to hand out: no promotion, finalist
     replicate or unstarted configuration (``--resume`` of a finished run then changes nothing)."""
-    return restored_scheduler(user, H).next_point() is None
+    return restored_scheduler(settings, H).next_point() is None
 
 
 def _issue(scheduler: AshaScheduler, count: int) -> list[dict[str, Any]]:
@@ -192,9 +188,10 @@ def _issue(scheduler: AshaScheduler, count: int) -> list[dict[str, Any]]:
 def persistent_asha(H, persis_info, gen_specs, libE_info):
     """libEnsemble generator function (needs the allocator's ``active_recv_gen``: it waits for
     results without always answering them with points)."""
-    scheduler = restored_scheduler(gen_specs["user"], H)
+    settings: GenSettings = gen_specs["user"]["settings"]
+    scheduler = restored_scheduler(settings, H)
     support = PersistentSupport(libE_info, EVAL_GEN_TAG)
-    free = gen_specs["user"]["initial_batch"]
+    free = settings.initial_batch
     while True:
         points = _issue(scheduler, free)
         if points:
@@ -205,6 +202,7 @@ def persistent_asha(H, persis_info, gen_specs, libE_info):
         if tag in STOP_TAGS:
             break
         for row in returned:
-            scheduler.record(row["identifier"].item(), row["status"].item(), row["val_accuracy"].item(), row["val_loss"].item())
+            scheduler.record(row["identifier"].item(), row["status"].item(), row["val_accuracy"].item(),
+                             row["val_loss"].item())
         free = len(returned)
     return None, persis_info, FINISHED_PERSISTENT_GEN_TAG

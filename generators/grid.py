@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from generators.points import expand
+from generators.settings import GenSettings
 from generators.streaming import stream_points
 from hypers.space import SearchSpace
 
@@ -13,7 +14,6 @@ def grid_points(space: SearchSpace, replicates: int, seed: int, defaults: dict):
 
 def persistent_grid(H, persis_info, gen_specs, libE_info):
     """libEnsemble generator function streaming the grid (see ``generators.streaming``)."""
-    user = gen_specs["user"]
-    space = SearchSpace.model_validate(user["space"])
-    points = grid_points(space, user["replicates"], user["seed"], user["defaults"])
-    return stream_points(points, gen_specs, libE_info, persis_info)
+    settings: GenSettings = gen_specs["user"]["settings"]
+    points = grid_points(settings.space, settings.replicates, settings.seed, settings.defaults)
+    return stream_points(points, settings, gen_specs["out"], libE_info, persis_info)

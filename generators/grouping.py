@@ -13,13 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-SHAPE_FIELDS = ("architecture", "dataset", "permute", "pad", "orientation", "hidden_dim", "batch_size", "epochs")
+from simulators.training import shape_of
+
 LOOKAHEAD_GROUPS = 4
-
-
-def shape_of(point: dict[str, Any]) -> tuple:
-    """What must be equal for two points to train in one program."""
-    return tuple(point[name] for name in SHAPE_FIELDS)
 
 
 def group_points(points: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hypers.fields import CHOICE_FIELDS, POINT_DTYPE
+from hypers.fields import choice_fields
 
 NAMESPACE = uuid.UUID("5b1f3c2e-7d4a-4e0b-9a51-3f6c2d8e9b10")
 
@@ -21,7 +21,7 @@ NAMESPACE = uuid.UUID("5b1f3c2e-7d4a-4e0b-9a51-3f6c2d8e9b10")
 def identify(configuration: dict[str, Any], replicate: int, spec_seed: int) -> tuple[str, int]:
     """(identifier, seed) of one training; independent of field order and of the run."""
     key = json.dumps(
-        {"seed": spec_seed, "replicate": replicate, **{name: configuration[name] for name in CHOICE_FIELDS}},
+        {"seed": spec_seed, "replicate": replicate, **{name: configuration[name] for name in choice_fields()}},
         sort_keys=True,
     )
     identifier = uuid.uuid5(NAMESPACE, key)
@@ -48,7 +48,3 @@ def to_array(points: list[dict[str, Any]], dtype: list[tuple]) -> np.ndarray:
         rows[name] = [point[name] for point in points]
     return rows
 
-
-def from_row(row: np.void) -> dict[str, Any]:
-    """A history row's point fields as plain Python values (for JSON and the trainer)."""
-    return {name: row[name].item() for name, _ in POINT_DTYPE}

@@ -4,7 +4,7 @@ The generator hands out a first batch that fills every worker, then new points a
 back, so no more of a huge space is materialised than is being trained. With ``group_size`` K
 above 1 the points go out in whole groups of up to K same-shape points (see
 ``generators.grouping``), each group one sim, and K points per worker are kept in flight.
-Points that earlier runs finished (``skip_identifiers``, on resume) are not handed out again.
+Points that earlier runs finished (``GenSettings.skip_identifiers``, on resume) are not handed out again.
 """
 
 from __future__ import annotations
@@ -17,18 +17,19 @@ from libensemble.tools.persistent_support import PersistentSupport
 
 from generators.grouping import group_points
 from generators.points import to_array
+from generators.settings import GenSettings
 
 STOP_TAGS = (STOP_TAG, PERSIS_STOP)
 
 
-def stream_points(points: Iterator[dict[str, Any]], gen_specs: dict, libE_info: dict, persis_info: dict):
-    """Run as a persistent generator until the points run out and the manager says stop."""
-    user = gen_specs["user"]
+def stream_points(points: Iterator[dict[str, Any]], settings: GenSettings, dtype: list[tuple], libE_info: dict,
+                  persis_info: dict):
+    """Run as a persistent generator until the points run out and the manager says stop; the
+    points go out as rows of ``dtype``."""
     support = PersistentSupport(libE_info, EVAL_GEN_TAG)
-    done = set(user.get("skip_identifiers", ()))
-    size = user.get("group_size", 1)
-    groups = group_points((point for point in points if point["identifier"] not in done), size)
-    in_flight_target = user["initial_batch"] * size
+    size = settings.group_size
+    groups = group_points((point for point in points if point["identifier"] not in settings.skip_identifiers), size)
+    in_flight_target = settings.initial_batch * size
     in_flight, sent_groups, tag = 0, 0, None
     while tag not in STOP_TAGS:
         chunk: list[dict[str, Any]] = []
@@ -37,7 +38,7 @@ def stream_points(points: Iterator[dict[str, Any]], gen_specs: dict, libE_info: 
             chunk += [{**point, "priority": -sent_groups} for point in group]  # earlier groups first
         if chunk:
             in_flight += len(chunk)
-            tag, _, returned = support.send_recv(to_array(chunk, gen_specs["out"]))
+            tag, _, returned = support.send_recv(to_array(chunk, dtype))
         elif in_flight >= in_flight_target:  # a large group filled the workers: wait for results
             tag, _, returned = support.recv()
         else:

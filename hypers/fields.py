@@ -1,97 +1,151 @@
-"""The fields of a training point: their types, defaults and allowed values.
+"""The fields of a training point: one table, and everything else derived from it.
 
-One table serves the search space (validation), the generators (the history dtype) and the
-trainer (reading a point back), so a field is added in one place.
+A row gives a field's name, its NumPy dtype in the history array, its default, how a command-line
+string is parsed, how a value is checked, and whether a search space may choose it. The history
+dtype, the defaults, space validation, the trainer's command-line flags (``python -m
+simulators.train``) and analysis' column types all read this table, so a field is added with one
+row. The derived values are functions, so they always follow the table.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from simulators.architectures import ARCHITECTURE_NAMES
 from simulators.tasks import TASK_NAMES
 
 ORIENTATIONS = ("none", "post", "uniform")
-
-# name -> NumPy dtype in the history array
-POINT_DTYPE = [
-    ("architecture", "U24"),
-    ("dataset", "U24"),
-    ("permute", bool),
-    ("pad", "i8"),
-    ("orientation", "U8"),
-    ("hidden_dim", "i8"),
-    ("learning_rate", "f8"),
-    ("epochs", "i8"),
-    ("batch_size", "i8"),
-    ("seed", "i8"),
-    ("replicate", "i8"),
-    ("identifier", "U36"),
-    ("resume_from", "U36"),
-]
-POINT_FIELDS = tuple(name for name, _ in POINT_DTYPE)
-# Derived per point: seed and identifier from the configuration and replicate; resume_from names
-# the training whose checkpoint this one continues (adaptive search promotions), "" for none.
-DERIVED_FIELDS = ("seed", "replicate", "identifier", "resume_from")
-# Fields a search space may vary.
-CHOICE_FIELDS = tuple(name for name in POINT_FIELDS if name not in DERIVED_FIELDS)
-
-DEFAULTS: dict[str, Any] = {
-    "permute": False,
-    "pad": 0,
-    "orientation": "none",
-    "hidden_dim": 64,
-    "learning_rate": 1e-3,
-    "epochs": 10,
-    "batch_size": 32,
-}
+Check = Callable[[str, Any], Any]
 
 
-def _positive_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"'{name}' takes whole numbers, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"'{name}' must be >= {minimum}, got {value}")
-    return value
+def one_of(allowed: tuple[str, ...]) -> Check:
+    def check(name: str, value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"'{name}' got {value!r}; allowed: {', '.join(allowed)}")
+        return value
+
+    return check
 
 
-def _learning_rate(value: Any) -> float:
+def whole_number(minimum: int) -> Check:
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"'{name}' takes whole numbers, got {value!r}")
+        if value < minimum:
+            raise ValueError(f"'{name}' must be >= {minimum}, got {value}")
+        return value
+
+    return check
+
+
+def positive_number(name: str, value: Any) -> float:
     try:
-        rate = float(value)  # YAML reads 1e-3 (no dot) as a string
+        number = float(value)  # YAML reads 1e-3 (no dot) as a string
     except (TypeError, ValueError):
-        raise ValueError(f"'learning_rate' takes numbers, got {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(rate) or rate <= 0:
-        raise ValueError(f"'learning_rate' must be a finite number > 0, got {value!r}")
-    return rate
+        raise ValueError(f"'{name}' takes numbers, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
+        raise ValueError(f"'{name}' must be a finite number > 0, got {value!r}")
+    return number
 
 
-def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"'{name}' got {value!r}; allowed: {', '.join(allowed)}")
-    return value
-
-
-def _boolean(name: str, value: Any) -> bool:
+def boolean(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"'{name}' takes true or false, got {value!r}")
     return value
 
 
+def text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"'{name}' takes text, got {value!r}")
+    return value
+
+
+def parse_boolean(raw: str) -> bool | str:
+    """A command-line true/false; anything else is left for the check to refuse."""
+    words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    return words.get(raw.strip().lower(), raw)
+
+
+def parse_whole(raw: str) -> int | str:
+    try:
+        return int(raw)
+    except ValueError:
+        return raw  # the check names the field and the value
+
+
+@dataclass(frozen=True)
+class PointField:
+    name: str
+    dtype: str  # in the history array
+    check: Check  # the normalised value, or ValueError naming the field, the value and what is allowed
+    default: Any = None  # None: the space must choose it (architecture, dataset)
+    parse: Callable[[str], Any] = str  # a command-line string -> a value for ``check``
+    choosable: bool = True  # a search space may choose it; else derived per point
+    flag: bool = True  # a flag of the standalone trainer (python -m simulators.train)
+    help: str = ""
+
+    def validate(self, value: Any) -> Any:
+        return self.check(self.name, value)
+
+
+FIELDS: tuple[PointField, ...] = (
+    PointField("architecture", "U24", one_of(ARCHITECTURE_NAMES), help="the recurrent layer"),
+    PointField("dataset", "U24", one_of(TASK_NAMES), help="the task"),
+    PointField("permute", "bool", boolean, False, parse_boolean, help="a fixed permutation of the time axis"),
+    PointField("pad", "i8", whole_number(0), 0, parse_whole,
+               help="noise steps added; 0 exactly when orientation is none"),
+    PointField("orientation", "U8", one_of(ORIENTATIONS), "none", help="where the noise goes: none, post or uniform"),
+    PointField("hidden_dim", "i8", whole_number(1), 64, parse_whole),
+    PointField("learning_rate", "f8", positive_number, 1e-3),
+    PointField("epochs", "i8", whole_number(1), 10, parse_whole),
+    PointField("batch_size", "i8", whole_number(1), 32, parse_whole),
+    # Derived per point: the seed and identifier from the configuration and replicate;
+    # resume_from names the training whose checkpoint this one continues (asha), "" for none.
+    PointField("seed", "i8", whole_number(0), 0, parse_whole, choosable=False, help="seeds weights and shuffling"),
+    PointField("replicate", "i8", whole_number(0), 0, parse_whole, choosable=False, flag=False),
+    PointField("identifier", "U36", text, "", choosable=False, flag=False),
+    PointField("resume_from", "U36", text, "", choosable=False, flag=False),
+)
+
+
+def point_field(name: str) -> PointField:
+    for row in FIELDS:
+        if row.name == name:
+            return row
+    raise ValueError(f"unknown field '{name}'; allowed: {', '.join(choice_fields())}")
+
+
+def point_dtype() -> list[tuple[str, str]]:
+    """The point fields of the history array (and of the generators' output)."""
+    return [(row.name, row.dtype) for row in FIELDS]
+
+
+def point_fields() -> tuple[str, ...]:
+    return tuple(row.name for row in FIELDS)
+
+
+def choice_fields() -> tuple[str, ...]:
+    """Fields a search space may choose."""
+    return tuple(row.name for row in FIELDS if row.choosable)
+
+
+def defaults() -> dict[str, Any]:
+    """Values of the choosable fields a space leaves out."""
+    return {row.name: row.default for row in FIELDS if row.choosable and row.default is not None}
+
+
 def validate_choice_value(name: str, value: Any) -> Any:
-    """Return ``value`` normalised for field ``name``, or raise ValueError naming the field and the fix."""
-    if name == "architecture":
-        return _one_of(name, value, ARCHITECTURE_NAMES)
-    if name == "dataset":
-        return _one_of(name, value, TASK_NAMES)
-    if name == "orientation":
-        return _one_of(name, value, ORIENTATIONS)
-    if name == "permute":
-        return _boolean(name, value)
-    if name == "learning_rate":
-        return _learning_rate(value)
-    if name == "pad":
-        return _positive_int(name, value, 0)
-    if name in ("hidden_dim", "epochs", "batch_size"):
-        return _positive_int(name, value, 1)
-    raise ValueError(f"unknown field '{name}'; allowed: {', '.join(CHOICE_FIELDS)}")
+    """``value`` normalised for the choosable field ``name``, or ValueError naming the field and the fix."""
+    if name not in choice_fields():
+        raise ValueError(f"unknown field '{name}'; allowed: {', '.join(choice_fields())}")
+    return point_field(name).validate(value)
+
+
+def point_from_row(row: np.void) -> dict[str, Any]:
+    """A history row's point fields as plain Python values (for JSON and the trainer)."""
+    return {name: row[name].item() for name in point_fields()}

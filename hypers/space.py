@@ -1,4 +1,5 @@
-"""Search spaces: a product of named choices, minus excluded combinations, times replicates.
+"""Search spaces: a product of named choices, minus excluded and impossible combinations
+(``hypers/rules.py``), times replicates.
 
 A space is never materialised: ``configurations()`` walks the product lazily, so the
 published 33,600-training grid and far larger ones cost constant memory to stream.
@@ -8,12 +9,15 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hypers.fields import CHOICE_FIELDS, DEFAULTS, validate_choice_value
+from hypers.fields import defaults as field_defaults
+from hypers.fields import validate_choice_value
+from hypers.rules import IMPOSSIBLE, impossible_because
 
 Scalar = bool | int | float | str
 
@@ -40,8 +44,6 @@ class SearchSpace(BaseModel):
             if name not in choices:
                 raise ValueError(f"'{name}' is required: list the values to train, e.g. {name}: [...]")
         for name, values in choices.items():
-            if name not in CHOICE_FIELDS:
-                raise ValueError(f"unknown field '{name}'; allowed: {', '.join(CHOICE_FIELDS)}")
             if not values:
                 raise ValueError(f"'{name}' has no values; give at least one")
             checked = [validate_choice_value(name, value) for value in values]
@@ -65,30 +67,53 @@ class SearchSpace(BaseModel):
                         raise ValueError(f"exclude[{number}].{name}: {item!r} is not one of {self.choices[name]}")
                 rule[name] = items
         if self.count_configurations() == 0:
-            raise ValueError("the exclusion rules exclude every configuration")
+            dropped = "; ".join(f"{count} {why}" for why, count in self.dropped().items())
+            raise ValueError(f"exclusions and impossible combinations drop every configuration ({dropped})")
         return self
 
     def is_excluded(self, configuration: dict[str, Any]) -> bool:
+        """Whether a rule of ``exclude`` matches the (chosen fields of the) configuration."""
         return any(all(configuration[name] in values for name, values in rule.items()) for rule in self.exclude)
+
+    def dropped_because(self, configuration: dict[str, Any]) -> str | None:
+        """Why a complete configuration is not trained, or None: excluded, or impossible."""
+        return "excluded by space.exclude" if self.is_excluded(configuration) else impossible_because(configuration)
 
     @staticmethod
     def complete(configuration: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The configuration with every point field: chosen values over ``defaults`` over DEFAULTS."""
-        return {**DEFAULTS, **(defaults or {}), **configuration}
+        """The configuration with every point field: chosen values over ``defaults`` over the table's."""
+        return {**field_defaults(), **(defaults or {}), **configuration}
 
-    def configurations(self, defaults: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Every allowed configuration, completed with ``defaults`` for fields not chosen, in a fixed order."""
+    def _product(self, defaults: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
         names = list(self.choices)
         for values in itertools.product(*(self.choices[name] for name in names)):
-            configuration = dict(zip(names, values))
-            if not self.is_excluded(configuration):
-                yield self.complete(configuration, defaults)
+            yield self.complete(dict(zip(names, values)), defaults)
 
-    def count_configurations(self) -> int:
-        """How many configurations survive the exclusions (without replicates)."""
-        if not self.exclude:
+    def configurations(self, defaults: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every configuration trained, completed with ``defaults`` for fields not chosen, in a fixed order."""
+        return (c for c in self._product(defaults) if self.dropped_because(c) is None)
+
+    def dropped(self, defaults: dict[str, Any] | None = None) -> Counter[str]:
+        """How many configurations of the product are not trained, by reason."""
+        return Counter(why for c in self._product(defaults) if (why := self.dropped_because(c)) is not None)
+
+    def _may_drop(self, defaults: dict[str, Any] | None) -> bool:
+        """Whether any configuration could be dropped: exclusions, or an impossible combination
+        among the values the rule's fields take (a small product, not the space's)."""
+        if self.exclude:
+            return True
+        completed = self.complete({}, defaults)
+        for rule in IMPOSSIBLE:
+            values = [self.choices.get(name, [completed[name]]) for name in rule.fields]
+            if any(not rule.holds(*combination) for combination in itertools.product(*values)):
+                return True
+        return False
+
+    def count_configurations(self, defaults: dict[str, Any] | None = None) -> int:
+        """How many configurations are trained (without replicates)."""
+        if not self._may_drop(defaults):
             return math.prod(len(values) for values in self.choices.values())
-        return sum(1 for _ in self.configurations())
+        return sum(1 for _ in self.configurations(defaults))
 
-    def count_points(self, replicates: int | None = None) -> int:
-        return self.count_configurations() * (replicates or self.replicates)
+    def count_points(self, replicates: int | None = None, defaults: dict[str, Any] | None = None) -> int:
+        return self.count_configurations(defaults) * (replicates or self.replicates)

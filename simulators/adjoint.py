@@ -2,9 +2,10 @@
 
 ||dL/dh_1|| small next to ||dL/dh_T|| means the gradient vanishes over the sequence; the study
 relates this ratio to which architectures learn long tasks. A zero perturbation p_t is added
-to every hidden state h_t of the recurrent block (its top layer, for stacked ones); dL/dp_t is
-then dL/dh_t, so one backward pass through the same scan gives every adjoint, with no time loop
-in Python. Each sample's own loss is differentiated, and the norms are averaged over the batch.
+to every hidden state h_t of the recurrent block (for UnICORNN, every layer's y_t and z_t, as the
+study's code concatenated them); dL/dp_t is then dL/dh_t, so one backward pass through the same
+scan gives every adjoint, with no time loop in Python. Each sample's own loss is differentiated,
+and the norms are averaged over the batch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import keras
 import numpy as np
 from keras import ops
 
-from simulators.architectures.dynamical import ScanRecurrence
 from simulators.records import ADJOINT_FIELDS
 from simulators.tasks.base import TaskData
 
@@ -42,11 +42,7 @@ def _cell_scan(block: keras.layers.RNN, sequence, perturbation):
 
 
 def _perturbed_recurrence(block: keras.layers.Layer, sequence, perturbation):
-    if isinstance(block, keras.Sequential):  # stacked: perturb the top layer's states
-        for layer in block.layers[:-1]:
-            sequence = layer(sequence)
-        block = block.layers[-1]
-    if isinstance(block, ScanRecurrence):
+    if hasattr(block, "state_width"):  # taskgen's own layers take the perturbation themselves
         return block(sequence, perturbation=perturbation)
     if isinstance(block, keras.layers.RNN):
         return _cell_scan(block, sequence, perturbation)
@@ -65,8 +61,7 @@ def _perturbed_output(model: keras.Model, inputs, perturbation):
 
 def _state_width(model: keras.Model) -> int:
     block = model.get_layer("recurrent")
-    top = block.layers[-1] if isinstance(block, keras.Sequential) else block
-    return top.units
+    return getattr(block, "state_width", None) or block.units
 
 
 _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its gradient function
@@ -124,10 +119,9 @@ def adjoint_norms(model: keras.Model, loss: keras.losses.Loss, x: np.ndarray, y:
 
 def _gradient_function(model: keras.Model, loss: keras.losses.Loss) -> Callable:
     if keras.backend.backend() == "jax":
-        block = model.get_layer("recurrent")
-        options = [repr(getattr(layer, "options", None)) for layer in getattr(block, "layers", [block])]
+        options = repr(getattr(model.get_layer("recurrent"), "options", None))
         shape = (model.name, type(loss).__name__, str(model.input_shape), str(model.output_shape),
-                 tuple(tuple(v.shape) for v in model.variables), *options)
+                 tuple(tuple(v.shape) for v in model.variables), options)
         if shape not in _compiled_stateless:
             _compiled_stateless[shape] = _compile_adjoints(model, loss)
         return _compiled_stateless[shape]

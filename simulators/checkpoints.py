@@ -12,20 +12,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
-CHECKPOINT_FILE = "checkpoint.npz"
 
-
-def save_checkpoint(sim_dir: Path, model: keras.Model, epoch: int) -> None:
+def save_checkpoint(path: Path, model: keras.Model, epoch: int) -> None:
     arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
     arrays |= {f"optimizer_{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.optimizer.variables)}
-    temporary = sim_dir / (CHECKPOINT_FILE + ".tmp.npz")
+    temporary = path.with_name(path.name + ".tmp.npz")
     np.savez(temporary, epoch=epoch, **arrays)
-    os.replace(temporary, sim_dir / CHECKPOINT_FILE)
+    os.replace(temporary, path)
 
 
-def restore_checkpoint(sim_dir: Path, model: keras.Model) -> int:
-    """Load the last checkpoint into the compiled ``model``; the epoch it reached (0 if none)."""
-    path = sim_dir / CHECKPOINT_FILE
+def restore_checkpoint(path: Path, model: keras.Model) -> int:
+    """Load the checkpoint at ``path`` into the compiled ``model``; the epoch it reached (0 if none)."""
     if not path.exists():
         return 0
     with np.load(path) as stored:

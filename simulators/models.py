@@ -7,11 +7,11 @@ import keras
 from simulators.architectures import architecture_options, recurrent_layer_factory
 from simulators.tasks.base import TaskData
 
-EMBEDDING_DIM = 64
+EMBEDDING_DIM = 50  # the study's text embeddings (imdb, reuters)
 
 
 def build_model(architecture: str, hidden_dim: int, seed: int, data: TaskData, options=None) -> keras.Model:
-    """``options``: the architecture's options model (published defaults when None)."""
+    """``options``: the architecture's options model (the study's setup when None)."""
     if data.vocabulary:
         inputs = keras.Input(shape=(data.steps,), dtype="int32", name="tokens")
         sequence = keras.layers.Embedding(
@@ -30,6 +30,12 @@ def build_model(architecture: str, hidden_dim: int, seed: int, data: TaskData, o
     if data.target_steps > 1:
         outputs = keras.layers.Reshape((data.target_steps, -1), name="per_step")(outputs)
     return keras.Model(inputs, outputs, name=architecture)
+
+
+def update_rules(model: keras.Model) -> dict:
+    """The recurrent layer's exceptions to Adam (expRNN's skew parameter), by variable path."""
+    layer = model.get_layer("recurrent")
+    return layer.update_rules() if hasattr(layer, "update_rules") else {}
 
 
 def loss_and_metrics(data: TaskData) -> tuple[keras.losses.Loss, list]:

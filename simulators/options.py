@@ -1,4 +1,5 @@
-"""How one training is run: the part of the ensemble spec that the trainer itself reads."""
+"""How trainings run: the parts of the ensemble spec the trainer (``TrainingOptions``) and the
+worker's sim function (``WorkerOptions``) read."""
 
 from __future__ import annotations
 
@@ -9,6 +10,24 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from simulators.architectures.options import OPTIONS
 from simulators.tasks import TASK_NAMES, task_module
+
+
+class WorkerOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    isolation: Literal["process", "inline"] = Field(
+        "process", description="process: trainings run in a trainer process of the worker's (crash-safe, killable); "
+        "inline: in the worker.")
+    trainings_per_process: int = Field(
+        50, ge=1, description="isolation: process: a worker's trainer stays up for this many trainings, so Keras "
+        "is imported once, not per training; 1 = a fresh process for each. A failed training's trainer is replaced.")
+    timeout: float = Field(3600.0, gt=0, description="Seconds before a training is killed (isolation: process).")
+    gpus_per_sim: int = Field(0, ge=0, description="GPUs given to each training; 0 = CPU.")
+    sims_per_gpu: int = Field(1, ge=1, description="Trainings packed onto one GPU.")
+    retries: int = Field(0, ge=0, description="Run a failed (not diverged) training again up to this many times.")
+    group_size: int = Field(
+        1, ge=1, le=1024, description="Trainings of one shape (differing in learning rate, seed or replicate) "
+        "vectorised in one sim by the JAX engine; 1 = one training per sim.")
 
 
 class TrainingOptions(BaseModel):
@@ -34,10 +53,12 @@ class TrainingOptions(BaseModel):
     )
     clipnorm: float | None = Field(None, gt=0, description="Clip each gradient to this norm.")
     schedule: Literal["constant", "cosine", "warmup_cosine"] = Field(
-        "constant", description="Learning rate over training: constant, cosine decay to 0, or linear warm-up then cosine."
+        "constant",
+        description="Learning rate over training: constant, cosine decay to 0, or linear warm-up then cosine."
     )
     warmup_epochs: int = Field(1, ge=0, description="Warm-up length for schedule warmup_cosine.")
-    tensorboard: bool = Field(False, description="Write TensorBoard scalars per epoch to sims/<id>/tensorboard (needs TensorFlow).")
+    tensorboard: bool = Field(
+        False, description="Write TensorBoard scalars per epoch to sims/<id>/tensorboard (needs TensorFlow).")
     threads: int | None = Field(None, ge=1, description="CPU threads per training; default: the backend's.")
     adjoints: bool = Field(True, description="Measure the adjoint norms on a probe batch after every epoch.")
     checkpoint_every: int = Field(1, ge=0, description="Save a resumable checkpoint every k epochs; 0 = never.")
@@ -61,7 +82,7 @@ class TrainingOptions(BaseModel):
         return architectures
 
     def architecture_options(self, architecture: str):
-        """The validated options of ``architecture``, published defaults filled in."""
+        """The validated options of ``architecture``, the study's setup filled in."""
         return OPTIONS[architecture].model_validate(self.architectures.get(architecture, {}))
 
     def task_options(self, dataset: str):

@@ -1,4 +1,9 @@
-"""Train one point and write its records; the same code runs inline or in its own process."""
+"""Train the points recorded in sim dirs and write their records; the same code runs in a
+worker (inline), in a trainer process and on its own (``python -m simulators.train``).
+
+One path serves one training and a vectorised group: each training is a ``Unit`` (its point,
+sim dir and learning curve); the units of a call share the task, and one engine trains them.
+"""
 
 from __future__ import annotations
 
@@ -8,57 +13,114 @@ import os
 import shutil
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simulators.options import TrainingOptions
-from simulators.records import ADJOINT_FIELDS
-from simulators.records import empty_result, read_json, write_json
+from simulators.records import FINISHED, EpochHistory, Status, empty_result, read_json, write_json
+from simulators.run_dir import SimDir
 from simulators.tasks import disk_cache, task_module
 from simulators.tasks.base import TaskData
 from simulators.tasks.transforms import apply_variation
 
+if TYPE_CHECKING:
+    from simulators.engines.member import Member
+
 ERROR_CHARS = 250
-LAST_EPOCH_FIELDS = ("loss", "accuracy", "val_loss", "val_accuracy", *ADJOINT_FIELDS)
+# What must be equal for points to train in one vectorised program (the JAX engine's shapes).
+SHAPE_FIELDS = ("architecture", "dataset", "permute", "pad", "orientation", "hidden_dim", "batch_size", "epochs")
 
 
-class EpochHistory:
-    """Per-epoch metrics, rewritten to ``history.json`` after every epoch so a killed training
-    still leaves its learning curve."""
+def shape_of(point: dict[str, Any]) -> tuple:
+    return tuple(point[name] for name in SHAPE_FIELDS)
 
-    def __init__(self, path: Path, epochs: list[dict[str, Any]] | None = None):
-        self.path = path
-        self.epochs: list[dict[str, Any]] = epochs or []
 
-    @classmethod
-    def load(cls, path: Path) -> EpochHistory:
-        """The epochs a (possibly killed) training wrote so far."""
-        return cls(path, read_json(path) if path.exists() else [])
+@dataclass
+class Unit:
+    """One training: where it is recorded, its point, its learning curve so far, and its outcome
+    (status, error, parameters) once it has one."""
 
-    def record(self, epoch: int, metrics: dict[str, float]) -> bool:
-        """Store the epoch; False (stop training) when the loss is no longer finite."""
-        self.epochs.append({"epoch": epoch, **metrics})
-        write_json(self.path, self.epochs)
-        return math.isfinite(metrics.get("loss", math.nan))
+    sim_dir: SimDir
+    history: EpochHistory
+    point: dict[str, Any] | None = None
+    outcome: dict[str, Any] | None = None
 
-    def truncate(self, epochs: int) -> None:
-        """Forget epochs after a restored checkpoint: they will be trained again."""
-        self.epochs = self.epochs[:epochs]
-        write_json(self.path, self.epochs)
 
-    @property
-    def diverged(self) -> bool:
-        return any(not math.isfinite(epoch.get("loss", math.nan)) for epoch in self.epochs)
+def train_points(sim_dirs: list[SimDir], options: TrainingOptions) -> list[dict[str, Any]]:
+    """Train the point recorded in each sim dir, several (of one shape) vectorised together, and
+    write each one's history and result; return the results in order.
 
-    def summary(self) -> dict[str, Any]:
-        if not self.epochs:
-            return {}
-        last = self.epochs[-1]
-        val_accuracies = [e["val_accuracy"] for e in self.epochs if math.isfinite(e.get("val_accuracy", math.nan))]
-        summary = {name: last[name] for name in LAST_EPOCH_FIELDS if name in last}
-        summary["best_val_accuracy"] = max(val_accuracies, default=math.nan)
-        summary["epochs_completed"] = len(self.epochs)
-        return summary
+    Never raises: a failing training is a result with status ``failed`` and its error text (the
+    traceback in the sim dir's error file), so the ensemble goes on. A training that already
+    completed is not run again; one that was cut short resumes from its checkpoint. Where the
+    engine is not the JAX one (``auto`` off JAX), several points train one after the other.
+    """
+    if len(sim_dirs) > 1 and not _vectorised(options):
+        return [result for sim_dir in sim_dirs for result in train_points([sim_dir], options)]
+    started = time.perf_counter()
+    done = {index: result for index, sim_dir in enumerate(sim_dirs) if (result := finished_result(sim_dir.make()))}
+    units = {index: _begin(sim_dir) for index, sim_dir in enumerate(sim_dirs) if index not in done}
+    starting = [unit for unit in units.values() if unit.outcome is None]
+    if starting:
+        _run_units(starting, options)
+    return [done[index] if index in done else _finish(units[index], started) for index in range(len(sim_dirs))]
+
+
+def _vectorised(options: TrainingOptions) -> bool:
+    from simulators.engines import resolve
+
+    return resolve(options.engine) == "jax"
+
+
+def _begin(sim_dir: SimDir) -> Unit:
+    """The unit of ``sim_dir``: its point, and the learning curve so far (a promoted asha
+    training's parent's, the first time); a unit that cannot begin has its failure as outcome."""
+    unit = Unit(sim_dir, EpochHistory(sim_dir.history))
+    try:
+        unit.point = read_json(sim_dir.point)
+        if unit.point.get("resume_from"):
+            adopt_parent(sim_dir, sim_dir.sibling(unit.point["resume_from"]))
+        unit.history = EpochHistory.load(sim_dir.history)
+    except Exception as error:  # noqa: BLE001 - any failure is recorded, not raised
+        unit.outcome = _failure(error, sim_dir)
+    return unit
+
+
+def _run_units(units: list[Unit], options: TrainingOptions) -> None:
+    """Train the units on one task; a member that cannot be built fails alone, a failure of the
+    task or of the engine is every remaining unit's."""
+    try:
+        if len({shape_of(unit.point) for unit in units}) > 1:
+            raise ValueError("a vectorised group's points must share architecture, task variant, sizes and epochs")
+        data = load_task(units[0].point, options)  # before the backend starts: a task that cannot load costs no import
+        configure_backend(int(units[0].point["seed"]), options.threads)
+        members = {}
+        for unit in units:
+            try:
+                members[id(unit)] = _member(unit, options, data)
+            except Exception as error:  # noqa: BLE001 - e.g. its model cannot be built: this unit alone fails
+                unit.outcome = _failure(error, unit.sim_dir)
+        _run_engine(list(members.values()), data, options)
+        for unit in units:
+            if id(unit) in members:
+                unit.outcome = _outcome(members[id(unit)], unit.history)
+    except Exception as error:  # noqa: BLE001 - the task or the program failed: every unit without an outcome
+        for unit in units:
+            if unit.outcome is None:
+                unit.outcome = _failure(error, unit.sim_dir)
+
+
+def _run_engine(members: list[Member], data: TaskData, options: TrainingOptions) -> None:
+    if len(members) == 1:
+        from simulators.engines import engine
+
+        member = members[0]
+        engine(options.engine).train(member.model, data, member.plan, member.on_epoch)
+    elif members:
+        from simulators.engines.jax_step import train_group
+
+        train_group(members, data)
 
 
 def configure_backend(seed: int, threads: int | None) -> None:
@@ -109,14 +171,16 @@ def load_task(point: dict[str, Any], options: TrainingOptions) -> TaskData:
     )
 
 
-def _member(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, history: EpochHistory, data: TaskData):
-    """The point's model, plan and per-epoch recording (adjoints, TensorBoard, checkpoints)."""
+
+def _member(unit: Unit, options: TrainingOptions, data: TaskData) -> Member:
+    """The unit's model, plan and per-epoch recording (adjoints, TensorBoard, checkpoints)."""
     from simulators.adjoint import epoch_adjoints
     from simulators.checkpoints import restore_checkpoint, save_checkpoint
     from simulators.engines import Plan
     from simulators.engines.member import Member
     from simulators.models import build_model, loss_and_metrics
 
+    point, sim_dir, history = unit.point, unit.sim_dir, unit.history
     model = build_model(
         point["architecture"], int(point["hidden_dim"]), int(point["seed"]), data,
         options.architecture_options(point["architecture"]),
@@ -124,7 +188,7 @@ def _member(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, hist
     loss, _ = loss_and_metrics(data)
 
     def resume(compiled: Any) -> int:
-        epoch = restore_checkpoint(sim_dir, compiled)
+        epoch = restore_checkpoint(sim_dir.checkpoint, compiled)
         history.truncate(epoch)
         return epoch
 
@@ -139,7 +203,7 @@ def _member(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, hist
         # the last epoch is always kept: adaptive search continues promoted trainings from it
         due = options.checkpoint_every and epoch % options.checkpoint_every == 0
         if keep_going and (due or epoch == int(point["epochs"])):
-            save_checkpoint(sim_dir, model, epoch)
+            save_checkpoint(sim_dir.checkpoint, model, epoch)
         return keep_going
 
     plan = Plan(
@@ -155,148 +219,49 @@ def _member(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, hist
     return Member(model, plan, on_epoch)
 
 
-def _outcome(member: Any, history: EpochHistory) -> dict[str, Any]:
-    return {"n_params": member.model.count_params(), "status": "diverged" if history.diverged else "ok"}
+def _outcome(member: Member, history: EpochHistory) -> dict[str, Any]:
+    return {"n_params": member.model.count_params(), "status": Status.DIVERGED if history.diverged else Status.OK}
 
 
-def _train(point: dict[str, Any], options: TrainingOptions, sim_dir: Path, history: EpochHistory) -> dict[str, Any]:
-    data = load_task(point, options)  # before the backend starts: a task that cannot load costs no import
-    configure_backend(int(point["seed"]), options.threads)
-    from simulators.engines import engine
-
-    member = _member(point, options, sim_dir, history, data)
-    engine(options.engine).train(member.model, data, member.plan, member.on_epoch)
-    return _outcome(member, history)
-
-
-def _train_group(indices: list[int], points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[Path],
-                 histories: dict[int, EpochHistory]) -> dict[int, dict[str, Any]]:
-    data = load_task(points[indices[0]], options)
-    configure_backend(int(points[indices[0]]["seed"]), options.threads)
-    from simulators.engines.jax_step import train_group
-
-    members, outcomes = {}, {}
-    for index in indices:
-        try:
-            members[index] = _member(points[index], options, sim_dirs[index], histories[index], data)
-        except Exception as error:  # noqa: BLE001 - e.g. its model cannot be built: this member alone fails
-            outcomes[index] = _failure(error, sim_dirs[index])
-    try:
-        train_group(list(members.values()), data)
-        outcomes |= {index: _outcome(member, histories[index]) for index, member in members.items()}
-    except Exception as error:  # noqa: BLE001 - the group's program failed: every member's record
-        outcomes |= {index: _failure(error, sim_dirs[index]) for index in members}
-    return outcomes
-
-
-def _tensorboard(model: Any, sim_dir: Path) -> Any:
+def _tensorboard(model: Any, sim_dir: SimDir) -> Any:
     """Keras' TensorBoard callback, fed by us so that every engine logs the same scalars."""
     import keras
 
-    board = keras.callbacks.TensorBoard(log_dir=str(sim_dir / "tensorboard"), write_graph=False)
+    board = keras.callbacks.TensorBoard(log_dir=str(sim_dir.tensorboard), write_graph=False)
     board.set_model(model)
     return board
 
 
-def finished_result(sim_dir: Path) -> dict[str, Any] | None:
+def finished_result(sim_dir: SimDir) -> dict[str, Any] | None:
     """The result of a training that already completed in this sim dir (ok or diverged), if any."""
-    path = sim_dir / "result.json"
-    if path.exists():
-        result = read_json(path)
-        if result.get("status") in ("ok", "diverged"):
+    if sim_dir.result.exists():
+        result = read_json(sim_dir.result)
+        if result.get("status") in FINISHED:
             return result
     return None
 
 
-def adopt_parent(sim_dir: Path, parent_dir: Path) -> None:
+def adopt_parent(sim_dir: SimDir, parent: SimDir) -> None:
     """Start a promoted training from its parent's last checkpoint and learning curve (once:
     a checkpoint of its own, from an interrupted attempt, is further along)."""
-    from simulators.checkpoints import CHECKPOINT_FILE
-
-    if (sim_dir / CHECKPOINT_FILE).exists():
+    if sim_dir.checkpoint.exists():
         return
-    if not (parent_dir / CHECKPOINT_FILE).exists():
-        raise FileNotFoundError(f"resume_from: {parent_dir} has no {CHECKPOINT_FILE} to continue from")
-    write_json(sim_dir / "history.json", EpochHistory.load(parent_dir / "history.json").epochs)
-    shutil.copyfile(parent_dir / CHECKPOINT_FILE, sim_dir / CHECKPOINT_FILE)
+    if not parent.checkpoint.exists():
+        raise FileNotFoundError(f"resume_from: {parent.path} has no {parent.checkpoint.name} to continue from")
+    write_json(sim_dir.history, EpochHistory.load(parent.history).epochs)
+    shutil.copyfile(parent.checkpoint, sim_dir.checkpoint)
 
 
-def _begin(point: dict[str, Any], sim_dir: Path) -> EpochHistory:
-    """The sim dir ready for ``point``: its point.json, and the learning curve so far."""
-    write_json(sim_dir / "point.json", point)
-    if point.get("resume_from"):
-        adopt_parent(sim_dir, sim_dir.parent / point["resume_from"])
-    return EpochHistory.load(sim_dir / "history.json")
+def _failure(error: Exception, sim_dir: SimDir) -> dict[str, Any]:
+    sim_dir.error.write_text(traceback.format_exc())
+    return {"status": Status.FAILED, "error": f"{type(error).__name__}: {error}"[:ERROR_CHARS]}
 
 
-def _failure(error: Exception, sim_dir: Path) -> dict[str, Any]:
-    (sim_dir / "error.txt").write_text(traceback.format_exc())
-    return {"status": "failed", "error": f"{type(error).__name__}: {error}"[:ERROR_CHARS]}
-
-
-def _finish(history: EpochHistory, outcome: dict[str, Any], sim_dir: Path, started: float) -> dict[str, Any]:
-    result = empty_result(**history.summary(), **outcome)
+def _finish(unit: Unit, started: float) -> dict[str, Any]:
+    """Write the unit's result: its last epoch's metrics and its outcome; ``train_seconds`` is the
+    time since ``started`` (a group's wall time for each member)."""
+    result = empty_result(**unit.history.summary(), **unit.outcome)
     result["train_seconds"] = time.perf_counter() - started
-    result["sim_dir"] = str(sim_dir)
-    write_json(sim_dir / "result.json", result)
+    result["sim_dir"] = str(unit.sim_dir.path)
+    write_json(unit.sim_dir.result, result)
     return result
-
-
-def run_training(point: dict[str, Any], options: TrainingOptions, sim_dir: Path) -> dict[str, Any]:
-    """Train ``point`` and write point.json, history.json and result.json into ``sim_dir``.
-
-    Never raises: a failing training is a result with status ``failed`` and its error text
-    (the traceback goes to ``error.txt``), so the ensemble goes on. A training that already
-    completed here is not run again; one that was cut short resumes from its checkpoint.
-    """
-    sim_dir.mkdir(parents=True, exist_ok=True)
-    done = finished_result(sim_dir)
-    if done is not None:
-        return done
-    history = EpochHistory(sim_dir / "history.json")
-    started = time.perf_counter()
-    try:
-        history = _begin(point, sim_dir)
-        outcome = _train(point, options, sim_dir, history)
-    except Exception as error:  # noqa: BLE001 - any failure is recorded, not raised
-        outcome = _failure(error, sim_dir)
-    return _finish(history, outcome, sim_dir, started)
-
-
-def run_training_group(points: list[dict[str, Any]], options: TrainingOptions, sim_dirs: list[Path]) -> list[dict[str, Any]]:
-    """Train points of one shape together, vectorised by the JAX engine, each with the records
-    ``run_training`` would write for it alone (``train_seconds`` is the group's wall time).
-    Finished members are skipped; a member that cannot start records its own failure, and a
-    failure of the group's program is every running member's. Where ``auto`` resolves to
-    ``fit`` (Keras not on JAX), the points train one after the other."""
-    from generators.grouping import shape_of
-    from simulators.engines import resolve
-
-    if resolve(options.engine) != "jax":
-        return [run_training(point, options, sim_dir) for point, sim_dir in zip(points, sim_dirs)]
-    if len({shape_of(point) for point in points}) > 1:
-        raise ValueError("a vectorised group's points must share architecture, task variant, sizes and epochs")
-    started = time.perf_counter()
-    results: dict[int, dict[str, Any]] = {}
-    histories: dict[int, EpochHistory] = {}
-    outcomes: dict[int, dict[str, Any]] = {}
-    for index, (point, sim_dir) in enumerate(zip(points, sim_dirs)):
-        sim_dir.mkdir(parents=True, exist_ok=True)
-        done = finished_result(sim_dir)
-        if done is not None:
-            results[index] = done
-            continue
-        histories[index] = EpochHistory(sim_dir / "history.json")
-        try:
-            histories[index] = _begin(point, sim_dir)
-        except Exception as error:  # noqa: BLE001 - this member's failure, not the group's
-            outcomes[index] = _failure(error, sim_dir)
-    starting = [index for index in histories if index not in outcomes]
-    if starting:
-        try:
-            outcomes |= _train_group(starting, points, options, sim_dirs, histories)
-        except Exception as error:  # noqa: BLE001 - the task could not load: every member's record
-            outcomes |= {index: _failure(error, sim_dirs[index]) for index in starting}
-    for index, history in histories.items():
-        results[index] = _finish(history, outcomes[index], sim_dirs[index], started)
-    return [results[index] for index in range(len(points))]

@@ -24,9 +24,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ensembles.run_dir import CHAIN_FILE, SPEC_FILE
 from simulators.records import write_json
-from simulators.sim import SIMS_DIR
+from simulators.run_dir import RunDir
 from theta_like_jobs.platforms import Scheduler, load_platforms
 
 SUBMIT_TIMEOUT_S = 120
@@ -64,34 +63,36 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def read_record(run_dir: Path) -> ChainRecord:
-    path = run_dir / CHAIN_FILE
+def read_record(run_dir: RunDir) -> ChainRecord:
+    path = run_dir.chain
     if not path.exists():
         return ChainRecord()
     try:
         return ChainRecord.model_validate_json(path.read_text())
     except ValidationError as error:
-        raise ChainError(f"{path} is not a chain record ({error.errors()[0]['msg']}); move it away to start afresh")
+        raise ChainError(f"{path} is not a chain record ({error.errors()[0]['msg']}); "
+                         "move it away to start afresh") from None
 
 
-def recorded_results(run_dir: Path) -> int:
+def recorded_results(run_dir: RunDir) -> int:
     """Trainings with a recorded outcome: what a job that made progress leaves, saved history or not."""
-    return sum(1 for _ in (run_dir / SIMS_DIR).glob("*/result.json"))
+    return sum(1 for sim_dir in run_dir.sim_dirs() if sim_dir.result.exists())
 
 
-def study_finished(run_dir: Path) -> str | None:
+def study_finished(run_dir: RunDir) -> str | None:
     """Why the run needs no more jobs, when it needs none (what ``run_ensemble.py --resume`` decides)."""
-    if not (run_dir / SPEC_FILE).exists():
+    if not run_dir.spec.exists():
         return None
+    # imported only when there is a spec to judge (a chain's first job has none yet)
     from ensembles.loading import SpecError, load_spec
     from ensembles.resume import ResumeError, finished_rows
     from run_ensemble import study_is_finished
 
     try:
         finished = finished_rows(run_dir)
-        done = study_is_finished(load_spec(run_dir / SPEC_FILE), finished)
+        done = study_is_finished(load_spec(run_dir.spec), finished)
     except (SpecError, ResumeError) as error:
-        return f"{run_dir} cannot be resumed: {error}"
+        return f"{run_dir.path} cannot be resumed: {error}"
     return f"the study is finished ({len(finished)} trainings)" if done else None
 
 
@@ -103,7 +104,7 @@ def current_chain(record: ChainRecord, job_id: str, max_jobs: int) -> Chain:
     return record.chains[-1]
 
 
-def why_stop(run_dir: Path, chain: Chain, results: int) -> str | None:
+def why_stop(run_dir: RunDir, chain: Chain, results: int) -> str | None:
     """Why this job submits no continuation; None when it should."""
     finished = study_finished(run_dir)
     if finished:
@@ -136,12 +137,12 @@ def chain_step(args: argparse.Namespace, environ: dict[str, str]) -> str:
     job_id = environ.get(scheduler.job_id_variable)
     if not job_id:
         raise ChainError(f"${scheduler.job_id_variable} is not set: this is not a {scheduler.title} job")
-    run_dir = args.run_dir.resolve()
+    run_dir = RunDir(args.run_dir.resolve())
     record = read_record(run_dir)
     if any(job.job_id == job_id for chain in record.chains for job in chain.jobs):
         return f"job {job_id} ran before (requeued by the scheduler): its continuation was decided then"
-    if args.new_run and (run_dir / SPEC_FILE).exists():
-        return f"{run_dir} already holds a run, which this job's --spec does not continue: no continuation"
+    if args.new_run and run_dir.spec.exists():
+        return f"{run_dir.path} already holds a run, which this job's --spec does not continue: no continuation"
     chain = current_chain(record, job_id, args.max_jobs)
     job = ChainedJob(job_id=job_id, started=datetime.datetime.now().isoformat(timespec="seconds"),
                      results=recorded_results(run_dir))
@@ -152,8 +153,8 @@ def chain_step(args: argparse.Namespace, environ: dict[str, str]) -> str:
         except ChainError as error:
             job.stopped = str(error)
     chain.jobs.append(job)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / CHAIN_FILE, record.model_dump(mode="json"))
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir.chain, record.model_dump(mode="json"))
     place = f"job {len(chain.jobs)} of at most {chain.max_jobs}"
     if job.continuation:
         return f"{place}: submitted {job.continuation} to continue the run once {job_id} has ended"

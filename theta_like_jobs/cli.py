@@ -23,7 +23,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     facts = load_platforms()
     description, example = __doc__.split("\n\n", 1)
     parser = argparse.ArgumentParser(prog="python -m theta_like_jobs", description=description,
-                                     epilog="example:\n" + example, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     epilog="example:\n" + example,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     what = parser.add_argument_group("what to run")
     where = what.add_mutually_exclusive_group(required=True)
     where.add_argument("--spec", type=Path, help="the ensemble spec (YAML)")
@@ -37,7 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     machine.add_argument("--scheduler", choices=list(facts.schedulers), help="default: the platform's")
     machine.add_argument("--cores-per-node", type=int, help="generic platform: cores of a node")
     machine.add_argument("--gpus-per-node", type=int, help="generic platform: GPUs of a node (default 0)")
-    machine.add_argument("--gpu-env", help="generic platform: variable that selects GPUs (default CUDA_VISIBLE_DEVICES)")
+    machine.add_argument("--gpu-env",
+                         help="generic platform: variable that selects GPUs (default CUDA_VISIBLE_DEVICES)")
     machine.add_argument("--filesystems", help="filesystems the job needs (PBS/Cobalt at ALCF); default the platform's")
     machine.add_argument("--launcher", help="command that replaces the platform's MPI launcher (its flags are kept)")
     job = parser.add_argument_group("allocation")

@@ -42,7 +42,8 @@ def parse_walltime(text: str) -> tuple[int, str]:
 
 def directive_word(flag: str, value: str) -> str:
     if not DIRECTIVE_WORD.match(value or ""):
-        raise JobError(flag, f"{value!r} must be one word of letters, digits and _ . , @ : + - (it becomes a directive)")
+        raise JobError(flag, f"{value!r} must be one word of letters, digits and _ . , @ : + - "
+                       "(it becomes a directive)")
     return value
 
 
@@ -53,8 +54,8 @@ def read_spec_facts(path: Path, flag: str) -> dict[str, Any]:
         raw = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise JobError(flag, f"no such file: {path}") from None
-    except yaml.YAMLError as error:
-        raise JobError(flag, f"{path} is not valid YAML: {error}") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as error:
+        raise JobError(flag, f"{path} is not a valid YAML text file: {' '.join(str(error).split())}") from None
     if not isinstance(raw, dict):
         raise JobError(flag, f"{path} must hold a mapping of spec fields")
     simulator = raw.get("simulator") if isinstance(raw.get("simulator"), dict) else {}

@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from simulators.run_dir import RunDir
 from theta_like_jobs.inputs import ENV_NAME, JobError, directive_word, parse_walltime, read_spec_facts
 from theta_like_jobs.platforms import Job, Platform, PlatformFile, Scheduler, load_platforms
 
@@ -237,7 +238,7 @@ def _spec_facts(request: JobRequest) -> dict:
         raise JobError("--spec", "give the ensemble's --spec, or --resume RUN_DIR to continue a run (not both)")
     if request.spec is not None:
         return read_spec_facts(request.spec, "--spec")
-    return read_spec_facts(Path(request.resume) / "spec.yaml", "--resume")
+    return read_spec_facts(RunDir(Path(request.resume)).spec, "--resume")
 
 
 def _packing(request: JobRequest, spec: dict, cores: int, gpus: int) -> tuple[int, int, int]:

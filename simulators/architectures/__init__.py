@@ -34,5 +34,5 @@ def recurrent_layer_factory(name: str) -> Callable:
 
 
 def architecture_options(name: str, given: dict | None = None):
-    """The validated options of architecture ``name`` (published defaults filled in)."""
+    """The validated options of architecture ``name`` (the study's setup filled in)."""
     return OPTIONS[name].model_validate(given or {})

@@ -7,7 +7,8 @@ import functools
 import keras
 
 
-def _keras_layer(layer_class: type, hidden_dim: int, seed: int, options=None, return_sequences=False) -> keras.layers.Layer:
+def _keras_layer(layer_class: type, hidden_dim: int, seed: int, options=None,
+                 return_sequences=False) -> keras.layers.Layer:
     return layer_class(
         hidden_dim,
         return_sequences=return_sequences,

@@ -19,29 +19,43 @@ from simulators.architectures.options import (
     LipschitzOptions,
     UnicornnOptions,
 )
+from simulators.engines.update_rules import UpdateRule
 
 
 class ScanRecurrence(keras.layers.Layer):
-    """h_t = step(constants, h_{t-1}, W_in x_t + b) over time; returns the last h (or all of them).
+    """h_t = step(constants, h_{t-1}, V x_t + b) over time; returns the last h (or all of them).
 
-    Subclasses set ``state_count`` (hidden state plus auxiliary states, the first is the output),
-    add their recurrent weights in ``build_recurrent``, and define ``constants`` and ``step``.
+    Subclasses set ``state_count`` (hidden state plus auxiliary states, the first is the output)
+    and ``probed_states`` (how many of them the adjoint probes perturb), add their recurrent
+    weights in ``build_recurrent``, and define ``constants`` and ``step``. Their options give
+    ``input_init`` and, where the study learns h_0, ``initial_state``.
     """
 
     state_count = 1
+    probed_states = 1
     input_bias = True
 
-    def __init__(self, units: int, seed: int, return_sequences: bool = False, **kwargs):
+    def __init__(self, units: int, seed: int, options, return_sequences: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.units = units
         self.seed = seed
+        self.options = options
         self.return_sequences = return_sequences
+
+    @property
+    def state_width(self) -> int:
+        """Width of the states the adjoint probes differentiate the loss by."""
+        return self.probed_states * self.units
 
     def build(self, input_shape):
         self.kernel = self.add_weight(
-            shape=(input_shape[-1], self.units), initializer=keras.initializers.GlorotUniform(self.seed), name="kernel"
+            shape=(input_shape[-1], self.units), initializer=input_initializer(self.options.input_init, input_shape[-1],
+                                                                               self.seed), name="kernel"
         )
         self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias") if self.input_bias else None
+        learned = getattr(self.options, "initial_state", "zeros") == "trainable"
+        self.initial_state = self.add_weight(shape=(self.units,), initializer="zeros", name="initial_state") \
+            if learned else None
         self.build_recurrent()
 
     def build_recurrent(self):
@@ -53,15 +67,21 @@ class ScanRecurrence(keras.layers.Layer):
     def step(self, constants, state, drive):
         raise NotImplementedError
 
-    def call(self, inputs, perturbation=None):
-        """``perturbation`` (batch, time, units), added to each h_t, lets the trainer
-        differentiate the loss by every hidden state (the adjoints) in one backward pass."""
+    def initial_states(self, drive_0):
+        """(h_0, zeros...) shaped like one step's drive: h_0 learned or zero, the rest zero."""
+        zeros = ops.zeros_like(drive_0)
+        first = zeros if self.initial_state is None else zeros + self.initial_state
+        return (first, *(zeros for _ in range(self.state_count - 1)))
+
+    def state_sequences(self, inputs, perturbation=None):
+        """Every state at every step, each (batch, time, units). ``perturbation`` (batch, time,
+        state_width), added to the probed states after each step, lets the trainer differentiate
+        the loss by every hidden state (the adjoints) in one backward pass."""
         drive = ops.matmul(inputs, self.kernel)
         if self.bias is not None:
             drive = drive + self.bias
         drive = ops.transpose(drive, (1, 0, 2))  # time major for the scan
         constants = self.constants()
-        initial = tuple(ops.zeros_like(drive[0]) for _ in range(self.state_count))
 
         def scan_step(state, drive_t):
             new_state = self.step(constants, state, drive_t)
@@ -69,18 +89,33 @@ class ScanRecurrence(keras.layers.Layer):
 
         def perturbed_step(state, inputs_t):
             drive_t, perturbation_t = inputs_t
-            new_state = self.step(constants, state, drive_t)
-            new_state = (new_state[0] + perturbation_t, *new_state[1:])
-            return new_state, new_state
+            new_state = list(self.step(constants, state, drive_t))
+            for k in range(self.probed_states):
+                new_state[k] = new_state[k] + perturbation_t[:, k * self.units:(k + 1) * self.units]
+            return tuple(new_state), tuple(new_state)
 
+        initial = self.initial_states(drive[0])
         if perturbation is None:  # training: no zero tensor to carry through every step
-            last, outputs = ops.scan(scan_step, initial, drive)
+            _, states = ops.scan(scan_step, initial, drive)
         else:
-            last, outputs = ops.scan(perturbed_step, initial, (drive, ops.transpose(perturbation, (1, 0, 2))))
-        return ops.transpose(outputs[0], (1, 0, 2)) if self.return_sequences else last[0]
+            _, states = ops.scan(perturbed_step, initial, (drive, ops.transpose(perturbation, (1, 0, 2))))
+        return tuple(ops.transpose(sequence, (1, 0, 2)) for sequence in states)
+
+    def call(self, inputs, perturbation=None):
+        hidden = self.state_sequences(inputs, perturbation)[0]
+        return hidden if self.return_sequences else hidden[:, -1]
 
     def _matrix(self, name: str, initializer) -> keras.Variable:
         return self.add_weight(shape=(self.units, self.units), initializer=initializer, name=name)
+
+
+def input_initializer(name: str, width: int, seed: int) -> keras.initializers.Initializer:
+    """The input kernel's initializer named by an architecture's ``input_init`` option."""
+    if name == "normal_inverse_width":
+        return keras.initializers.RandomNormal(stddev=1.0 / width, seed=seed)
+    if name == "he_uniform":
+        return keras.initializers.HeUniform(seed)
+    return keras.initializers.GlorotUniform(seed)
 
 
 def skew(matrix):
@@ -90,13 +125,12 @@ def skew(matrix):
 class AntisymmetricRNN(ScanRecurrence):
     """h_t = h_{t-1} + eps tanh((W - W^T - gamma I) h_{t-1} + V x_t + b)  (Chang et al., 2019)."""
 
-    def __init__(self, units: int, seed: int, options: AntisymmetricOptions, **kwargs):
-        super().__init__(units, seed, **kwargs)
-        self.options = options
+    options: AntisymmetricOptions
 
     def build_recurrent(self):
-        std = self.options.sigma / math.sqrt(self.units)
-        self.recurrent = self._matrix("recurrent", keras.initializers.RandomNormal(stddev=std, seed=self.seed + 1))
+        root = self.units if self.options.recurrent_std == "sigma_over_units" else math.sqrt(self.units)
+        initializer = keras.initializers.RandomNormal(stddev=self.options.sigma / root, seed=self.seed + 1)
+        self.recurrent = self._matrix("recurrent", initializer)
 
     def constants(self):
         """(W - W^T - gamma I)^T, transposed once per call rather than once per step."""
@@ -116,13 +150,14 @@ def lipschitz_composition(matrix, beta: float, gamma: float):
 class LipschitzRNN(ScanRecurrence):
     """h_t = h_{t-1} + eps (A h_{t-1} + tanh(W h_{t-1} + U x_t + b))."""
 
-    def __init__(self, units: int, seed: int, options: LipschitzOptions, **kwargs):
-        super().__init__(units, seed, **kwargs)
-        self.options = options
+    options: LipschitzOptions
 
     def build_recurrent(self):
-        self.m_a = self._matrix("m_a", keras.initializers.RandomNormal(stddev=self.options.sigma, seed=self.seed + 1))
-        self.m_w = self._matrix("m_w", keras.initializers.RandomNormal(stddev=self.options.sigma, seed=self.seed + 2))
+        seeds = (self.seed + 1, self.seed + 1) if self.options.tied_init else (self.seed + 1, self.seed + 2)
+        self.m_a, self.m_w = (
+            self._matrix(name, keras.initializers.RandomNormal(stddev=self.options.sigma, seed=seed))
+            for name, seed in zip(("m_a", "m_w"), seeds)
+        )
 
     def constants(self):
         o = self.options
@@ -137,29 +172,42 @@ class LipschitzRNN(ScanRecurrence):
         return (h + self.options.eps * (ops.matmul(h, a_t) + ops.tanh(ops.matmul(h, w_t) + drive)),)
 
 
-def matrix_exponential(matrix, squarings: int = 8, terms: int = 12):
-    """expm by scaling and squaring with a Taylor polynomial: differentiable keras.ops, no
-    backend call. Accurate to float32 rounding for ||A|| up to a few hundred (2^8 scaling)."""
+def matrix_exponential(matrix):
+    """expm by the backend's own routine (Pade approximation with scaling and squaring, accurate
+    to float32 rounding, differentiable): keras.ops has none."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.linalg.expm(matrix)
+    if backend == "jax":
+        import jax
+
+        return jax.scipy.linalg.expm(matrix)
+    if backend == "torch":
+        import torch
+
+        return torch.linalg.matrix_exp(matrix)
+    raise NotImplementedError(f"expm on the {backend} backend; use tensorflow, jax or torch")
+
+
+def orthogonal_polish(matrix):
+    """One Newton-Schulz step towards the nearest orthogonal matrix, B (3I - B^T B) / 2: a float32
+    expm of a skew matrix is orthogonal to about n * 1e-8 (1.6e-6 at n = 128), this step brings it
+    to float32 rounding (5e-7 at n = 256). At an orthogonal B its derivative is the identity on
+    B's tangent space, so gradients are unchanged."""
     units = ops.shape(matrix)[0]
-    scaled = matrix / (2.0**squarings)
-    result = ops.eye(units, dtype=matrix.dtype)
-    term = ops.eye(units, dtype=matrix.dtype)
-    for k in range(1, terms + 1):
-        term = ops.matmul(term, scaled) / k
-        result = result + term
-    for _ in range(squarings):
-        result = ops.matmul(result, result)
-    return result
+    return ops.matmul(matrix, 3 * ops.eye(units, dtype=matrix.dtype) - ops.matmul(ops.transpose(matrix), matrix)) / 2
 
 
 def _block_skew(units: int, angles):
-    """The upper triangle of a block-diagonal skew-symmetric A, 2x2 blocks [[0, s], [-s, 0]]
-    (the layer takes A - A^T; an odd last unit gets 0); expm of a block is a rotation by s."""
+    """A block-diagonal skew-symmetric A of 2x2 blocks [[0, s], [-s, 0]] (an odd last unit gets
+    0); expm of a block is a rotation by s."""
     import numpy as np
 
     upper = np.zeros((units, units), dtype="float32")
     upper[np.arange(0, 2 * len(angles), 2), np.arange(1, 2 * len(angles), 2)] = angles
-    return upper
+    return upper - upper.T
 
 
 def henaff_skew(units: int, seed: int):
@@ -179,24 +227,33 @@ def cayley_skew(units: int, seed: int):
 
 
 class ExponentialRNN(ScanRecurrence):
-    """h_t = modReLU(B h_{t-1} + U x_t), B = expm(A - A^T) orthogonal by construction, so it stays
-    orthogonal through any optimiser step (Lezcano-Casado & Martinez-Rubio, 2019)."""
+    """h_t = modReLU(B h_{t-1} + U x_t), B = expm(A) orthogonal by construction, so it stays
+    orthogonal through any optimiser step (Lezcano-Casado & Martinez-Rubio, 2019).
+
+    ``log_recurrent`` holds A itself; the forward pass reads its skew part (A - A^T) / 2, which is
+    A while A is skew, and every gradient step on A is skew (the gradient of the skew part is), so
+    A stays skew. A plain SGD step on it at rate r is then exactly the study's update of A
+    (A <- A - r skew(dL/dA), mirrored from its upper triangle), and Adam on it the paper's.
+    """
 
     input_bias = False
-
-    def __init__(self, units: int, seed: int, options: ExponentialOptions, **kwargs):
-        super().__init__(units, seed, **kwargs)
-        self.options = options
+    options: ExponentialOptions
 
     def build_recurrent(self):
         initial = (henaff_skew if self.options.init == "henaff" else cayley_skew)(self.units, self.seed)
         self.log_recurrent = self._matrix("log_recurrent", keras.initializers.Constant(initial))
         self.modrelu_bias = self.add_weight(
-            shape=(self.units,), initializer=keras.initializers.RandomUniform(-0.01, 0.01, seed=self.seed + 3), name="modrelu_bias"
+            shape=(self.units,), initializer=keras.initializers.RandomUniform(-0.01, 0.01, seed=self.seed + 3),
+            name="modrelu_bias",
         )
 
+    def update_rules(self) -> dict[str, UpdateRule]:
+        """A trains by its own rule (see ``skew_optimizer``), the rest by Adam."""
+        rule = UpdateRule(self.options.skew_optimizer, self.options.skew_learning_rate_scale)
+        return {self.log_recurrent.path: rule}
+
     def orthogonal_matrix(self):
-        return matrix_exponential(skew(self.log_recurrent))
+        return orthogonal_polish(matrix_exponential(skew(self.log_recurrent) / 2))
 
     def constants(self):
         return ops.transpose(self.orthogonal_matrix())
@@ -209,17 +266,22 @@ class ExponentialRNN(ScanRecurrence):
 
 class UnicornnLayer(ScanRecurrence):
     """z_t = z_{t-1} - dt sigmoid(c) (tanh(w y_{t-1} + V x_t + b) + alpha y_{t-1});
-    y_t = y_{t-1} + dt sigmoid(c) z_t  (Rusch & Mishra, 2021): diagonal recurrent weights."""
+    y_t = y_{t-1} + dt sigmoid(c) z_t  (Rusch & Mishra, 2021): diagonal recurrent weights.
+    Its state is (y, z), both probed by the adjoints; it outputs y."""
 
     state_count = 2
+    probed_states = 2
+    options: UnicornnOptions
 
-    def __init__(self, units: int, seed: int, options: UnicornnOptions, **kwargs):
-        super().__init__(units, seed, **kwargs)
-        self.options = options
+    def __init__(self, units: int, seed: int, options: UnicornnOptions, recurrent_seed: int | None = None, **kwargs):
+        super().__init__(units, seed, options, **kwargs)
+        self.recurrent_seed = seed if recurrent_seed is None else recurrent_seed
 
     def build_recurrent(self):
-        self.w = self.add_weight(shape=(self.units,), initializer=keras.initializers.RandomUniform(0, 1, seed=self.seed + 1), name="w")
-        self.c = self.add_weight(shape=(self.units,), initializer=keras.initializers.RandomUniform(-0.1, 0.1, seed=self.seed + 2), name="c")
+        uniform = keras.initializers.RandomUniform
+        self.w = self.add_weight(shape=(self.units,), initializer=uniform(0, 1, seed=self.recurrent_seed + 1), name="w")
+        self.c = self.add_weight(shape=(self.units,), initializer=uniform(-0.1, 0.1, seed=self.recurrent_seed + 2),
+                                 name="c")
 
     def constants(self):
         return self.options.eps * ops.sigmoid(self.c)
@@ -230,22 +292,56 @@ class UnicornnLayer(ScanRecurrence):
         return (y + dt * z, z)
 
 
-def antisymmetric(hidden_dim: int, seed: int, options: AntisymmetricOptions, return_sequences=False) -> keras.layers.Layer:
+class Unicornn(keras.layers.Layer):
+    """Stacked UnICORNN layers, each reading the previous one's y sequence. The read-out gets
+    every layer's (y, z), concatenated in layer order, or the top layer's y (``readout``)."""
+
+    def __init__(self, units: int, seed: int, options: UnicornnOptions, return_sequences: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.options = options
+        self.return_sequences = return_sequences
+        self.stack = [
+            UnicornnLayer(units, seed + 10 * depth, options, recurrent_seed=seed if options.tied_init else None,
+                          name=f"layer_{depth}")
+            for depth in range(options.layers)
+        ]
+
+    @property
+    def state_width(self) -> int:
+        return sum(layer.state_width for layer in self.stack)
+
+    def build(self, input_shape):
+        for layer in self.stack:
+            layer.build(input_shape)
+            input_shape = (*input_shape[:-1], self.units)
+
+    def call(self, inputs, perturbation=None):
+        sequence, every_state, offset = inputs, [], 0
+        for layer in self.stack:
+            width = layer.state_width
+            probe = None if perturbation is None else perturbation[..., offset:offset + width]
+            states = layer.state_sequences(sequence, probe)
+            every_state += states
+            # the layer above reads y_t as computed: as in the study's code, a probe of y_t reaches it
+            # only through the next step (dL/dh_t is the gradient by the state tensor of step t)
+            sequence = states[0] if probe is None else states[0] - probe[..., :self.units]
+            offset += width
+        read = ops.concatenate(every_state, axis=-1) if self.options.readout == "all_states" else sequence
+        return read if self.return_sequences else read[:, -1]
+
+
+def antisymmetric(hidden_dim: int, seed: int, options: AntisymmetricOptions, return_sequences=False) -> ScanRecurrence:
     return AntisymmetricRNN(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
 
 
-def lipschitz(hidden_dim: int, seed: int, options: LipschitzOptions, return_sequences=False) -> keras.layers.Layer:
+def lipschitz(hidden_dim: int, seed: int, options: LipschitzOptions, return_sequences=False) -> ScanRecurrence:
     return LipschitzRNN(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
 
 
-def exponential(hidden_dim: int, seed: int, options: ExponentialOptions, return_sequences=False) -> keras.layers.Layer:
+def exponential(hidden_dim: int, seed: int, options: ExponentialOptions, return_sequences=False) -> ScanRecurrence:
     return ExponentialRNN(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
 
 
-def unicornn(hidden_dim: int, seed: int, options: UnicornnOptions, return_sequences=False) -> keras.Sequential:
-    """Stacked layers, each reading the previous one's whole state sequence."""
-    layers = [
-        UnicornnLayer(hidden_dim, seed + 10 * depth, options, return_sequences=return_sequences or depth < options.layers - 1)
-        for depth in range(options.layers)
-    ]
-    return keras.Sequential(layers, name="recurrent")
+def unicornn(hidden_dim: int, seed: int, options: UnicornnOptions, return_sequences=False) -> Unicornn:
+    return Unicornn(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import keras
 
+from simulators.engines.update_rules import AdamWithRules, UpdateRule
 from simulators.tasks.base import TaskData
 
 
@@ -33,8 +34,9 @@ class Plan:
     warmup_epochs: int = 0
     resume: Callable[[keras.Model], int] = _start_fresh
 
-    def optimizer(self, samples: int) -> keras.optimizers.Optimizer:
-        """Adam with the plan's learning rate, schedule (per step) and clipping; one for every engine."""
+    def optimizer(self, samples: int, rules: dict[str, UpdateRule] | None = None) -> keras.optimizers.Optimizer:
+        """Adam with the plan's learning rate, schedule (per step) and clipping, and ``rules`` for the
+        variables an architecture trains otherwise (``models.update_rules``); one for every engine."""
         steps = -(-samples // self.batch_size) * self.epochs
         rate: float | keras.optimizers.schedules.LearningRateSchedule = self.learning_rate
         if self.schedule != "constant":
@@ -43,7 +45,7 @@ class Plan:
                 0.0 if warmup else self.learning_rate, decay_steps=max(1, steps - warmup),
                 warmup_target=self.learning_rate if warmup else None, warmup_steps=warmup,
             )
-        return keras.optimizers.Adam(rate, clipnorm=self.clipnorm)
+        return AdamWithRules(rate, clipnorm=self.clipnorm, rules=rules)
 
 
 EpochCallback = Callable[[int, dict[str, float]], bool]

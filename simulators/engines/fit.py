@@ -7,7 +7,7 @@ import time
 import keras
 
 from simulators.engines import EpochCallback, Plan
-from simulators.models import loss_and_metrics
+from simulators.models import loss_and_metrics, update_rules
 from simulators.tasks.base import TaskData
 
 
@@ -33,7 +33,7 @@ class FitEngine:
     def train(self, model: keras.Model, data: TaskData, plan: Plan, on_epoch: EpochCallback) -> None:
         loss, metrics = loss_and_metrics(data)
         model.compile(
-            optimizer=plan.optimizer(len(data.x_train)),
+            optimizer=plan.optimizer(len(data.x_train), update_rules(model)),
             loss=loss,
             metrics=metrics,
         )

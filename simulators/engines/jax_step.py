@@ -19,7 +19,7 @@ import numpy as np
 
 from simulators.engines import EpochCallback, Plan
 from simulators.engines.member import Member
-from simulators.models import loss_and_metrics
+from simulators.models import loss_and_metrics, update_rules
 from simulators.tasks.base import TaskData
 
 
@@ -58,7 +58,8 @@ def train_group(members: list[Member], data: TaskData) -> None:
     loss, metrics = loss_and_metrics(data)
     by_start: dict[int, list[Member]] = {}
     for member in members:  # each keeps its own optimizer, so its checkpoints hold its state
-        member.model.compile(optimizer=member.plan.optimizer(len(data.x_train)), loss=loss, metrics=metrics)
+        optimizer = member.plan.optimizer(len(data.x_train), update_rules(member.model))
+        member.model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         member.model.optimizer.build(member.model.trainable_variables)
         by_start.setdefault(member.plan.resume(member.model), []).append(member)
     for start, starting_together in sorted(by_start.items()):
@@ -72,7 +73,58 @@ def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None
     import jax.numpy as jnp
 
     plan = members[0].plan
-    template, optimizer = members[0].model, members[0].model.optimizer
+    train_epoch, evaluate = _programs(members[0].model, loss, data.objective, plan.batch_size)
+    state = tuple(_stacked(members, variables_of) for variables_of in STATE_PARTS)
+    x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    x_val, y_val = jnp.asarray(data.x_val), jnp.asarray(data.y_val)
+    keys = jnp.stack([jax.random.PRNGKey(member.plan.seed) for member in members])
+    active = list(members)
+    for epoch in range(start + 1, plan.epochs + 1):
+        started = time.perf_counter()
+        state, train_totals = train_epoch(state, jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, epoch),
+                                          x_train, y_train)
+        val_totals = _evaluate_in_chunks(evaluate, state, x_val, y_val, plan.batch_size * 8)
+        totals = np.concatenate([np.asarray(train_totals), val_totals], axis=1)  # (K, 4): loss, hits; val ...
+        host_state = jax.device_get(state)  # one transfer, then each member's slice on the host
+        seconds = time.perf_counter() - started
+        for k, member in enumerate(members):
+            if member in active:  # a diverged member is still computed (the program's shape is fixed), not recorded
+                _copy_back(member.model, [[values[k] for values in part] for part in host_state])
+                if not member.on_epoch(epoch, _epoch_record(totals[k], data.objective, seconds)):
+                    active.remove(member)
+        if not active:
+            return
+
+
+# What a member's state is made of, in the order the programs take it.
+STATE_PARTS = (
+    lambda model: model.trainable_variables,
+    lambda model: model.non_trainable_variables,
+    lambda model: model.optimizer.variables,
+)
+
+
+def _stacked(members: list[Member], variables_of) -> list:
+    import jax.numpy as jnp
+
+    return [jnp.stack(values) for values in zip(*([v.value for v in variables_of(m.model)] for m in members))]
+
+
+def _epoch_record(totals: np.ndarray, objective: str, seconds: float) -> dict[str, float]:
+    loss, hits, val_loss, val_hits = (float(value) for value in totals)
+    record = {"loss": loss, "val_loss": val_loss}
+    if objective != "regression":
+        record |= {"accuracy": hits, "val_accuracy": val_hits}
+    return record | {"seconds": seconds}
+
+
+def _programs(template: keras.Model, loss, objective: str, batch_size: int):
+    """The jitted epoch of K members (vmapped, each its own shuffle) and their vmapped evaluation;
+    ``template``'s optimizer serves all: each member's rate lives in its own optimizer state."""
+    import jax
+    import jax.numpy as jnp
+
+    optimizer = template.optimizer
 
     def member_step(state, x, y):
         trainable, non_trainable, optimizer_state = state
@@ -81,18 +133,20 @@ def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None
             logits, non_trainable = template.stateless_call(trainable, non_trainable, x, training=True)
             return loss(y, logits), (logits, non_trainable)
 
-        (value, (logits, non_trainable)), grads = jax.value_and_grad(batch_loss, has_aux=True)(trainable, non_trainable)
+        (value, (logits, non_trainable)), grads = jax.value_and_grad(batch_loss, has_aux=True)(trainable,
+                                                                                            non_trainable)
         trainable, optimizer_state = optimizer.stateless_apply(optimizer_state, grads, trainable)
-        return (trainable, non_trainable, optimizer_state), jnp.stack([value * len(y), _hits(data.objective, logits, y).sum()])
+        totals = jnp.stack([value * len(y), _hits(objective, logits, y).sum()])
+        return (trainable, non_trainable, optimizer_state), totals
 
     group_step = jax.vmap(member_step)
 
     @jax.jit
     def train_epoch(state, keys, x, y):
-        n, size = len(x), plan.batch_size
+        n = len(x)
         orders = jax.vmap(lambda key: jax.random.permutation(key, n))(keys)  # each member its own shuffle
-        full = n // size * size
-        batches = orders[:, :full].reshape(len(keys), full // size, size).transpose(1, 0, 2)
+        full = n // batch_size * batch_size
+        batches = orders[:, :full].reshape(len(keys), full // batch_size, batch_size).transpose(1, 0, 2)
 
         def step(state, indices):  # indices (K, batch): gathered here, so memory stays one batch per member
             return group_step(state, x[indices], y[indices])
@@ -107,42 +161,9 @@ def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None
     def member_evaluate(state, x, y):
         trainable, non_trainable, _ = state
         logits, _ = template.stateless_call(trainable, non_trainable, x, training=False)
-        return jnp.stack([loss(y, logits), _hits(data.objective, logits, y).mean()])
+        return jnp.stack([loss(y, logits), _hits(objective, logits, y).mean()])
 
-    evaluate = jax.jit(jax.vmap(member_evaluate, in_axes=(0, None, None)))
-
-    def stacked(variables_of) -> list:
-        return [jnp.stack(values) for values in zip(*([v.value for v in variables_of(m)] for m in members))]
-
-    state = (
-        stacked(lambda m: m.model.trainable_variables),
-        stacked(lambda m: m.model.non_trainable_variables),
-        stacked(lambda m: m.model.optimizer.variables),
-    )
-    x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-    x_val, y_val = jnp.asarray(data.x_val), jnp.asarray(data.y_val)
-    keys = jnp.stack([jax.random.PRNGKey(member.plan.seed) for member in members])
-    active = list(members)
-    for epoch in range(start + 1, plan.epochs + 1):
-        started = time.perf_counter()
-        epoch_keys = jax.vmap(lambda key: jax.random.fold_in(key, epoch))(keys)
-        state, train_totals = train_epoch(state, epoch_keys, x_train, y_train)
-        val_totals = _evaluate_in_chunks(evaluate, state, x_val, y_val, plan.batch_size * 8)
-        train_totals = np.asarray(train_totals)
-        host_state = jax.device_get(state)  # one transfer, then each member's slice on the host
-        seconds = time.perf_counter() - started
-        for k, member in enumerate(members):
-            if member not in active:
-                continue  # diverged: still computed (the program's shape is fixed), never recorded
-            _copy_back(member.model, [[values[k] for values in part] for part in host_state])
-            record = {"loss": float(train_totals[k, 0]), "val_loss": float(val_totals[k, 0])}
-            if data.objective != "regression":
-                record |= {"accuracy": float(train_totals[k, 1]), "val_accuracy": float(val_totals[k, 1])}
-            record["seconds"] = seconds
-            if not member.on_epoch(epoch, record):
-                active.remove(member)
-        if not active:
-            return
+    return train_epoch, jax.jit(jax.vmap(member_evaluate, in_axes=(0, None, None)))
 
 
 def _evaluate_in_chunks(evaluate, state, x, y, chunk: int) -> np.ndarray:
@@ -155,11 +176,6 @@ def _evaluate_in_chunks(evaluate, state, x, y, chunk: int) -> np.ndarray:
 
 
 def _copy_back(model: keras.Model, state) -> None:
-    trainable, non_trainable, optimizer_state = state
-    for variables, values in (
-        (model.trainable_variables, trainable),
-        (model.non_trainable_variables, non_trainable),
-        (model.optimizer.variables, optimizer_state),
-    ):
-        for variable, value in zip(variables, values):
+    for variables_of, values in zip(STATE_PARTS, state):
+        for variable, value in zip(variables_of(model), values):
             variable.assign(value)

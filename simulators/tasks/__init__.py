@@ -31,7 +31,8 @@ def _plugin_tasks() -> dict[str, str]:
         try:
             tasks.update(importlib.import_module(name.strip()).TASKS)
         except (ImportError, AttributeError) as error:
-            raise ImportError(f"TASKGEN_PLUGINS: '{name}' must be an importable module with a TASKS dict: {error}") from None
+            raise ImportError(f"TASKGEN_PLUGINS: '{name}' must be an importable module with a TASKS dict: "
+                              f"{error}") from None
     return tasks
 
 

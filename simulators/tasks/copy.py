@@ -39,5 +39,6 @@ def load(options: Options, data_dir: Path | None = None) -> TaskData:
     x_train, y_train = generate(options.train_samples, options, np.random.default_rng(1))
     x_val, y_val = generate(options.val_samples, options, np.random.default_rng(2))
     return TaskData(
-        x_train, y_train, x_val, y_val, objective="classification", n_classes=options.symbols, target_steps=options.length
+        x_train, y_train, x_val, y_val, objective="classification", n_classes=options.symbols,
+        target_steps=options.length,
     )

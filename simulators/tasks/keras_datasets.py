@@ -39,7 +39,7 @@ class KerasDataset:
     text: bool = False
 
     @property
-    def Options(self) -> type[BaseModel]:  # noqa: N802 - the task interface's name
+    def Options(self) -> type[BaseModel]:
         return TextOptions if self.text else ImageOptions
 
     def missing_files(self, data_dir: Path | None) -> list[str]:
@@ -80,7 +80,8 @@ def _word_sequences(sequences: np.ndarray, options: TextOptions) -> np.ndarray:
 
 
 _CIFAR = "cifar-10-batches-py-target/cifar-10-batches-py"
-_FASHION = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+_FASHION = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz")
 
 mnist = KerasDataset("mnist", ("mnist.npz",), "classification", 10)
 fashion_mnist = KerasDataset("fashion_mnist", tuple(f"fashion-mnist/{name}" for name in _FASHION), "classification", 10)

@@ -1,0 +1,50 @@
+"""A real ASHA ensemble, killed and resumed: no promotion repeated, each group's best continued
+from its own checkpoint."""
+
+import json
+import os
+import signal
+
+import numpy as np
+
+from tests.helpers.runs import run_command, start_ensemble, wait_for_saved
+
+
+def test_killed_asha_run_resumes_without_repeating_a_promotion_and_then_is_finished(write_spec, tmp_path):
+    """Killed after a periodic save, an ASHA run resumes from its history: the rungs are rebuilt,
+    no training runs twice, each group's best goes on from its own checkpoint, and the finished
+    search then says so and leaves its history alone."""
+    spec_path = write_spec(
+        space={"choices": {"architecture": ["rnn", "gru"], "dataset": ["digits"], "hidden_dim": [8],
+                           "learning_rate": [0.003, 0.01, 0.03]}, "replicates": 1},
+        generator={"kind": "asha", "eta": 3, "min_budget": 1, "max_budget": 3},
+        allocator={"save_every": 1},
+    )
+    run_dir = tmp_path / "run"
+    process = start_ensemble(spec_path, run_dir)
+    wait_for_saved(run_dir, finished=4)  # rnn's first rung done: its promotion runs
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    before = np.load(run_dir / "history.npy")
+    assert before["sim_ended"].sum() < 8  # 6 configurations at 1 epoch, each group's best at 3
+
+    result = run_command(["python", "run_ensemble.py", "--resume", str(run_dir), "--nworkers", "2"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    H = np.load(run_dir / "history.npy")
+    assert H["sim_ended"].all() and (H["status"] == "ok").all()
+    assert len(set(H["identifier"])) == len(H) == 8
+    promoted = H[H["resume_from"] != ""]
+    assert sorted(promoted["architecture"]) == ["gru", "rnn"] and (promoted["epochs"] == 3).all()
+    for row in promoted:
+        first_rung = H[(H["epochs"] == 1) & (H["architecture"] == row["architecture"])]
+        parent = first_rung[first_rung["identifier"] == row["resume_from"]][0]
+        assert parent["val_accuracy"] == first_rung["val_accuracy"].max()
+        history = json.loads((run_dir / row["sim_dir"] / "history.json").read_text())
+        parent_history = json.loads((run_dir / parent["sim_dir"] / "history.json").read_text())
+        assert [e["epoch"] for e in history] == [1, 2, 3] and history[0] == parent_history[0]  # continued
+        assert row["epochs_completed"] == 3
+
+    saved = (run_dir / "history.npy").read_bytes()
+    again = run_command(["python", "run_ensemble.py", "--resume", str(run_dir)])
+    assert again.returncode == 0 and "already finished" in again.stdout, again.stdout + again.stderr[-2000:]
+    assert (run_dir / "history.npy").read_bytes() == saved

@@ -1,0 +1,71 @@
+"""The same model code trains on the JAX backend (CI installs JAX; the GPU machine has no TF)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers.runs import run_command
+
+pytest.importorskip("jax")
+
+TRAIN_EVERY_ARCHITECTURE = """
+import json, sys, tempfile
+from pathlib import Path
+import keras
+from generators.points import make_point
+from hypers.fields import defaults
+from simulators.architectures import ARCHITECTURE_NAMES
+from simulators.options import TrainingOptions
+from tests.helpers.training import train_point
+
+options = TrainingOptions(tasks={"digits": {"train_samples": 64}})
+results = {"backend": keras.backend.backend()}
+for architecture in ARCHITECTURE_NAMES:
+    point = make_point({**defaults(), "architecture": architecture, "dataset": "digits", "hidden_dim": 8,
+                        "epochs": 1, "pad": 8, "orientation": "uniform"}, replicate=0, spec_seed=0)
+    results[architecture] = train_point(point, options, Path(tempfile.mkdtemp()) / "sim")
+print(json.dumps(results))
+"""
+
+
+def test_every_architecture_trains_on_jax():
+    result = run_command(["python", "-c", TRAIN_EVERY_ARCHITECTURE], env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(result.stdout.strip().splitlines()[-1])
+    assert results.pop("backend") == "jax"
+    for architecture, record in results.items():
+        assert record["status"] == "ok", (architecture, record["error"])
+        assert record["val_loss"] < 10 and record["terminal_adjoint"] > 0, (architecture, record)
+
+
+SKEW_RULE_ON_JAX = """
+import json
+from simulators.engines import Plan
+from simulators.engines.jax_step import JaxEngine, train_group
+from simulators.engines.member import Member
+from simulators.models import build_model
+from tests.helpers.update_rule_check import LEARNING_RATE, gradients, rule_errors, steps, tiny_classification
+
+data = tiny_classification()
+plan = Plan(epochs=1, batch_size=len(data.x_train), learning_rate=LEARNING_RATE, seed=0)  # one step, all samples
+keep_going = lambda epoch, metrics: True
+alone = build_model("exponential", 8, 3, data)
+grads = gradients(alone, data)
+(moved,) = steps([alone], lambda: JaxEngine().train(alone, data, plan, keep_going))
+report = {"jax": rule_errors(moved, grads)}
+group = [build_model("exponential", 8, seed, data) for seed in (4, 5)]
+group_grads = [gradients(model, data) for model in group]
+group_moved = steps(group, lambda: train_group([Member(model, plan, keep_going) for model in group], data))
+report |= {f"group member {k}": rule_errors(*pair) for k, pair in enumerate(zip(group_moved, group_grads))}
+print(json.dumps(report))
+"""
+
+
+def test_expRNN_skew_rule_holds_on_the_jax_engine_and_in_groups():
+    """A takes the study's SGD step at 0.1 lr, the rest Adam's, in the jitted step alone and vmapped."""
+    result = run_command(["python", "-c", SKEW_RULE_ON_JAX], env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    for where, errors in json.loads(result.stdout.strip().splitlines()[-1]).items():
+        assert errors["skew_moved"] > 0 and errors["skew"] < 1e-3 and errors["adam"] < 1e-3, (where, errors)

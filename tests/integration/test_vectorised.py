@@ -1,0 +1,95 @@
+"""Vectorised trainings on the JAX engine: a member of a group computes what it would alone,
+and a diverging member is recorded without disturbing the others."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.runs import run_command
+
+pytest.importorskip("jax")
+
+GROUP_VS_ALONE = """
+import json, tempfile
+from pathlib import Path
+from generators.points import make_point
+from hypers.fields import defaults
+from simulators.options import TrainingOptions
+from simulators.run_dir import SimDir
+from tests.helpers.training import train_point, train_together
+
+options = TrainingOptions(engine="jax", tasks={"digits": {"train_samples": 200}})
+points = [make_point({**defaults(), "architecture": "gru", "dataset": "digits", "hidden_dim": 8, "epochs": 2,
+                      "learning_rate": rate}, replicate=replicate, spec_seed=5)
+          for rate, replicate in ((1e-2, 0), (1e-2, 1), (3e-3, 0), (1e38, 0))]  # the last overflows]
+root = Path(tempfile.mkdtemp())
+alone = [train_point(p, options, root / "alone" / p["identifier"]) for p in points[:3]]
+together = train_together(points, options, [root / "group" / p["identifier"] for p in points])
+curves = [json.loads(SimDir(root / "group" / p["identifier"]).history.read_text()) for p in points]
+# a member checkpointed after epoch 1 (the same point stopped there) and a fresh one: one program each
+first, second = root / "mixed" / "first", root / "mixed" / "second"
+train_point({**points[0], "epochs": 1}, options, first)
+SimDir(first).result.unlink()
+stopped_curve = json.loads(SimDir(first).history.read_text())
+mixed = train_together(points[:2], options, [first, second])
+mixed_curve = json.loads(SimDir(first).history.read_text())
+# a member that cannot start (its parent checkpoint is gone) fails alone
+orphan = {**points[2], "resume_from": "no-such-parent"}
+cannot_start = train_together([points[0], orphan], options, [root / "start" / "a", root / "start" / "b"])
+print(json.dumps({"alone": alone, "together": together, "curves": curves, "mixed": mixed,
+                  "stopped_curve": stopped_curve, "mixed_curve": mixed_curve, "cannot_start": cannot_start}))
+"""
+
+
+def test_group_members_match_training_alone_and_divergence_is_isolated():
+    result = run_command(["python", "-c", GROUP_VS_ALONE], env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    for alone, together in zip(out["alone"], out["together"][:3]):
+        assert together["status"] == alone["status"] == "ok", together["error"]
+        for name in ("loss", "val_loss", "val_accuracy", "terminal_adjoint"):
+            assert together[name] == pytest.approx(alone[name], rel=1e-4, abs=1e-6), name
+        assert together["epochs_completed"] == 2
+    diverged = out["together"][3]
+    assert diverged["status"] == "diverged" and diverged["epochs_completed"] == 1  # stopped, others went on
+    assert len(out["curves"][3]) == 1 and all(len(curve) == 2 for curve in out["curves"][:3])
+    for alone, resumed in zip(out["alone"][:2], out["mixed"]):  # resumed at epoch 1, or fresh: as alone
+        assert resumed["status"] == "ok" and resumed["epochs_completed"] == 2
+        assert resumed["val_loss"] == pytest.approx(alone["val_loss"], rel=1e-4, abs=1e-6)
+    assert [epoch["epoch"] for epoch in out["mixed_curve"]] == [1, 2]
+    assert out["mixed_curve"][0] == out["stopped_curve"][0]  # epoch 1 kept (its timing too), not trained again
+    started, orphan = out["cannot_start"]
+    assert started["status"] == "ok" and started["val_loss"] == pytest.approx(out["alone"][0]["val_loss"], rel=1e-4)
+    assert orphan["status"] == "failed" and "no-such-parent" in orphan["error"]
+
+
+def test_grouped_ensemble_trains_each_group_in_one_trainer_with_every_point_recorded(write_spec, tmp_path):
+    import numpy as np
+
+    spec_path = write_spec(
+        space={"choices": {"architecture": ["rnn", "gru"], "dataset": ["digits"], "hidden_dim": [8],
+                           "learning_rate": [1e-2, 3e-3]}, "replicates": 2},
+        simulator={"isolation": "process", "engine": "jax", "group_size": 3},
+    )
+    run_dir = tmp_path / "run"
+    result = run_command(["python", "run_ensemble.py", "--spec", str(spec_path), "--nworkers", "2",
+                          "--out", str(run_dir)],
+                         env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    H = np.load(run_dir / "history.npy")
+    assert len(H) == 8 and len(set(H["identifier"])) == 8 and (H["status"] == "ok").all(), H[["status", "error"]]
+    assert np.isfinite(H["val_loss"]).all() and (H["epochs_completed"] == 1).all()
+    # per architecture 4 points: a group of 3 (one trainer, vectorised) and one alone
+    groups = [json.loads(path.read_text()) for path in (run_dir / "sims").glob("*/group.json")]
+    assert sorted(len(group) for group in groups) == [3, 3]
+    for group in groups:
+        points = [json.loads((Path(sim_dir) / "point.json").read_text()) for sim_dir in group]
+        assert len({point["architecture"] for point in points}) == 1
+        assert len((Path(group[0]) / "train.out").read_text().splitlines()) == 3  # one line per member
+    sims = {(row["sim_worker"], row["sim_started_time"]) for row in H}
+    assert len(sims) == 4  # libEnsemble sent each group to one worker as one sim
+
+

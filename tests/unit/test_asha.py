@@ -1,0 +1,132 @@
+"""Successive halving: promotions per group and rung, continuation from the parent, finalists'
+replicates, the state rebuilt on resume, and a real ASHA ensemble."""
+
+
+import numpy as np
+
+from generators.asha import DEFAULT_GROUP_BY, AshaScheduler, rung_budgets, score, search_is_over
+from generators.points import to_array
+from generators.settings import AshaSettings, GenSettings
+from hypers.fields import point_dtype
+from hypers.space import SearchSpace
+
+SPACE = SearchSpace.model_validate(
+    {"choices": {"architecture": ["rnn", "gru"], "dataset": ["digits"],
+                 "learning_rate": [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256]}}
+)
+
+
+def quality(point):
+    """A known landscape: lr 0.016 is best for rnn, 0.064 for gru; more epochs help a little."""
+    best = 0.016 if point["architecture"] == "rnn" else 0.064
+    return 1.0 - abs(np.log2(point["learning_rate"] / best)) / 10 + point["epochs"] / 1000
+
+
+def scheduler(replicates=2):
+    return AshaScheduler(SPACE.configurations({"batch_size": 32}), seed=0, budgets=rung_budgets(1, 9, 3), eta=3,
+                         finalist_replicates=replicates)
+
+
+# The generator's settings for the same search, as libe_inputs passes them
+GEN_SETTINGS = GenSettings(space=SPACE, defaults={"batch_size": 32}, seed=0, replicates=2,
+                           asha=AshaSettings(budgets=(1, 3, 9), eta=3, group_by=DEFAULT_GROUP_BY))
+
+
+def run_to_end(asha, workers=3, order=None):
+    """Drive the scheduler as the generator does: ``workers`` trainings at a time, results back
+    in the order the trainings were issued (or ``order`` picks which running one ends next)."""
+    running, trained = [], []
+    while True:
+        while len(running) < workers and (point := asha.next_point()) is not None:
+            running.append(point)
+        if not running:
+            return trained
+        point = running.pop(order(running) if order else 0)
+        asha.record(point["identifier"], "ok", quality(point), float("nan"))
+        trained.append(point)
+
+
+def issued_epochs(trained, point):
+    """Epochs a promoted training inherits from its parent (continued, not retrained)."""
+    parents = [p for p in trained if p["identifier"] == point["resume_from"]]
+    return parents[0]["epochs"] if parents else 0
+
+
+def test_rungs_grow_by_eta_up_to_the_full_budget():
+    assert rung_budgets(1, 9, 3) == [1, 3, 9]
+    assert rung_budgets(1, 10, 3) == [1, 3, 9, 10]
+    assert rung_budgets(2, 2, 3) == [2]
+
+
+def test_regression_scores_by_negative_loss_and_failures_rank_last():
+    assert score("ok", float("nan"), 0.25) == -0.25
+    assert score("diverged", 0.9, 0.1) == float("-inf")
+
+
+def test_each_group_promotes_its_best_and_finalists_get_replicates():
+    trained = run_to_end(scheduler())
+    by_epochs = {b: [p for p in trained if p["epochs"] == b and p["replicate"] == 0] for b in (1, 3, 9)}
+    assert len(by_epochs[1]) == 18  # every configuration once at the first rung
+    for architecture, best in (("rnn", 0.016), ("gru", 0.064)):
+        # asynchronous: early rungs promote the best of what has finished so far, so a group can
+        # have several finalists, but its best configuration is always among them
+        finalists = sorted(p["learning_rate"] for p in by_epochs[9] if p["architecture"] == architecture)
+        assert best in finalists and len(finalists) <= 3
+        extra = [p for p in trained if p["replicate"] == 1 and p["architecture"] == architecture]
+        extras = sorted((p["learning_rate"], p["epochs"], p["resume_from"]) for p in extra)
+        assert extras == [(lr, 9, "") for lr in finalists]
+    epochs_trained = sum(p["epochs"] - (issued_epochs(trained, p)) for p in trained)
+    assert epochs_trained < 0.4 * 18 * 9 * 2  # the grid: 18 configurations x 9 epochs x 2 replicates
+    issued = {p["identifier"]: p for p in trained}
+    for point in by_epochs[3] + by_epochs[9]:
+        parent = issued[point["resume_from"]]  # promotions continue from the rung below
+        assert parent["epochs"] * 3 == point["epochs"] and parent["learning_rate"] == point["learning_rate"]
+    assert len({p["identifier"] for p in trained}) == len(trained)
+
+
+def test_small_groups_still_reach_the_full_budget():
+    """6 configurations per group, eta 3: with results in issue order the 1/eta rule can leave a
+    rung of 2 with nobody promoted; once nothing else is left, the group's best there goes on."""
+    space = SearchSpace.model_validate({"choices": {
+        "architecture": ["rnn", "gru"], "dataset": ["digits"], "learning_rate": [0.004, 0.016, 0.064],
+        "hidden_dim": [16, 32]}})
+    asha = AshaScheduler(space.configurations({"batch_size": 32}), seed=0, budgets=[1, 3, 9], eta=3,
+                         finalist_replicates=1)
+    first_rung = [asha.next_point() for _ in range(12)]
+    for point in first_rung:  # all first-rung results in before any promotion: 2 per group
+        asha.record(point["identifier"], "ok", quality(point), float("nan"))
+    trained = first_rung + run_to_end(asha, workers=12)
+    for architecture, best in (("rnn", 0.016), ("gru", 0.064)):
+        assert sum(p["architecture"] == architecture and p["epochs"] == 3 for p in trained) == 2
+        finalists = [p for p in trained if p["architecture"] == architecture and p["epochs"] == 9]
+        assert [p["learning_rate"] for p in finalists] == [best]
+
+
+def test_promotions_are_asynchronous_and_never_repeated_whatever_the_order():
+    trained = run_to_end(scheduler(), workers=4, order=lambda running: len(running) - 1)
+    promoted_parents = [p["resume_from"] for p in trained if p["resume_from"]]
+    assert len(promoted_parents) == len(set(promoted_parents))
+    assert sum(p["epochs"] == 9 and p["replicate"] == 0 for p in trained) >= 2
+
+
+def test_resume_rebuilds_the_state_without_repeating_a_training():
+    full = run_to_end(scheduler())
+    first_half = full[: len(full) // 2]
+    resumed = scheduler()
+    resumed.restore(first_half, [("ok", quality(p), float("nan")) for p in first_half])
+    rest = run_to_end(resumed)
+    assert not {p["identifier"] for p in first_half} & {p["identifier"] for p in rest}
+    assert {p["identifier"] for p in first_half + rest} == {p["identifier"] for p in full}
+
+
+def test_a_search_is_over_once_its_history_leaves_nothing_to_hand_out():
+    trained = run_to_end(scheduler())
+    for order, point in enumerate(trained):
+        point.update(status="ok", val_accuracy=quality(point), val_loss=float("nan"), sim_ended_time=float(order))
+    results = [("status", "U8"), ("val_accuracy", "f8"), ("val_loss", "f8"), ("sim_ended_time", "f8")]
+    H = to_array(trained, point_dtype() + results)
+    assert search_is_over(GEN_SETTINGS, H)
+    assert not search_is_over(GEN_SETTINGS, H[:-1])  # the last finalist replicate is still to train
+    assert not search_is_over(GEN_SETTINGS, H[: len(H) // 2])
+
+

@@ -1,0 +1,84 @@
+"""Vectorised groups without training: which points group, how failed members retry, where auto
+groups, and the GPU-hour estimate from measured group throughput."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+import simulators.sim_function as sim
+from ensembles.loading import PROJECT_ROOT, load_spec
+from ensembles.resource_plan import gpu_hours
+from ensembles.settings import trainings_per_sim
+from generators.grouping import group_points
+from run_ensemble import main
+from simulators.training import shape_of
+
+
+def test_failed_members_of_a_group_retry_each_on_its_own(monkeypatch):
+    attempts = []
+
+    def train(sim_dirs, settings, libE_info, allotment):
+        attempts.append(list(sim_dirs))
+        return [{"status": "failed" if name in ("b", "c") and len(attempts) == 1 else "ok"} for name in sim_dirs]
+
+    monkeypatch.setattr(sim, "_attempt", train)
+    settings = SimpleNamespace(worker=SimpleNamespace(retries=2))
+    results = sim._with_retries([0, 1, 2], list("abc"), settings, {}, None)
+    assert attempts == [["a", "b", "c"], ["b"], ["c"]]  # the group once, then its failures alone
+    assert [results[i]["status"] for i in range(3)] == ["ok", "ok", "ok"]
+
+
+def test_grouping_gathers_same_shape_points_up_to_the_size_and_loses_none():
+    points = [{"architecture": arch, "dataset": "digits", "permute": False, "pad": 0, "orientation": "none",
+               "hidden_dim": 8, "batch_size": 32, "epochs": epochs, "learning_rate": rate, "replicate": r}
+              for arch in ("rnn", "gru") for epochs in (2, 4) for rate in (1e-2, 1e-3, 1e-4) for r in range(3)]
+    groups = list(group_points(iter(points), 4))
+    assert sorted(map(repr, (p for g in groups for p in g))) == sorted(map(repr, points))
+    assert all(1 <= len(g) <= 4 and len({shape_of(p) for p in g}) == 1 for g in groups)
+    assert len(groups) == 4 * 3  # each shape's 9 points: 4 + 4 + 1
+    assert list(group_points(iter(points), 1)) == [[p] for p in points]
+    # look-ahead is bounded: an endless stream of shapes that never fill a group still streams
+    endless = ({**points[0], "hidden_dim": h} for h in itertools.count())
+    assert [len(group) for group in itertools.islice(group_points(endless, 4), 5)] == [1] * 5
+
+
+def test_dry_run_estimates_the_published_study_in_gpu_hours_from_measured_throughput(tmp_path, capsys):
+    assert main(["--spec", str(PROJECT_ROOT / "ensembles" / "gen_sweep.yaml"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "GPU estimate: about" in out and "for 33,600 trainings" in out
+
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "name": "one", "space": {"choices": {"architecture": ["rnn"], "dataset": ["mnist", "digits"],
+                                             "hidden_dim": [192], "pad": [1000], "orientation": ["post"],
+                                             "epochs": [2]},
+                                 "replicates": 3},
+        "simulator": {"tasks": {"mnist": {"train_samples": 1000}}},
+    }))
+    table = {"device": "test", "group_size": 16, "steps": 784, "samples_per_s": {"rnn": {128: 1000, 256: 500}},
+             "datasets": {"mnist": {"train_samples": 60000, "steps": 784}}}
+    hours, unmeasured = gpu_hours(load_spec(spec_path), table)
+    # 1000 samples x 2 epochs x (784 + 1000) / 784 steps at 1/750 s per sample (hidden 192 halfway)
+    assert hours == pytest.approx(1000 * 2 * 1784 / 784 * 0.0015 * 6 / 3600)  # the mean over 6 trainings
+    assert unmeasured == {"rnn on digits"}
+
+
+def test_auto_engine_groups_only_where_a_gpu_and_the_jax_backend_are(write_spec, monkeypatch):
+    import libensemble.resources.gpu_detect
+
+    spec = load_spec(write_spec(simulator={"engine": "auto", "group_size": 8}))
+    on_gpus = spec.model_copy(update={"resources": spec.resources.model_copy(update={"gpus_per_node": 4})})
+    monkeypatch.setattr(libensemble.resources.gpu_detect, "get_num_gpus", lambda: 0)
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert trainings_per_sim(spec) == 1  # no GPU detected: one training per sim, every worker busy
+    assert trainings_per_sim(on_gpus) == 8
+    monkeypatch.setattr(libensemble.resources.gpu_detect, "get_num_gpus", lambda: 2)
+    assert trainings_per_sim(spec) == 8
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # auto would resolve to fit in the trainer
+    assert trainings_per_sim(on_gpus) == 1
+    jax_anywhere = spec.model_copy(update={"simulator": spec.simulator.model_copy(update={"engine": "jax"})})
+    assert trainings_per_sim(jax_anywhere) == 8
