@@ -5,7 +5,8 @@ configuration per (architecture, task), and for what share of the grid's trainin
 
 Runs the spec twice through run_ensemble.py (as asha, then as the grid of the same space at the
 full budget with the same replicates), prints both choices per cell and the epoch ratio, and
-writes comparison.json.
+writes comparison-LABEL.json. ``--reuse-grid`` keeps a grid run already in OUT/grid (the grid does not
+depend on asha's settings), so several asha settings compare against one grid.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ CONFIGURATION = ["learning_rate", "hidden_dim"]
 CELL = ["architecture", "dataset", "permute", "pad", "orientation"]
 
 
-def run(spec: Path, out: Path, nworkers: int, overrides: list[str]) -> pd.DataFrame:
-    command = [sys.executable, "run_ensemble.py", "--spec", str(spec), "--out", str(out), "--nworkers", str(nworkers)]
-    for assignment in overrides:
-        command += ["--set", assignment]
-    subprocess.run(command, cwd=PROJECT_ROOT, check=True)
+def run(spec: Path, out: Path, nworkers: int, overrides: list[str], reuse: bool = False) -> pd.DataFrame:
+    if not (reuse and RunDir(out).history.exists()):
+        command = [sys.executable, "run_ensemble.py", "--spec", str(spec), "--out", str(out),
+                   "--nworkers", str(nworkers)]
+        for assignment in overrides:
+            command += ["--set", assignment]
+        subprocess.run(command, cwd=PROJECT_ROOT, check=True)
     H = np.load(RunDir(out).history)
     frame = pd.DataFrame({name: H[name] for name in H.dtype.names if H[name].ndim == 1})
     results = zip(frame["status"], frame["val_accuracy"], frame["val_loss"])
@@ -80,21 +83,25 @@ def main() -> None:
     parser.add_argument("--spec", type=Path, default=PROJECT_ROOT / "ensembles" / "quick_asha.yaml")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--nworkers", type=int, default=2)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override a field of the asha run's spec (repeatable)")
+    parser.add_argument("--reuse-grid", action="store_true", help="keep a grid run already in OUT/grid")
+    parser.add_argument("--label", default="asha", help="the asha run goes to OUT/LABEL (default asha)")
     args = parser.parse_args()
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, args.overrides)
     full_budget = spec.budgets[-1]
-    asha = run(args.spec, args.out / "asha", args.nworkers, [])
     grid = run(args.spec, args.out / "grid", args.nworkers,
-               ["generator.kind=grid", f"space.choices.epochs=[{full_budget}]"])
+               ["generator.kind=grid", f"space.choices.epochs=[{full_budget}]"], reuse=args.reuse_grid)
+    asha = run(args.spec, args.out / args.label, args.nworkers, args.overrides)
     table = compare(grid, asha, full_budget)
     ratio = epochs_trained(asha) / epochs_trained(grid)
     print(table.to_string(index=False))
     print(f"cells where asha's choice equals the grid's: {int(table['same'].sum())}/{len(table)}; "
           f"within the grid's replicate spread: {int(table['within_spread'].sum())}/{len(table)}")
     print(f"epochs trained: asha {epochs_trained(asha)}, grid {epochs_trained(grid)}, ratio {ratio:.2f}")
-    (args.out / "comparison.json").write_text(json.dumps(
+    (args.out / f"comparison-{args.label}.json").write_text(json.dumps(
         {"cells": table.to_dict(orient="records"), "asha_epochs": epochs_trained(asha),
-         "grid_epochs": epochs_trained(grid), "ratio": ratio},
+         "grid_epochs": epochs_trained(grid), "ratio": ratio, "overrides": args.overrides},
         indent=1, default=str))
 
 

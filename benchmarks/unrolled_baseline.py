@@ -2,11 +2,10 @@
 stepped by a Python ``for t in range(T)`` loop, which ``tf.function`` (here Keras' own
 ``fit`` train step) traces into a graph with one copy of the cell per time step.
 
-The cell math is taskgen's own, taken from the layer taskgen builds, not copied: the cell of
-Keras' ``SimpleRNN``, ``LSTM`` and ``GRU`` for rnn/lstm/gru, and the ``step``/``constants`` of
-the dynamical-system layers in ``simulators.architectures.dynamical``. Only the time loop differs: per step the input
-projection, one cell step and (for stacked UnICORNN) every layer, where taskgen projects all
-steps at once and scans. Per-sequence constants (W - W^T, expm(A), ...) are computed once per
+The cell math is taskgen's own, taken from the layer taskgen builds, not copied: the
+``step``/``constants`` of its scan layers (``simulators.architectures``). Only the time loop
+differs: per step the input projection, one cell step and (for stacked UnICORNN) every layer,
+where taskgen projects all steps at once and scans. Per-sequence constants (W - W^T, expm(A), ...) are computed once per
 forward pass, as in taskgen, so the baseline is not slowed by anything but the unrolling.
 """
 
@@ -20,11 +19,8 @@ from simulators.architectures.dynamical import ScanRecurrence, Unicornn
 from simulators.tasks.base import TaskData
 
 
-def _cells(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
-    """The per-step cells of taskgen's own layer, bottom first: a Keras RNN layer's cell, or the
-    dynamical layer(s), used only for their step."""
-    if isinstance(layer, keras.layers.RNN):
-        return [layer.cell]
+def _cells(layer: keras.layers.Layer) -> list[ScanRecurrence]:
+    """The scan layers of taskgen's own layer, bottom first, used only for their step."""
     return list(layer.stack) if isinstance(layer, Unicornn) else [layer]
 
 
@@ -43,7 +39,7 @@ class UnrolledRecurrence(keras.layers.Layer):
         cells = _cells(self.layer)
         batch = ops.shape(inputs)[0]
         states = [_initial_state(cell, batch) for cell in cells]
-        constants = [cell.constants() if isinstance(cell, ScanRecurrence) else None for cell in cells]
+        constants = [cell.constants() for cell in cells]
         output = None
         for t in range(inputs.shape[1]):  # the unrolled time loop
             output = inputs[:, t, :]
@@ -54,22 +50,13 @@ class UnrolledRecurrence(keras.layers.Layer):
         return output
 
 
-def _initial_state(cell: keras.layers.Layer, batch):
-    if isinstance(cell, ScanRecurrence):
-        return list(cell.initial_states(ops.zeros((batch, cell.units))))
-    sizes = cell.state_size if isinstance(cell.state_size, (list, tuple)) else [cell.state_size]
-    return [ops.zeros((batch, size)) for size in sizes]
+def _initial_state(cell: ScanRecurrence, batch):
+    return list(cell.initial_states(ops.zeros((batch, cell.units))))
 
 
-def _step(cell: keras.layers.Layer, constants, x_t, state):
-    """(output, new state) of one time step."""
-    if not isinstance(cell, ScanRecurrence):
-        output, new_state = cell(x_t, state)
-        return output, list(new_state) if isinstance(new_state, (list, tuple)) else [new_state]
-    drive = ops.matmul(x_t, cell.kernel)
-    if cell.bias is not None:
-        drive = drive + cell.bias
-    new_state = cell.step(constants, tuple(state), drive)
+def _step(cell: ScanRecurrence, constants, x_t, state):
+    """(output, new state) of one time step: its own input projection, then the cell's step."""
+    new_state = cell.step(constants, tuple(state), cell.drive(x_t))
     return new_state[0], list(new_state)
 
 

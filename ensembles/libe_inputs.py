@@ -59,7 +59,8 @@ def _gen_specs(spec: EnsembleSpec, sim_workers: int, H0: np.ndarray, group_size:
     settings = generator_settings(spec, spec.generator.batch or sim_workers, H0["identifier"], group_size)
     if spec.adaptive:
         return GenSpecs(gen_f=persistent_asha, inputs=[*point_fields(), *RESULT_INPUTS[1:], "sim_ended_time"],
-                        persis_in=["sim_id", *RESULT_INPUTS], outputs=point_dtype(), user={"settings": settings})
+                        persis_in=["sim_id", *RESULT_INPUTS], outputs=point_dtype() + GROUP_PRIORITY_DTYPE,
+                        user={"settings": settings})
     return GenSpecs(gen_f=GENERATORS[spec.generator.kind], inputs=["sim_id"], persis_in=["sim_id"],
                     outputs=point_dtype() + GROUP_PRIORITY_DTYPE, user={"settings": settings})
 

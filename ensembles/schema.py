@@ -29,6 +29,10 @@ class GeneratorSpec(_Strict):
     group_by: list[str] = Field(
         list(DEFAULT_GROUP_BY),
         description="asha: configurations compete within groups of equal values of these fields.")
+    brackets: int = Field(
+        1, ge=1, description="asha: Hyperband's brackets. The k-th configuration starts at rung k mod brackets "
+        "(bracket b's first rung is min_budget * eta^b), so late learners reach a later first rung before any "
+        "pruning; 1 = plain ASHA.")
     replicates: int | None = Field(None, ge=1, description="Overrides the space's replicates.")
     seed: int = Field(0, ge=0, description="Seeds identifiers, training seeds and random sampling.")
     batch: int | None = Field(None, ge=1, description="Points in the first batch; default: one per sim worker.")
@@ -54,9 +58,9 @@ class SimulatorSpec(TrainingOptions, WorkerOptions):
 
     @model_validator(mode="after")
     def _groups_need_the_jax_engine(self) -> SimulatorSpec:
-        if self.group_size > 1 and self.engine == "fit":
+        if self.grouped and self.engine == "fit":
             raise ValueError("group_size > 1 needs engine 'jax' or 'auto' (fit trains one model at a time)")
-        if self.group_size > 1 and self.schedule != "constant":
+        if self.grouped and self.schedule != "constant":
             raise ValueError("group_size > 1 takes schedule: constant (a schedule would give every member "
                              "the first member's learning rate)")
         return self
@@ -142,12 +146,9 @@ class EnsembleSpec(_Strict):
                              "remove it")
         if self.adaptive and self.generator.min_budget > (self.generator.max_budget or self.simulator.epochs):
             raise ValueError("generator.min_budget exceeds the full budget (generator.max_budget or simulator.epochs)")
-        return self
-
-    @model_validator(mode="after")
-    def _asha_promotes_one_at_a_time(self) -> EnsembleSpec:
-        if self.adaptive and self.simulator.group_size > 1:
-            raise ValueError("simulator.group_size: asha promotes one configuration at a time; use 1 with kind asha")
+        if self.adaptive and self.generator.brackets > len(self.budgets):
+            raise ValueError(f"generator.brackets: {self.generator.brackets} brackets need as many rungs; the rungs "
+                             f"are {self.budgets}: use at most {len(self.budgets)}")
         return self
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from ensembles.schema import EnsembleSpec
 from generators.settings import AshaSettings, GenSettings
-from simulators.options import TrainingOptions, WorkerOptions
+from simulators.options import AUTO_GROUP_LIMIT, TrainingOptions, WorkerOptions
 from simulators.run_dir import RunDir
 from simulators.settings import SimSettings
 
@@ -18,8 +18,9 @@ def trainings_per_sim(spec: EnsembleSpec) -> int:
     JAX (KERAS_BACKEND=jax, inherited from here) with a GPU; elsewhere every point is its own sim,
     so every worker trains."""
     simulator = spec.simulator
-    if simulator.group_size == 1 or simulator.engine == "jax":
-        return simulator.group_size
+    requested = AUTO_GROUP_LIMIT if simulator.group_size == "auto" else simulator.group_size
+    if requested == 1 or simulator.engine == "jax":
+        return requested
     if os.environ.get("KERAS_BACKEND") != "jax" or not importlib.util.find_spec("jax"):
         return 1
     gpus = spec.resources.gpus_per_node
@@ -27,7 +28,7 @@ def trainings_per_sim(spec: EnsembleSpec) -> int:
         from libensemble.resources.gpu_detect import get_num_gpus
 
         gpus = get_num_gpus()
-    return simulator.group_size if gpus else 1
+    return requested if gpus else 1
 
 
 def training_options(spec: EnsembleSpec) -> TrainingOptions:
@@ -47,7 +48,7 @@ def generator_settings(spec: EnsembleSpec, initial_batch: int = 1, skip_identifi
     asha = None
     if spec.adaptive:
         asha = AshaSettings(budgets=tuple(spec.budgets), eta=spec.generator.eta,
-                            group_by=tuple(spec.generator.group_by))
+                            group_by=tuple(spec.generator.group_by), brackets=spec.generator.brackets)
     return GenSettings(space=spec.space, defaults=spec.point_defaults, replicates=spec.replicates,
                        seed=spec.generator.seed, samples=spec.generator.samples, initial_batch=initial_batch,
                        skip_identifiers=frozenset(skip_identifiers), group_size=group_size, asha=asha)

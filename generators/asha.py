@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 from libensemble.message_numbers import EVAL_GEN_TAG, FINISHED_PERSISTENT_GEN_TAG
 from libensemble.tools.persistent_support import PersistentSupport
 
+from generators.grouping import SimsInFlight
 from generators.points import make_point, to_array
 from generators.settings import GenSettings
 from generators.streaming import STOP_TAGS
 from hypers.fields import point_from_row
 from simulators.records import Status
+from simulators.training import shape_of
 
 DEFAULT_GROUP_BY = ("architecture", "dataset", "permute", "pad", "orientation")
 # What the generator needs back of each finished training.
@@ -49,46 +51,58 @@ def score(status: str, val_accuracy: float, val_loss: float) -> float:
     return -val_loss if math.isfinite(val_loss) else -math.inf
 
 
+Accept = Callable[[dict[str, Any]], bool]
+LOOKAHEAD = 64  # new configurations pulled ahead, at most, to fill a group of one shape
+
+
+def _any(point: dict[str, Any]) -> bool:
+    return True
+
+
 class AshaScheduler:
-    def __init__(
-        self,
-        configurations: Iterator[dict[str, Any]],
-        seed: int,
-        budgets: list[int],
-        eta: int,
-        finalist_replicates: int,
-        group_by: tuple[str, ...] = DEFAULT_GROUP_BY,
-    ):
-        self._configurations = configurations
+    """ASHA's bookkeeping: points issued and finished, each competition group's rungs per
+    bracket, promotions made, finalists' replicates waiting. Hyperband's brackets (``brackets``
+    > 1) start the k-th configuration in bracket k mod ``brackets``, whose first rung is the
+    bracket's budget: later first rungs see late learners before any is pruned."""
+
+    def __init__(self, configurations: Iterator[dict[str, Any]], seed: int, budgets: list[int], eta: int,
+                 finalist_replicates: int, group_by: tuple[str, ...] = DEFAULT_GROUP_BY, brackets: int = 1):
+        self._configurations = enumerate(configurations)
         self.seed = seed
         self.budgets = budgets
         self.eta = eta
         self.finalist_replicates = finalist_replicates
         self.group_by = group_by
+        self.brackets = brackets
         self.issued: dict[str, dict[str, Any]] = {}  # identifier -> point, running or finished
         self.finished: set[str] = set()
-        self._rungs: dict[tuple, list[list[tuple[float, str]]]] = {}  # group -> per rung [(score, id)]
+        self._rungs: dict[tuple, list[list[tuple[float, str]]]] = {}  # (group, bracket) -> per rung [(score, id)]
         self._promoted: set[str] = set()  # identifiers whose configuration went up a rung
         self._finalists: deque[dict[str, Any]] = deque()
+        self._ahead: deque[dict[str, Any]] = deque()  # new points pulled ahead while filling a group
 
     @property
     def running(self) -> int:
         return len(self.issued) - len(self.finished)
 
-    def _group(self, point: dict[str, Any]) -> tuple:
-        return tuple(point[name] for name in self.group_by)
+    def _competition(self, point: dict[str, Any]) -> tuple:
+        """(competition group, bracket): a bracket is the rung its configuration started at."""
+        root = point
+        while root["resume_from"]:
+            root = self.issued[root["resume_from"]]
+        return tuple(point[name] for name in self.group_by), self.budgets.index(root["epochs"])
 
     def _point(self, configuration: dict[str, Any], rung: int, replicate: int = 0, parent: str = "") -> dict[str, Any]:
         return make_point({**configuration, "epochs": self.budgets[rung]}, replicate, self.seed, parent)
 
     def record(self, identifier: str, status: str, val_accuracy: float, val_loss: float) -> None:
-        """A training came back: file its score under its group and rung."""
+        """A training came back: file its score under its competition and rung."""
         point = self.issued[identifier]
         self.finished.add(identifier)
         if point["replicate"] != 0:
             return  # finalists' extra replicates are results, not search
         rung = self.budgets.index(point["epochs"])
-        rungs = self._rungs.setdefault(self._group(point), [[] for _ in self.budgets])
+        rungs = self._rungs.setdefault(self._competition(point), [[] for _ in self.budgets])
         rungs[rung].append((score(status, val_accuracy, val_loss), identifier))
         if rung == len(self.budgets) - 1:
             self._finalists.extend(
@@ -97,55 +111,87 @@ class AshaScheduler:
         if point["resume_from"]:
             self._promoted.add(point["resume_from"])
 
-    def _promotion(self) -> dict[str, Any] | None:
+    def _promote(self, identifier: str, rung: int, accept: Accept) -> dict[str, Any] | None:
+        point = self._point(self.issued[identifier], rung + 1, parent=identifier)
+        if not accept(point):
+            return None
+        self._promoted.add(identifier)
+        return point
+
+    def _promotion(self, accept: Accept) -> dict[str, Any] | None:
         for rungs in self._rungs.values():
             for rung in range(len(self.budgets) - 2, -1, -1):
                 ranked = sorted(rungs[rung], reverse=True)
                 for value, identifier in ranked[: len(ranked) // self.eta]:
                     if identifier not in self._promoted and math.isfinite(value):
-                        self._promoted.add(identifier)
-                        return self._point(self.issued[identifier], rung + 1, parent=identifier)
+                        if point := self._promote(identifier, rung, accept):
+                            return point
         return None
 
-    def _closing_promotion(self) -> dict[str, Any] | None:
-        """Once a group has nothing left running and no new configuration is left to start, the
-        1/eta rule may strand it below the full budget (2 configurations in a rung, eta 3:
+    def _closing_promotion(self, accept: Accept) -> dict[str, Any] | None:
+        """Once a competition has nothing left running and no new configuration is left to start,
+        the 1/eta rule may strand it below the full budget (2 configurations in a rung, eta 3:
         none promoted). Then, like synchronous successive halving, its highest rung with no
-        promoted member yet sends its best one up, so every group ends with a finalist."""
-        busy = {self._group(self.issued[i]) for i in self.issued.keys() - self.finished}
-        for group, rungs in self._rungs.items():
-            if group in busy:
+        promoted member yet sends its best one up, so every competition ends with a finalist."""
+        busy = {self._competition(self.issued[i]) for i in self.issued.keys() - self.finished}
+        for competition, rungs in self._rungs.items():
+            if competition in busy:
                 continue
             for rung in range(len(self.budgets) - 2, -1, -1):
                 if rungs[rung + 1] or not rungs[rung]:
                     continue  # already reached the next rung, or nothing here
                 value, identifier = max(rungs[rung])
                 if identifier not in self._promoted and math.isfinite(value):
-                    self._promoted.add(identifier)
-                    return self._point(self.issued[identifier], rung + 1, parent=identifier)
+                    return self._promote(identifier, rung, accept)
                 break
         return None
 
-    def _next_new(self) -> dict[str, Any] | None:
-        for configuration in self._configurations:
-            point = self._point(configuration, 0)
-            if point["identifier"] not in self.issued:
+    def _finalist(self, accept: Accept) -> dict[str, Any] | None:
+        for point in self._finalists:
+            if accept(point):
+                self._finalists.remove(point)
                 return point
         return None
 
-    def next_point(self) -> dict[str, Any] | None:
-        """Promote if possible, else a finalist replicate, else a new configuration; None: wait."""
-        point = (
-            self._promotion()
-            or (self._finalists.popleft() if self._finalists else None)
-            or self._next_new()
-            or self._closing_promotion()
-        )
+    def _next_new(self, accept: Accept) -> dict[str, Any] | None:
+        """The next configuration's first point that ``accept`` takes: from those pulled ahead,
+        else from the space (the ones it does not take are kept for later, up to LOOKAHEAD)."""
+        for point in self._ahead:
+            if accept(point):
+                self._ahead.remove(point)
+                return point
+        for index, configuration in self._configurations:
+            point = self._point(configuration, index % self.brackets)
+            if point["identifier"] in self.issued:
+                continue
+            if accept(point):
+                return point
+            self._ahead.append(point)
+            if len(self._ahead) >= LOOKAHEAD:
+                return None
+        return None
+
+    def next_point(self, accept: Accept = _any) -> dict[str, Any] | None:
+        """Promote if possible, else a finalist replicate, else a new configuration, the first that
+        ``accept`` takes; None: nothing to hand out now."""
+        point = (self._promotion(accept) or self._finalist(accept) or self._next_new(accept)
+                 or self._closing_promotion(accept))
         if point is not None and point["identifier"] in self.issued:
-            return self.next_point()  # already trained by an earlier run (resume)
+            return self.next_point(accept)  # already trained by an earlier run (resume)
         if point is not None:
             self.issued[point["identifier"]] = point
         return point
+
+    def next_group(self, size: int) -> list[dict[str, Any]]:
+        """Up to ``size`` points of one shape for one vectorised sim: the next point as ASHA orders
+        them, then whatever else ASHA would hand out now with the same shape. Never waits to fill."""
+        first = self.next_point()
+        if first is None:
+            return []
+        group, shape = [first], shape_of(first)
+        while len(group) < size and (point := self.next_point(lambda p: shape_of(p) == shape)) is not None:
+            group.append(point)
+        return group
 
     def restore(self, points: list[dict[str, Any]], results: list[tuple[str, float, float]]) -> None:
         """Rebuild the state from trainings finished by earlier runs, in the order they ended."""
@@ -157,7 +203,7 @@ class AshaScheduler:
 def scheduler_from(settings: GenSettings) -> AshaScheduler:
     asha = settings.asha
     return AshaScheduler(settings.space.configurations(settings.defaults), settings.seed, list(asha.budgets),
-                         asha.eta, settings.replicates, asha.group_by)
+                         asha.eta, settings.replicates, asha.group_by, asha.brackets)
 
 
 def restored_scheduler(settings: GenSettings, H: np.ndarray | None) -> AshaScheduler:
@@ -178,24 +224,27 @@ def search_is_over(settings: GenSettings, H: np.ndarray) -> bool:
     return restored_scheduler(settings, H).next_point() is None
 
 
-def _issue(scheduler: AshaScheduler, count: int) -> list[dict[str, Any]]:
-    points = []
-    while len(points) < count and (point := scheduler.next_point()) is not None:
-        points.append(point)
-    return points
+def _issue(scheduler: AshaScheduler, sims: int, size: int) -> list[list[dict[str, Any]]]:
+    """Up to ``sims`` groups (one sim each) of up to ``size`` same-shape points."""
+    groups = []
+    while len(groups) < sims and (group := scheduler.next_group(size)):
+        groups.append(group)
+    return groups
 
 
 def persistent_asha(H, persis_info, gen_specs, libE_info):
     """libEnsemble generator function (needs the allocator's ``active_recv_gen``: it waits for
-    results without always answering them with points)."""
+    results without always answering them with points). Each free worker gets one sim: a point, or
+    with ``group_size`` K a vectorised group of up to K same-shape points."""
     settings: GenSettings = gen_specs["user"]["settings"]
     scheduler = restored_scheduler(settings, H)
     support = PersistentSupport(libE_info, EVAL_GEN_TAG)
+    sims = SimsInFlight()
     free = settings.initial_batch
     while True:
-        points = _issue(scheduler, free)
-        if points:
-            support.send(to_array(points, gen_specs["out"]))
+        groups = _issue(scheduler, free, settings.group_size)
+        if groups:
+            support.send(to_array(sims.rows(groups), gen_specs["out"]))
         if scheduler.running == 0:
             break  # nothing running and nothing left to issue: the search is over
         tag, _, returned = support.recv()
@@ -204,5 +253,5 @@ def persistent_asha(H, persis_info, gen_specs, libE_info):
         for row in returned:
             scheduler.record(row["identifier"].item(), row["status"].item(), row["val_accuracy"].item(),
                              row["val_loss"].item())
-        free = len(returned)
+        free = sims.ended(row["identifier"].item() for row in returned)
     return None, persis_info, FINISHED_PERSISTENT_GEN_TAG

@@ -15,7 +15,7 @@ from typing import Any
 from libensemble.message_numbers import EVAL_GEN_TAG, FINISHED_PERSISTENT_GEN_TAG, PERSIS_STOP, STOP_TAG
 from libensemble.tools.persistent_support import PersistentSupport
 
-from generators.grouping import group_points
+from generators.grouping import group_points, sim_rows
 from generators.points import to_array
 from generators.settings import GenSettings
 
@@ -30,12 +30,12 @@ def stream_points(points: Iterator[dict[str, Any]], settings: GenSettings, dtype
     size = settings.group_size
     groups = group_points((point for point in points if point["identifier"] not in settings.skip_identifiers), size)
     in_flight_target = settings.initial_batch * size
-    in_flight, sent_groups, tag = 0, 0, None
+    in_flight, sent, tag = 0, 0, None
     while tag not in STOP_TAGS:
         chunk: list[dict[str, Any]] = []
         while in_flight + len(chunk) < in_flight_target and (group := next(groups, None)) is not None:
-            sent_groups += 1
-            chunk += [{**point, "priority": -sent_groups} for point in group]  # earlier groups first
+            sent += 1
+            chunk += sim_rows(group, sent)
         if chunk:
             in_flight += len(chunk)
             tag, _, returned = support.send_recv(to_array(chunk, dtype))

@@ -24,44 +24,18 @@ from simulators.tasks.base import TaskData
 PROBE_SAMPLES = 32
 
 
-def _cell_scan(block: keras.layers.RNN, sequence, perturbation):
-    """A Keras RNN layer's own cell (same weights, same math) run by a scan that perturbs h."""
-    cell = block.cell
-    initial = tuple(cell.get_initial_state(batch_size=ops.shape(sequence)[0]))
-
-    def step(states, inputs_t):
-        x_t, p_t = inputs_t
-        output, new_states = cell(x_t, list(states))
-        new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
-        new_states[0] = new_states[0] + p_t
-        return tuple(new_states), tuple(new_states)  # TF's scan wants outputs shaped like the carry
-
-    time_major = (ops.transpose(sequence, (1, 0, 2)), ops.transpose(perturbation, (1, 0, 2)))
-    last, states = ops.scan(step, initial, time_major)
-    return ops.transpose(states[0], (1, 0, 2)) if block.return_sequences else last[0]
-
-
-def _perturbed_recurrence(block: keras.layers.Layer, sequence, perturbation):
-    if hasattr(block, "state_width"):  # taskgen's own layers take the perturbation themselves
-        return block(sequence, perturbation=perturbation)
-    if isinstance(block, keras.layers.RNN):
-        return _cell_scan(block, sequence, perturbation)
-    raise TypeError(f"cannot measure adjoints of {type(block).__name__}")
-
-
 def _perturbed_output(model: keras.Model, inputs, perturbation):
     """The model's output with ``perturbation`` added to the recurrent states."""
     value = inputs
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        value = _perturbed_recurrence(layer, value, perturbation) if layer.name == "recurrent" else layer(value)
+        value = layer(value, perturbation=perturbation) if layer.name == "recurrent" else layer(value)
     return value
 
 
 def _state_width(model: keras.Model) -> int:
-    block = model.get_layer("recurrent")
-    return getattr(block, "state_width", None) or block.units
+    return model.get_layer("recurrent").state_width
 
 
 _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its gradient function

@@ -5,13 +5,16 @@ from __future__ import annotations
 import keras
 
 from simulators.architectures import architecture_options, recurrent_layer_factory
+from simulators.architectures.compute import DEFAULT_COMPUTE, Compute
 from simulators.tasks.base import TaskData
 
 EMBEDDING_DIM = 50  # the study's text embeddings (imdb, reuters)
 
 
-def build_model(architecture: str, hidden_dim: int, seed: int, data: TaskData, options=None) -> keras.Model:
-    """``options``: the architecture's options model (the study's setup when None)."""
+def build_model(architecture: str, hidden_dim: int, seed: int, data: TaskData, options=None,
+                compute: Compute = DEFAULT_COMPUTE) -> keras.Model:
+    """``options``: the architecture's options model (the study's setup when None); ``compute``:
+    the precision, unrolling and rematerialisation of its recurrence."""
     if data.vocabulary:
         inputs = keras.Input(shape=(data.steps,), dtype="int32", name="tokens")
         sequence = keras.layers.Embedding(
@@ -21,7 +24,9 @@ def build_model(architecture: str, hidden_dim: int, seed: int, data: TaskData, o
         inputs = keras.Input(shape=(data.steps, data.features), name="sequence")
         sequence = inputs
     options = options or architecture_options(architecture)
-    state = recurrent_layer_factory(architecture)(hidden_dim, seed, options, return_sequences=data.per_step)(sequence)
+    recurrent = recurrent_layer_factory(architecture)(hidden_dim, seed, options, return_sequences=data.per_step,
+                                                      compute=compute)
+    state = recurrent(sequence)
     outputs = keras.layers.Dense(
         (data.n_classes if data.objective == "classification" else 1) * data.target_steps,
         kernel_initializer=keras.initializers.GlorotUniform(seed + 1),

@@ -8,8 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from simulators.architectures.compute import Compute, Precision
 from simulators.architectures.options import OPTIONS
 from simulators.tasks import TASK_NAMES, task_module
+
+MAX_GROUP_SIZE = 1024
+AUTO_GROUP_LIMIT = 256  # group_size auto: points per sim, of which the trainer runs as many at once as fit
 
 
 class WorkerOptions(BaseModel):
@@ -25,9 +29,23 @@ class WorkerOptions(BaseModel):
     gpus_per_sim: int = Field(0, ge=0, description="GPUs given to each training; 0 = CPU.")
     sims_per_gpu: int = Field(1, ge=1, description="Trainings packed onto one GPU.")
     retries: int = Field(0, ge=0, description="Run a failed (not diverged) training again up to this many times.")
-    group_size: int = Field(
-        1, ge=1, le=1024, description="Trainings of one shape (differing in learning rate, seed or replicate) "
-        "vectorised in one sim by the JAX engine; 1 = one training per sim.")
+    group_size: int | Literal["auto"] = Field(
+        1, description="Trainings of one shape (differing in learning rate, seed or replicate) vectorised in one "
+        f"sim by the JAX engine, 1 to {MAX_GROUP_SIZE}; 1 = one training per sim; auto = up to {AUTO_GROUP_LIMIT} "
+        "per sim, of which the trainer runs at once as many as the GPU's memory holds (one member's need read off "
+        "its compiled program), the rest after them.")
+
+    @field_validator("group_size")
+    @classmethod
+    def _group_size_in_range(cls, value: int | str) -> int | str:
+        if value != "auto" and not 1 <= value <= MAX_GROUP_SIZE:
+            raise ValueError(f"group_size takes 1 to {MAX_GROUP_SIZE} or auto, got {value}")
+        return value
+
+    @property
+    def grouped(self) -> bool:
+        """Several trainings per sim (or as many as fit)."""
+        return self.group_size == "auto" or self.group_size > 1
 
 
 class TrainingOptions(BaseModel):
@@ -62,6 +80,16 @@ class TrainingOptions(BaseModel):
     threads: int | None = Field(None, ge=1, description="CPU threads per training; default: the backend's.")
     adjoints: bool = Field(True, description="Measure the adjoint norms on a probe batch after every epoch.")
     checkpoint_every: int = Field(1, ge=0, description="Save a resumable checkpoint every k epochs; 0 = never.")
+    precision: Precision = Field(
+        "float32", description="Matrix products of the recurrence: float32, or bfloat16 operands with float32 "
+        "products and sums (weights, states, optimizer and loss stay float32; docs/performance.md).")
+    scan_unroll: int = Field(1, ge=1, le=64, description="Time steps per iteration of the compiled time loop.")
+    remat: bool = Field(
+        False, description="Recompute each time step in the backward pass instead of storing its intermediates: "
+        "less memory per training (more of a group fits), more arithmetic (JAX).")
+    memory_margin: float = Field(
+        0.2, ge=0, lt=1, description="Share of a GPU's memory a vectorised group leaves free: the members that "
+        "fit in the rest train at once, the others after them (engine jax).")
 
     @field_validator("tasks")
     @classmethod
@@ -80,6 +108,10 @@ class TrainingOptions(BaseModel):
                 raise ValueError(f"architectures.{name}: unknown architecture; allowed: {', '.join(OPTIONS)}")
             OPTIONS[name].model_validate(options)
         return architectures
+
+    @property
+    def compute(self) -> Compute:
+        return Compute(self.precision, self.scan_unroll, self.remat)
 
     def architecture_options(self, architecture: str):
         """The validated options of ``architecture``, the study's setup filled in."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+GPU_SHARE_VARIABLE = "TASKGEN_GPU_SHARE"  # tells a training its share of a GPU's memory (engines/memory.py)
+
 
 @dataclass(frozen=True)
 class Allotment:
@@ -18,11 +20,13 @@ class Allotment:
     slot: int
     gpus: tuple[int, ...]
     threads: int
+    gpu_share: float = 1.0  # of each of its GPUs' memory: 1 / sims_per_gpu
 
     def environment(self, gpu_env: str) -> dict[str, str]:
         environment = {"OMP_NUM_THREADS": str(self.threads)}
         if self.gpus:
             environment[gpu_env] = ",".join(map(str, self.gpus))
+            environment[GPU_SHARE_VARIABLE] = f"{self.gpu_share:g}"
         return environment
 
     def as_record(self) -> dict:
@@ -53,4 +57,5 @@ def allot(worker_resources, gpus_per_node: int, gpus_per_sim: int, sims_per_gpu:
         slot=slot,
         gpus=gpus_of_slot(slot, gpus_per_sim, sims_per_gpu, gpus_per_node),
         threads=max(1, worker_resources.cores_per_rset_per_node),
+        gpu_share=1 / sims_per_gpu,
     )

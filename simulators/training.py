@@ -26,6 +26,7 @@ from simulators.tasks.transforms import apply_variation
 
 if TYPE_CHECKING:
     from simulators.engines.member import Member
+    from simulators.engines.memory import GroupSize
 
 ERROR_CHARS = 250
 # What must be equal for points to train in one vectorised program (the JAX engine's shapes).
@@ -94,41 +95,48 @@ def _run_units(units: list[Unit], options: TrainingOptions) -> None:
         if len({shape_of(unit.point) for unit in units}) > 1:
             raise ValueError("a vectorised group's points must share architecture, task variant, sizes and epochs")
         data = load_task(units[0].point, options)  # before the backend starts: a task that cannot load costs no import
-        configure_backend(int(units[0].point["seed"]), options.threads)
+        configure_backend(int(units[0].point["seed"]), options.threads, options.task_cache)
         members = {}
         for unit in units:
             try:
                 members[id(unit)] = _member(unit, options, data)
             except Exception as error:  # noqa: BLE001 - e.g. its model cannot be built: this unit alone fails
                 unit.outcome = _failure(error, unit.sim_dir)
-        _run_engine(list(members.values()), data, options)
+        size = _run_engine(list(members.values()), data, options)
         for unit in units:
             if id(unit) in members:
-                unit.outcome = _outcome(members[id(unit)], unit.history)
+                unit.outcome = _outcome(members[id(unit)], unit.history) | size.as_record()
     except Exception as error:  # noqa: BLE001 - the task or the program failed: every unit without an outcome
         for unit in units:
             if unit.outcome is None:
                 unit.outcome = _failure(error, unit.sim_dir)
 
 
-def _run_engine(members: list[Member], data: TaskData, options: TrainingOptions) -> None:
+def _run_engine(members: list[Member], data: TaskData, options: TrainingOptions) -> GroupSize:
+    """Train the members: one alone by the options' engine, several as one vectorised group."""
+    from simulators.engines.memory import GroupSize
+
     if len(members) == 1:
         from simulators.engines import engine
 
         member = members[0]
         engine(options.engine).train(member.model, data, member.plan, member.on_epoch)
-    elif members:
-        from simulators.engines.jax_step import train_group
+        return GroupSize(1)
+    from simulators.engines.jax_step import train_group
 
-        train_group(members, data)
+    return train_group(members, data, options.memory_margin) if members else GroupSize(0)
 
 
-def configure_backend(seed: int, threads: int | None) -> None:
-    """Seed every generator and, once per process, cap the backend's threads."""
+def configure_backend(seed: int, threads: int | None, task_cache: Path | None = None) -> None:
+    """Seed every generator and, once per process, cap the backend's threads; on JAX keep compiled
+    programs on disk beside the prepared tasks, so a group of a shape compiled once by any trainer
+    on the node (or an earlier run) starts without compiling again."""
     import keras
 
     if threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    if keras.backend.backend() == "jax":
+        _keep_compiled_programs((task_cache or disk_cache.default_cache_dir()) / "jax")
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -140,6 +148,15 @@ def configure_backend(seed: int, threads: int | None) -> None:
                 pass
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
+
+
+def _keep_compiled_programs(directory: Path) -> None:
+    """JAX's persistent compilation cache in ``directory``, unless the user chose one
+    (JAX_COMPILATION_CACHE_DIR)."""
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(directory))
 
 
 @functools.lru_cache(maxsize=2)
@@ -181,10 +198,8 @@ def _member(unit: Unit, options: TrainingOptions, data: TaskData) -> Member:
     from simulators.models import build_model, loss_and_metrics
 
     point, sim_dir, history = unit.point, unit.sim_dir, unit.history
-    model = build_model(
-        point["architecture"], int(point["hidden_dim"]), int(point["seed"]), data,
-        options.architecture_options(point["architecture"]),
-    )
+    model = build_model(point["architecture"], int(point["hidden_dim"]), int(point["seed"]), data,
+                        options.architecture_options(point["architecture"]), options.compute)
     loss, _ = loss_and_metrics(data)
 
     def resume(compiled: Any) -> int:

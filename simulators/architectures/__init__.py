@@ -24,9 +24,9 @@ ARCHITECTURE_NAMES = tuple(ARCHITECTURES)
 
 
 def recurrent_layer_factory(name: str) -> Callable:
-    """``factory(hidden_dim, seed, options, return_sequences=False) -> keras layer`` mapping
-    (batch, steps, features) to the last hidden state (batch, hidden_dim), or to every step's
-    (batch, steps, hidden_dim) with ``return_sequences``."""
+    """``factory(hidden_dim, seed, options, return_sequences=False, compute=Compute()) -> keras
+    layer`` mapping (batch, steps, features) to what the read-out reads of the last step (batch,
+    width), or of every step (batch, steps, width) with ``return_sequences``."""
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture '{name}'; allowed: {', '.join(ARCHITECTURE_NAMES)}")
     module, attribute = ARCHITECTURES[name].split(":")

@@ -1,9 +1,8 @@
 """Recurrent networks from discretised dynamical systems: AntisymmetricRNN, Lipschitz RNN,
 expRNN and UnICORNN, written against ``keras.ops`` only, so one code runs on every backend.
 
-Each is a ``ScanRecurrence``: the input projection of all time steps is one matrix product,
-the per-sequence matrices (W - W^T - gamma I, expm(A), ...) are computed once per forward pass,
-and only the step itself runs inside ``keras.ops.scan`` over time.
+Each is a ``ScanRecurrence`` (``scan.py``): the per-sequence matrices (W - W^T - gamma I,
+expm(A), ...) are computed once per forward pass, and only the step runs inside the scan.
 """
 
 from __future__ import annotations
@@ -13,109 +12,15 @@ import math
 import keras
 from keras import ops
 
+from simulators.architectures.compute import DEFAULT_COMPUTE, Compute
 from simulators.architectures.options import (
     AntisymmetricOptions,
     ExponentialOptions,
     LipschitzOptions,
     UnicornnOptions,
 )
+from simulators.architectures.scan import ScanRecurrence
 from simulators.engines.update_rules import UpdateRule
-
-
-class ScanRecurrence(keras.layers.Layer):
-    """h_t = step(constants, h_{t-1}, V x_t + b) over time; returns the last h (or all of them).
-
-    Subclasses set ``state_count`` (hidden state plus auxiliary states, the first is the output)
-    and ``probed_states`` (how many of them the adjoint probes perturb), add their recurrent
-    weights in ``build_recurrent``, and define ``constants`` and ``step``. Their options give
-    ``input_init`` and, where the study learns h_0, ``initial_state``.
-    """
-
-    state_count = 1
-    probed_states = 1
-    input_bias = True
-
-    def __init__(self, units: int, seed: int, options, return_sequences: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.seed = seed
-        self.options = options
-        self.return_sequences = return_sequences
-
-    @property
-    def state_width(self) -> int:
-        """Width of the states the adjoint probes differentiate the loss by."""
-        return self.probed_states * self.units
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(
-            shape=(input_shape[-1], self.units), initializer=input_initializer(self.options.input_init, input_shape[-1],
-                                                                               self.seed), name="kernel"
-        )
-        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias") if self.input_bias else None
-        learned = getattr(self.options, "initial_state", "zeros") == "trainable"
-        self.initial_state = self.add_weight(shape=(self.units,), initializer="zeros", name="initial_state") \
-            if learned else None
-        self.build_recurrent()
-
-    def build_recurrent(self):
-        raise NotImplementedError
-
-    def constants(self):
-        raise NotImplementedError
-
-    def step(self, constants, state, drive):
-        raise NotImplementedError
-
-    def initial_states(self, drive_0):
-        """(h_0, zeros...) shaped like one step's drive: h_0 learned or zero, the rest zero."""
-        zeros = ops.zeros_like(drive_0)
-        first = zeros if self.initial_state is None else zeros + self.initial_state
-        return (first, *(zeros for _ in range(self.state_count - 1)))
-
-    def state_sequences(self, inputs, perturbation=None):
-        """Every state at every step, each (batch, time, units). ``perturbation`` (batch, time,
-        state_width), added to the probed states after each step, lets the trainer differentiate
-        the loss by every hidden state (the adjoints) in one backward pass."""
-        drive = ops.matmul(inputs, self.kernel)
-        if self.bias is not None:
-            drive = drive + self.bias
-        drive = ops.transpose(drive, (1, 0, 2))  # time major for the scan
-        constants = self.constants()
-
-        def scan_step(state, drive_t):
-            new_state = self.step(constants, state, drive_t)
-            return new_state, new_state  # TF's scan wants outputs shaped like the carry
-
-        def perturbed_step(state, inputs_t):
-            drive_t, perturbation_t = inputs_t
-            new_state = list(self.step(constants, state, drive_t))
-            for k in range(self.probed_states):
-                new_state[k] = new_state[k] + perturbation_t[:, k * self.units:(k + 1) * self.units]
-            return tuple(new_state), tuple(new_state)
-
-        initial = self.initial_states(drive[0])
-        if perturbation is None:  # training: no zero tensor to carry through every step
-            _, states = ops.scan(scan_step, initial, drive)
-        else:
-            _, states = ops.scan(perturbed_step, initial, (drive, ops.transpose(perturbation, (1, 0, 2))))
-        return tuple(ops.transpose(sequence, (1, 0, 2)) for sequence in states)
-
-    def call(self, inputs, perturbation=None):
-        hidden = self.state_sequences(inputs, perturbation)[0]
-        return hidden if self.return_sequences else hidden[:, -1]
-
-    def _matrix(self, name: str, initializer) -> keras.Variable:
-        return self.add_weight(shape=(self.units, self.units), initializer=initializer, name=name)
-
-
-def input_initializer(name: str, width: int, seed: int) -> keras.initializers.Initializer:
-    """The input kernel's initializer named by an architecture's ``input_init`` option."""
-    if name == "normal_inverse_width":
-        return keras.initializers.RandomNormal(stddev=1.0 / width, seed=seed)
-    if name == "he_uniform":
-        return keras.initializers.HeUniform(seed)
-    return keras.initializers.GlorotUniform(seed)
 
 
 def skew(matrix):
@@ -138,7 +43,7 @@ class AntisymmetricRNN(ScanRecurrence):
 
     def step(self, matrix_t, state, drive):
         (h,) = state
-        return (h + self.options.eps * ops.tanh(ops.matmul(h, matrix_t) + drive),)
+        return (h + self.options.eps * ops.tanh(self.matmul(h, matrix_t) + drive),)
 
 
 def lipschitz_composition(matrix, beta: float, gamma: float):
@@ -169,7 +74,7 @@ class LipschitzRNN(ScanRecurrence):
     def step(self, constants, state, drive):
         a_t, w_t = constants
         (h,) = state
-        return (h + self.options.eps * (ops.matmul(h, a_t) + ops.tanh(ops.matmul(h, w_t) + drive)),)
+        return (h + self.options.eps * (self.matmul(h, a_t) + ops.tanh(self.matmul(h, w_t) + drive)),)
 
 
 def matrix_exponential(matrix):
@@ -260,7 +165,7 @@ class ExponentialRNN(ScanRecurrence):
 
     def step(self, b_t, state, drive):
         (h,) = state
-        z = ops.matmul(h, b_t) + drive
+        z = self.matmul(h, b_t) + drive
         return (ops.sign(z) * ops.relu(ops.abs(z) + self.modrelu_bias),)
 
 
@@ -296,14 +201,15 @@ class Unicornn(keras.layers.Layer):
     """Stacked UnICORNN layers, each reading the previous one's y sequence. The read-out gets
     every layer's (y, z), concatenated in layer order, or the top layer's y (``readout``)."""
 
-    def __init__(self, units: int, seed: int, options: UnicornnOptions, return_sequences: bool = False, **kwargs):
+    def __init__(self, units: int, seed: int, options: UnicornnOptions, return_sequences: bool = False,
+                 compute: Compute = DEFAULT_COMPUTE, **kwargs):
         super().__init__(**kwargs)
         self.units = units
         self.options = options
         self.return_sequences = return_sequences
         self.stack = [
             UnicornnLayer(units, seed + 10 * depth, options, recurrent_seed=seed if options.tied_init else None,
-                          name=f"layer_{depth}")
+                          compute=compute, name=f"layer_{depth}")
             for depth in range(options.layers)
         ]
 
@@ -331,17 +237,17 @@ class Unicornn(keras.layers.Layer):
         return read if self.return_sequences else read[:, -1]
 
 
-def antisymmetric(hidden_dim: int, seed: int, options: AntisymmetricOptions, return_sequences=False) -> ScanRecurrence:
-    return AntisymmetricRNN(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
+def antisymmetric(hidden_dim: int, seed: int, options: AntisymmetricOptions, **kwargs) -> ScanRecurrence:
+    return AntisymmetricRNN(hidden_dim, seed, options, name="recurrent", **kwargs)
 
 
-def lipschitz(hidden_dim: int, seed: int, options: LipschitzOptions, return_sequences=False) -> ScanRecurrence:
-    return LipschitzRNN(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
+def lipschitz(hidden_dim: int, seed: int, options: LipschitzOptions, **kwargs) -> ScanRecurrence:
+    return LipschitzRNN(hidden_dim, seed, options, name="recurrent", **kwargs)
 
 
-def exponential(hidden_dim: int, seed: int, options: ExponentialOptions, return_sequences=False) -> ScanRecurrence:
-    return ExponentialRNN(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
+def exponential(hidden_dim: int, seed: int, options: ExponentialOptions, **kwargs) -> ScanRecurrence:
+    return ExponentialRNN(hidden_dim, seed, options, name="recurrent", **kwargs)
 
 
-def unicornn(hidden_dim: int, seed: int, options: UnicornnOptions, return_sequences=False) -> Unicornn:
-    return Unicornn(hidden_dim, seed, options, return_sequences=return_sequences, name="recurrent")
+def unicornn(hidden_dim: int, seed: int, options: UnicornnOptions, **kwargs) -> Unicornn:
+    return Unicornn(hidden_dim, seed, options, name="recurrent", **kwargs)

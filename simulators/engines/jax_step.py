@@ -19,6 +19,7 @@ import numpy as np
 
 from simulators.engines import EpochCallback, Plan
 from simulators.engines.member import Member
+from simulators.engines.memory import GroupSize, device_budget, members_that_fit, program_bytes
 from simulators.models import loss_and_metrics, update_rules
 from simulators.tasks.base import TaskData
 
@@ -49,22 +50,49 @@ def _require_jax() -> None:
         )
 
 
-def train_group(members: list[Member], data: TaskData) -> None:
-    """Train ``members`` (same architecture, shapes, batch size and epochs) together; members
-    restored from checkpoints of different epochs train in one program per epoch they start at."""
+def train_group(members: list[Member], data: TaskData, memory_margin: float = 0.2) -> GroupSize:
+    """Train ``members`` (same architecture, shapes, batch size and epochs) together: as many at
+    once as the device's memory holds (less ``memory_margin`` of it), the rest in further parts;
+    members restored from checkpoints of different epochs train in one program per epoch they
+    start at. Returns how many trained at once, and what one member needs."""
     _require_jax()
     if len(members) > 1 and members[0].plan.schedule != "constant":
         raise ValueError("a vectorised group takes schedule: constant (a schedule holds one learning rate for all)")
     loss, metrics = loss_and_metrics(data)
-    by_start: dict[int, list[Member]] = {}
     for member in members:  # each keeps its own optimizer, so its checkpoints hold its state
         optimizer = member.plan.optimizer(len(data.x_train), update_rules(member.model))
         member.model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         member.model.optimizer.build(member.model.trainable_variables)
-        by_start.setdefault(member.plan.resume(member.model), []).append(member)
-    for start, starting_together in sorted(by_start.items()):
-        if start < starting_together[0].plan.epochs:
-            _train_from(starting_together, start, data, loss)
+    size = fitting_group_size(members, data, loss, memory_margin)
+    for part in range(0, len(members), size.members):
+        by_start: dict[int, list[Member]] = {}
+        for member in members[part:part + size.members]:
+            by_start.setdefault(member.plan.resume(member.model), []).append(member)
+        for start, starting_together in sorted(by_start.items()):
+            if start < starting_together[0].plan.epochs:
+                _train_from(starting_together, start, data, loss)
+    return size
+
+
+def fitting_group_size(members: list[Member], data: TaskData, loss, memory_margin: float) -> GroupSize:
+    """How many of ``members`` fit at once: XLA's memory analysis of one member's epoch program
+    (compiled, not run) against the device's budget; all of them where the device reports none."""
+    budget = device_budget(memory_margin)
+    if budget is None:
+        return GroupSize(len(members))
+    import jax
+    import jax.numpy as jnp
+
+    one = members[:1]
+    train_epoch, _ = _programs(one[0].model, loss, data.objective, one[0].plan.batch_size)
+    state = tuple(_stacked(one, variables_of) for variables_of in STATE_PARTS)
+    arguments = (state, jnp.stack([jax.random.PRNGKey(0)]), data.x_train, data.y_train)
+    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), arguments)
+    working, argument_bytes = program_bytes(train_epoch.lower(*abstract).compile())
+    state_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(state))
+    shared = argument_bytes - state_bytes + data.x_val.nbytes + data.y_val.nbytes  # the data, once for all
+    member = working + state_bytes
+    return GroupSize(members_that_fit(budget, member, shared, len(members)), member / 2**20)
 
 
 def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None:

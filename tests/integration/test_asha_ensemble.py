@@ -48,3 +48,29 @@ def test_killed_asha_run_resumes_without_repeating_a_promotion_and_then_is_finis
     again = run_command(["python", "run_ensemble.py", "--resume", str(run_dir)])
     assert again.returncode == 0 and "already finished" in again.stdout, again.stdout + again.stderr[-2000:]
     assert (run_dir / "history.npy").read_bytes() == saved
+
+
+def test_grouped_asha_run_killed_and_resumed_trains_every_chain_once(write_spec, tmp_path):
+    """ASHA on vectorised groups (JAX engine, up to 3 points of one shape per sim), killed after
+    a save and resumed: every configuration's chain of rungs appears once, none trained twice."""
+    spec_path = write_spec(
+        space={"choices": {"architecture": ["rnn", "gru"], "dataset": ["digits"], "hidden_dim": [8],
+                           "learning_rate": [0.003, 0.01, 0.03]}, "replicates": 1},
+        generator={"kind": "asha", "eta": 3, "min_budget": 1, "max_budget": 3},
+        simulator={"isolation": "process", "engine": "jax", "group_size": 3},
+        allocator={"save_every": 1},
+    )
+    run_dir = tmp_path / "run"
+    process = start_ensemble(spec_path, run_dir)
+    wait_for_saved(run_dir, finished=3)  # a first group of three back
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    result = run_command(["python", "run_ensemble.py", "--resume", str(run_dir), "--nworkers", "2"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    H = np.load(run_dir / "history.npy")
+    assert H["sim_ended"].all() and (H["status"] == "ok").all(), H[["status", "error"]]
+    assert len(set(H["identifier"])) == len(H) == 8  # 6 first rungs, each architecture's best promoted once
+    promoted = H[H["resume_from"] != ""]
+    assert sorted(promoted["architecture"]) == ["gru", "rnn"] and len(set(promoted["resume_from"])) == 2
+    groups = [json.loads(path.read_text()) for path in (run_dir / "sims").glob("*/group.json")]
+    assert groups and all(len(group) <= 3 for group in groups)

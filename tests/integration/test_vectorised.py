@@ -93,3 +93,40 @@ def test_grouped_ensemble_trains_each_group_in_one_trainer_with_every_point_reco
     assert len(sims) == 4  # libEnsemble sent each group to one worker as one sim
 
 
+
+
+PROMOTED_FROM_TWO_PARENTS = """
+import json, shutil, tempfile
+from pathlib import Path
+from generators.points import make_point
+from hypers.fields import defaults
+from simulators.options import TrainingOptions
+from tests.helpers.training import train_point, train_together
+
+options = TrainingOptions(engine="jax", tasks={"digits": {"train_samples": 200}})
+root = Path(tempfile.mkdtemp())
+configurations = [{**defaults(), "architecture": "gru", "dataset": "digits", "hidden_dim": 8, "learning_rate": rate}
+                  for rate in (1e-2, 3e-3)]
+parents = [make_point({**c, "epochs": 1}, replicate=0, spec_seed=5) for c in configurations]
+children = [make_point({**c, "epochs": 3}, replicate=0, spec_seed=5, resume_from=p["identifier"])
+            for c, p in zip(configurations, parents)]
+for parent in parents:  # as asha's first rung: each trained alone, one epoch
+    train_point(parent, options, root / "alone" / parent["identifier"])
+shutil.copytree(root / "alone", root / "group")
+alone = [train_point(child, options, root / "alone" / child["identifier"]) for child in children]
+together = train_together(children, options, [root / "group" / child["identifier"] for child in children])
+print(json.dumps({"alone": alone, "together": together}))
+"""
+
+
+def test_promotions_from_different_parents_train_as_one_group_and_each_ends_as_alone():
+    result = run_command(["python", "-c", PROMOTED_FROM_TWO_PARENTS], env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    for alone, together in zip(out["alone"], out["together"], strict=True):
+        assert alone["status"] == together["status"] == "ok", together["error"]
+        assert together["epochs_completed"] == 3  # one from its own parent, two trained in the group
+        for name in ("loss", "val_loss", "val_accuracy"):
+            assert together[name] == pytest.approx(alone[name], rel=1e-4, abs=1e-6), name
+        assert together["group_members"] == 2 and alone["group_members"] == 1
+        assert together["member_memory_mb"] is None  # a CPU reports no memory: nothing to size by

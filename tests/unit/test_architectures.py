@@ -10,6 +10,7 @@ from keras import ops
 
 from simulators.adjoint import _perturbed_output, _state_width, adjoint_norms
 from simulators.architectures import ARCHITECTURE_NAMES, architecture_options
+from simulators.architectures.compute import Compute
 from simulators.architectures.dynamical import (
     AntisymmetricRNN,
     lipschitz_composition,
@@ -254,3 +255,29 @@ def test_terminal_adjoint_matches_the_readout_gradient(architecture, per_step):
     expected = np.linalg.norm(p @ readout.T, axis=1).mean() / (12 if per_step else 1)
     assert terminal == pytest.approx(expected, rel=1e-4)
     assert np.isfinite(initial) and initial >= 0
+
+
+@pytest.mark.parametrize("architecture, keras_layer", [("rnn", keras.layers.SimpleRNN), ("lstm", keras.layers.LSTM),
+                                                       ("gru", keras.layers.GRU)])
+def test_classic_architectures_are_keras_own_cells(architecture, keras_layer):
+    """Same weights (shapes, order, initial values) and same states as Keras' layer, as the study used it."""
+    x = RNG.normal(size=(4, 7, 3)).astype("float32")
+    ours = build_model(architecture, 5, 3, small_task(steps=7, features=3)).get_layer("recurrent")
+    theirs = keras_layer(5, kernel_initializer=keras.initializers.GlorotUniform(3),
+                         recurrent_initializer=keras.initializers.Orthogonal(seed=3))
+    theirs.build(x.shape)
+    for mine, reference in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, reference)
+    np.testing.assert_allclose(numpy_of(ours(x)), numpy_of(theirs(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURE_NAMES)
+def test_compute_options_change_how_not_what(architecture):
+    """Unrolling computes the same function; bfloat16 products the same to bf16 rounding."""
+    data = small_task()
+    plain = build_model(architecture, 6, 0, data)
+    expected = numpy_of(plain(data.x_train))
+    for compute, tolerance in ((Compute(unroll=4), 1e-5), (Compute(precision="bfloat16"), 3e-2)):
+        other = build_model(architecture, 6, 0, data, compute=compute)
+        other.set_weights(plain.get_weights())
+        np.testing.assert_allclose(numpy_of(other(data.x_train)), expected, atol=tolerance, rtol=tolerance)

@@ -9,6 +9,7 @@ from generators.points import to_array
 from generators.settings import AshaSettings, GenSettings
 from hypers.fields import point_dtype
 from hypers.space import SearchSpace
+from simulators.training import shape_of
 
 SPACE = SearchSpace.model_validate(
     {"choices": {"architecture": ["rnn", "gru"], "dataset": ["digits"],
@@ -130,3 +131,76 @@ def test_a_search_is_over_once_its_history_leaves_nothing_to_hand_out():
     assert not search_is_over(GEN_SETTINGS, H[: len(H) // 2])
 
 
+
+
+def run_groups_to_end(asha, workers, size, quality_of=quality, order=None):
+    """As ``run_to_end``, each worker training a vectorised group of up to ``size`` points, whose
+    results come back together."""
+    running, groups = [], []
+    while True:
+        while len(running) < workers and (group := asha.next_group(size)):
+            running.append(group)
+            groups.append(group)
+        if not running:
+            return groups
+        for point in running.pop(order(running) if order else 0):
+            asha.record(point["identifier"], "ok", quality_of(point), float("nan"))
+
+
+def search_path(groups):
+    """Which configurations reached which rung, as which replicates: what the search decided."""
+    keys = ("architecture", "learning_rate", "epochs", "replicate")
+    return sorted(tuple(point[key] for key in keys) for group in groups for point in group)
+
+
+def ranked_by_order(point):
+    """Results whose ranking every prefix agrees with (the earlier a configuration, the better):
+    then ASHA's promotions do not depend on when results arrive, only on its rule."""
+    return 1.0 - SPACE.choices["learning_rate"].index(point["learning_rate"]) / 100 + point["epochs"] / 1000
+
+
+def test_grouped_asha_promotes_exactly_what_ungrouped_asha_promotes_on_the_same_results():
+    ungrouped = run_groups_to_end(scheduler(), workers=3, size=1, quality_of=ranked_by_order)
+    grouped = run_groups_to_end(scheduler(), workers=2, size=4, quality_of=ranked_by_order)
+    assert search_path(grouped) == search_path(ungrouped)
+    assert max(len(group) for group in grouped) == 4 and len(grouped) < len(ungrouped)
+
+
+def test_a_group_holds_one_shape_and_never_waits_to_fill():
+    groups = run_groups_to_end(scheduler(), workers=2, size=4, order=lambda running: len(running) - 1)
+    for group in groups:
+        assert len({shape_of(point) for point in group}) == 1 and 1 <= len(group) <= 4
+    assert any(len(group) < 4 for group in groups)  # a lone promotion goes out alone
+    trained = [point for group in groups for point in group]
+    assert len({p["identifier"] for p in trained}) == len(trained)
+    promoted_parents = [p["resume_from"] for p in trained if p["resume_from"]]
+    assert len(promoted_parents) == len(set(promoted_parents))
+    for architecture, best in (("rnn", 0.016), ("gru", 0.064)):
+        assert best in {p["learning_rate"] for p in trained if p["architecture"] == architecture and p["epochs"] == 9}
+
+
+def test_brackets_start_configurations_at_later_rungs_in_turn():
+    asha = AshaScheduler(SPACE.configurations({"batch_size": 32}), seed=0, budgets=[1, 3, 9], eta=3,
+                         finalist_replicates=1, brackets=2)
+    trained = run_to_end(asha, workers=3)
+    starts = [p for p in trained if not p["resume_from"]]
+    assert sorted({p["epochs"] for p in starts}) == [1, 3] and len(starts) == 18
+    assert [p["epochs"] for p in starts[:4]] == [1, 3, 1, 3]
+    for point in trained:  # a promotion stays in its bracket: its chain starts at that bracket's rung
+        root = point
+        while root["resume_from"]:
+            root = next(p for p in trained if p["identifier"] == root["resume_from"])
+        assert root["epochs"] in (1, 3)
+    for architecture, best in (("rnn", 0.016), ("gru", 0.064)):
+        assert best in {p["learning_rate"] for p in trained if p["architecture"] == architecture and p["epochs"] == 9}
+
+
+def test_resume_of_a_grouped_search_repeats_nothing():
+    full = [point for group in run_groups_to_end(scheduler(), workers=2, size=4) for point in group]
+    first_half = full[: len(full) // 2]
+    resumed = scheduler()
+    resumed.restore(first_half, [("ok", quality(p), float("nan")) for p in first_half])
+    rest = [point for group in run_groups_to_end(resumed, workers=2, size=4) for point in group]
+    assert not {p["identifier"] for p in first_half} & {p["identifier"] for p in rest}
+    chains = [p["resume_from"] for p in first_half + rest if p["resume_from"]]
+    assert len(chains) == len(set(chains))  # no promotion twice

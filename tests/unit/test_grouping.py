@@ -13,8 +13,9 @@ import simulators.sim_function as sim
 from ensembles.loading import PROJECT_ROOT, load_spec
 from ensembles.resource_plan import gpu_hours
 from ensembles.settings import trainings_per_sim
-from generators.grouping import group_points
+from generators.grouping import SimsInFlight, group_points
 from run_ensemble import main
+from simulators.engines.memory import members_that_fit
 from simulators.training import shape_of
 
 
@@ -82,3 +83,21 @@ def test_auto_engine_groups_only_where_a_gpu_and_the_jax_backend_are(write_spec,
     assert trainings_per_sim(on_gpus) == 1
     jax_anywhere = spec.model_copy(update={"simulator": spec.simulator.model_copy(update={"engine": "jax"})})
     assert trainings_per_sim(jax_anywhere) == 8
+
+
+def test_a_sim_frees_its_worker_once_all_its_points_came_back():
+    sims = SimsInFlight()
+    rows = sims.rows([[{"identifier": "a"}, {"identifier": "b"}], [{"identifier": "c"}]])
+    assert [row["priority"] for row in rows] == [-1, -1, -2]  # one priority per sim, earlier ranks higher
+    assert sims.ended(["a"]) == 0
+    assert sims.ended(["c", "b"]) == 2
+
+
+@pytest.mark.parametrize("budget, member, shared, wanted, fit", [
+    (10_000, 1_000, 2_000, 64, 8),  # (10,000 - 2,000) // 1,000
+    (10_000, 1_000, 2_000, 5, 5),  # all that were asked for fit
+    (1_000, 5_000, 0, 8, 1),  # not even one: it trains alone, as it would outside a group
+    (10_000, 0, 0, 16, 16),  # nothing per member known: all of them
+])
+def test_group_size_auto_fits_the_members_in_the_memory_budget(budget, member, shared, wanted, fit):
+    assert members_that_fit(budget, member, shared, wanted) == fit

@@ -1,0 +1,54 @@
+"""How many members of a vectorised group fit on the device at once.
+
+A group's program holds, per member, its weights, optimizer state and the activations of one
+batch; the training data once for all. The compiled program of one member says how much that
+is (XLA's memory analysis), the device how much it has, and the worker which share of it this
+training may take (``sims_per_gpu`` trainings share a GPU). A group larger than what fits trains
+in consecutive parts of the size that fits, instead of failing out of memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from simulators.placement import GPU_SHARE_VARIABLE  # set by the worker for its trainings: 1 / sims_per_gpu
+
+
+@dataclass(frozen=True)
+class GroupSize:
+    """Members trained in one program, and the device memory one member needs (None where the
+    device says nothing of its memory, as a CPU)."""
+
+    members: int
+    member_mb: float | None = None
+
+    def as_record(self) -> dict:
+        return {"group_members": self.members, "member_memory_mb": self.member_mb}
+
+
+def members_that_fit(budget_bytes: int, member_bytes: int, shared_bytes: int, wanted: int) -> int:
+    """The most members, 1 to ``wanted``, whose ``member_bytes`` each and ``shared_bytes`` once fit
+    in ``budget_bytes`` (one member at least: it alone either fits or fails as it would alone)."""
+    if member_bytes <= 0:
+        return wanted
+    return max(1, min(wanted, (budget_bytes - shared_bytes) // member_bytes))
+
+
+def device_budget(margin: float) -> int | None:
+    """Bytes this training may use on its device: its share of what the device's allocator may
+    hand out, less ``margin`` of it; None where the device reports no memory (a CPU)."""
+    import jax
+
+    stats = jax.devices()[0].memory_stats() or {}
+    limit = stats.get("bytes_limit")
+    if not limit:
+        return None
+    share = float(os.environ.get(GPU_SHARE_VARIABLE, "1"))
+    return int(limit * share * (1 - margin))
+
+
+def program_bytes(compiled) -> tuple[int, int]:
+    """(bytes the compiled program needs beyond its arguments, bytes of its arguments)."""
+    analysis = compiled.memory_analysis()
+    return analysis.temp_size_in_bytes + analysis.output_size_in_bytes, analysis.argument_size_in_bytes
