@@ -33,6 +33,7 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from allocators.safekeeping import end_everything
 from simulators.run_dir import RunDir
 
 HEARTBEAT_SECONDS = 5.0
@@ -268,8 +269,6 @@ def release_held() -> None:
 
 
 def _stop_after_losing(path: Path, holder: str) -> None:
-    from allocators.safekeeping import end_everything
-
     _say(f"taskgen: error: this manager lost the lock {path}, now held by {holder}. It stops at once, without "
          f"saving history.npy (the new holder owns it; finished trainings are kept in sims/*/result.json).")
     end_everything(OWNERSHIP_LOST_EXIT)
