@@ -171,14 +171,18 @@ def run(prepared: Prepared) -> tuple[np.ndarray, int]:
 
 
 def report(prepared: Prepared, H: np.ndarray, exit_flag: int) -> int:
-    """The manager saves the history and prints the best results, and how to continue a run that
-    stopped early."""
+    """The manager saves the history and prints the best results, how to upload offline W&B runs,
+    and how to continue a run that stopped early."""
     if not prepared.is_manager:
         return 0
     from ensembles.summary import print_summary
+    from simulators.tracking import sync_hint
 
     spec, run_dir = prepared.spec, prepared.run_dir
     print_summary(H, run_dir.save_history(H))
+    hint = sync_hint(spec.simulator.tracking, run_dir)
+    if hint:
+        print(hint)
     if exit_flag or not H["sim_ended"].all() or (len(H) < spec.trainings_to_run() and not spec.adaptive):
         print(f"Stopped early (exit flag {exit_flag}); continue with: python run_ensemble.py --resume {run_dir.path}")
     return 0

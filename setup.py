@@ -5,6 +5,7 @@ from setuptools import find_packages, setup
 TENSORFLOW = ["tensorflow-cpu>=2.18", "tensorboard>=2.16"]
 JAX = ["jax>=0.4.30"]
 MPI = ["mpich", "mpi4py>=4"]
+WANDB = ["wandb>=0.20"]  # simulator.tracking: wandb (reinit="create_new": several runs in one trainer)
 
 setup(
     name="taskgen",
@@ -36,7 +37,8 @@ setup(
         "tf": TENSORFLOW,
         "jax": JAX,
         "mpi": MPI,
-        "test": TENSORFLOW + JAX + MPI + ["pytest>=8", "pytest-xdist>=3", "ruff>=0.6"],
+        "wandb": WANDB,
+        "test": TENSORFLOW + JAX + MPI + WANDB + ["pytest>=8", "pytest-xdist>=3", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["taskgen=run_ensemble:main"]},
 )

@@ -4,6 +4,7 @@ dataset, one column per variation (orientation and permutation)."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -15,15 +16,23 @@ import numpy as np
 import pandas as pd
 
 from analysis.metrics import Metric, lower_is_better
+from hypers.fields import ORIENTATIONS
 
 PANEL = (2.9, 2.3)  # inches per facet
+# analysis.loading.task_name's keys: dataset-orientation-permute[-corruption[@held-out corruption]]
+TASK_KEY = re.compile(rf"^(?P<dataset>.+)-(?P<orientation>{'|'.join(ORIENTATIONS)})-(?P<permute>True|False)"
+                      r"(?:-(?P<corruption>[^-]+))?$")
 
 
 def split_task(task: str) -> tuple[str, str]:
-    """``mnist-post-True`` -> (``mnist``, ``post, permuted``)."""
-    dataset, orientation, permute = task.rsplit("-", 2)
-    variation = orientation if orientation != "none" else "no padding"
-    return dataset, variation + (", permuted" if permute == "True" else "")
+    """``mnist-post-True`` -> (``mnist``, ``post, permuted``); ``digits-none-False-rotate@blur`` ->
+    (``digits``, ``no padding, rotate@blur``)."""
+    key = TASK_KEY.match(task)
+    if key is None:
+        return task, ""
+    variation = key["orientation"] if key["orientation"] != "none" else "no padding"
+    variation += ", permuted" if key["permute"] == "True" else ""
+    return key["dataset"], variation + (f", {key['corruption']}" if key["corruption"] else "")
 
 
 def architecture_colors(names) -> dict[str, tuple]:

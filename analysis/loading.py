@@ -28,16 +28,18 @@ import yaml
 from hypers.fields import point_dtype, point_field
 from simulators.records import ADJOINT_FIELDS, RESULT_DTYPE, Status
 from simulators.run_dir import RunDir
+from simulators.tasks.corruptions import NONE
 
 # Adjoint norms: optional everywhere (older runs and CSVs may lack them).
 ADJOINT_COLUMNS = ADJOINT_FIELDS
 # libEnsemble's bookkeeping kept in the frame (the rest is dropped).
 LIBE_COLUMNS = ("sim_id", "sim_started", "sim_ended", "sim_started_time", "sim_ended_time", "sim_worker")
 # The fields that make a task: a dataset and its variation.
-TASK_FIELDS = ("dataset", "orientation", "permute")
-# Point fields a CSV may leave out, with the value that means "not varied" (the table's default).
+TASK_FIELDS = ("dataset", "orientation", "permute", "corruption", "val_corruption")
+# Point fields a CSV (or a history from before corruptions) may leave out, with the value that
+# means "not varied" (the table's default); a missing val_corruption is the row's corruption.
 CSV_DEFAULTS = {name: point_field(name).default
-                for name in ("permute", "pad", "orientation", "replicate", "resume_from")}
+                for name in ("permute", "pad", "orientation", "corruption", "replicate", "resume_from")}
 CSV_DEFAULTS["status"] = Status.OK.value
 # Status of a row that has no result (yet): running, queued or cut off by a kill.
 UNFINISHED = "unfinished"
@@ -59,8 +61,13 @@ class Runs:
     notes: list[str] = field(default_factory=list)
 
 
-def task_name(dataset: str, orientation: str, permute: bool) -> str:
-    return f"{dataset}-{orientation}-{bool(permute)}"
+def task_name(dataset: str, orientation: str, permute: bool, corruption: str = NONE, val_corruption: str = NONE) -> str:
+    """``digits-none-False``; corrupted: ``digits-none-False-rotate`` (validated on the corruption it
+    trained on) or ``digits-none-False-rotate@translate`` (trained on rotate, validated on held-out translate)."""
+    base = f"{dataset}-{orientation}-{bool(permute)}"
+    if corruption == NONE and val_corruption == NONE:
+        return base
+    return f"{base}-{corruption}" + ("" if val_corruption == corruption else f"@{val_corruption}")
 
 
 def read_history(path: Path) -> np.ndarray:
@@ -186,17 +193,26 @@ def _finish(frame: pd.DataFrame, run_dir: Path, source: str) -> pd.DataFrame:
     for name, kind in column_kinds().items():
         if name in frame:
             frame[name] = _typed(frame[name], kind)
+    _validated_as_seen(frame)
     if "sim_ended" not in frame:
         frame["sim_ended"] = frame["status"].isin(list(Status))
     frame["sim_ended"] = frame["sim_ended"].fillna(False).astype(bool)
     frame["finished"] = frame["sim_ended"] & frame["status"].isin(list(Status))
     frame.loc[~frame["finished"], "status"] = UNFINISHED
-    frame["task"] = [task_name(*values) for values in zip(frame["dataset"], frame["orientation"], frame["permute"])]
+    frame["task"] = [task_name(*values) for values in zip(*(frame[name] for name in TASK_FIELDS))]
     frame["source"] = source
     frame["run_dir"] = str(run_dir)
     if "identifier" not in frame:
         frame["identifier"] = [f"row-{number}" for number in range(len(frame))]
     return frame.reset_index(drop=True)
+
+
+def _validated_as_seen(frame: pd.DataFrame) -> None:
+    """Rows without a corruption (a point record from before corruptions) are uncorrupted, and rows
+    without a val_corruption were validated on their own corruption."""
+    frame["corruption"] = frame["corruption"].replace("", NONE)
+    given = frame["val_corruption"] if "val_corruption" in frame else pd.Series("", index=frame.index)
+    frame["val_corruption"] = given.where(given != "", frame["corruption"])
 
 
 def _typed(column: pd.Series, kind: str) -> pd.Series:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import figures, statistics, tables, texts
+from analysis import compositions, figures, statistics, tables, texts
 from analysis.loading import AnalysisError, Runs, epoch_records, final_rows, status_counts
 from analysis.metrics import Metric, metrics_by_task, metrics_table
 from simulators.records import Status
@@ -43,9 +43,10 @@ class Analysis:
     def table(self, name: str) -> pd.DataFrame | None:
         return next((table.frame for table in self.tables if table.name == name), None)
 
-    def add_table(self, name: str, frame: pd.DataFrame, **values: str) -> None:
+    def add_table(self, name: str, frame: pd.DataFrame, stem: str | None = None, **values: str) -> None:
+        """``stem``: the file name of a kind of table the report has several of (one per composition)."""
         title, description = texts.TABLES[name]
-        self.tables.append(Table(name, title.format(**values), description.format(**values), frame))
+        self.tables.append(Table(stem or name, title.format(**values), description.format(**values), frame))
 
     def add_figure(self, name: str, draw: Callable[[], object], **values: str) -> None:
         """The figure ``draw()`` makes, when figures are wanted."""
@@ -61,7 +62,8 @@ def analyse(runs: Runs, metric: str = "val_accuracy", curve_task: str | None = N
     result = Analysis(status_counts(runs), notes=list(runs.notes), draw=draw)
     rows = final_rows(runs.frame)
     chosen = _choose_metrics(result, runs, rows, metric, curve_task)
-    winners = _compare_architectures(result, rows, chosen)
+    best, winners = _compare_architectures(result, rows, chosen)
+    _compositions(result, tables.analysed(rows, chosen), best)
     _learning_curves(result, winners, chosen, metric, curve_task)
     rates = tables.divergence_rates(rows)
     result.add_table("divergence", rates)
@@ -94,9 +96,10 @@ def _choose_metrics(result: Analysis, runs: Runs, rows: pd.DataFrame, metric: st
     return chosen
 
 
-def _compare_architectures(result: Analysis, rows: pd.DataFrame, chosen: dict[str, Metric]) -> pd.DataFrame:
+def _compare_architectures(result: Analysis, rows: pd.DataFrame,
+                           chosen: dict[str, Metric]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Best hyperparameters, the linear model's architecture effects and the pairwise tests; the
-    best trainings (the ones compared) are returned."""
+    best hyperparameters and their trainings (the ones compared) are returned."""
     best = tables.best_hyperparameters(rows, chosen)
     result.add_table("best_hyperparameters", best)
     winners = tables.best_runs(rows, chosen, best)
@@ -114,7 +117,17 @@ def _compare_architectures(result: Analysis, rows: pd.DataFrame, chosen: dict[st
     if not proportions.empty:
         matrix = statistics.proportion_matrix(proportions)
         result.add_figure("pairwise_proportions", lambda: figures.proportion_heatmap(matrix))
-    return winners
+    return best, winners
+
+
+def _compositions(result: Analysis, ok_rows: pd.DataFrame, best: pd.DataFrame) -> None:
+    """Corrupted studies: seen against held-out compositions, overall and a table per composition."""
+    summary = compositions.composition_summary(ok_rows, best)
+    if summary.empty:
+        return
+    result.add_table("compositions", summary)
+    for kind, composition, frame in compositions.per_composition(summary):
+        result.add_table(kind, frame, stem=f"{kind}_{composition}", composition=composition)
 
 
 def _learning_curves(result: Analysis, winners: pd.DataFrame, chosen: dict[str, Metric], metric: str,

@@ -4,6 +4,10 @@ the pipeline."""
 
 from __future__ import annotations
 
+# The columns of the compositional tables (analysis/compositions.py).
+_COMPOSITION_COLUMNS = ("mean, std, n of the metric; held_out: validated on another composition than trained on; gap: "
+                        "mean - seen_mean (the same architecture validated on its training composition)")
+
 TABLES = {
     "metrics": (
         "Metric per task",
@@ -51,6 +55,11 @@ TABLES = {
         "Adaptive search: epochs trained against the full grid",
         "grid_epochs: every configuration seen at the full budget with every replicate."),
     "status": ("Trainings per status", "Every row of the runs, finished or not."),
+    "compositions": (
+        "Compositions: seen and held out",
+        f"Hyperparameters chosen on the seen validation ({_COMPOSITION_COLUMNS}); chosen_on says where."),
+    "trained_on": ("Trained on {composition}", f"As in Compositions: {_COMPOSITION_COLUMNS}."),
+    "held_out": ("Validated on held-out {composition}", f"As in Compositions: {_COMPOSITION_COLUMNS}."),
 }
 
 FIGURES = {

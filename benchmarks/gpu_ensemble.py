@@ -1,16 +1,20 @@
-"""Many trainings per GPU in one program: vectorised groups of K models on the JAX engine
-against one Keras ``fit`` training per GPU.
+"""Many trainings per GPU in one program: vectorised groups of K models on the JAX engine, and
+the compute levers of the recurrence (precision of the products, scan unrolling, remat).
 
-For each architecture and K: total training samples/s of the group (784 steps x 1 feature,
-hidden 128, batch 128 per member), and trainings/hour for a study-sized training (60,000
-samples x 25 epochs). Prints a table, writes JSON (machine, versions, settings, results).
+For each architecture, K and lever setting: total training samples/s of the group (784 steps x
+1 feature, hidden 128, batch 128 per member), the matrix FLOP/s that is (``flops_per_sample``)
+and its fraction of the GPU's dense peak for that precision (measured here, 8192^3 products),
+the device memory one member needs (XLA's analysis of its compiled epoch), and trainings/hour
+for a study-sized training (60,000 samples x 25 epochs). Prints a table, writes JSON.
 
-    KERAS_BACKEND=jax python benchmarks/gpu_ensemble.py --k 1 4 16 64 --json gpu_ensemble.json
+    KERAS_BACKEND=jax python benchmarks/gpu_ensemble.py --k 16 64 256 --precision float32 bfloat16 \\
+        --unroll 1 8 --json gpu_ensemble.json
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -21,39 +25,77 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.train_throughput import environment, peak_memory_mb
+from benchmarks.train_throughput import environment
 from simulators.architectures import ARCHITECTURE_NAMES
+from simulators.architectures.compute import Compute
 
 STUDY_TRAINING_SAMPLES = 60_000 * 25  # sequential MNIST, the study's shorter epoch budget
+# columns of the matrix a step multiplies the hidden state by (UnICORNN: its second layer's
+# input projection, per step; its own recurrence is diagonal)
+RECURRENT_COLUMNS = {"rnn": 1, "lstm": 4, "gru": 3, "antisymmetric": 1, "lipschitz": 2, "exponential": 1,
+                     "unicornn": 1}
+
+
+def flops_per_sample(architecture: str, steps: int, hidden: int, features: int = 1) -> float:
+    """Matrix FLOPs of one training sample, forward and backward (3x the forward's 2 m n k): the
+    recurrent product every step and the input projection; elementwise work not counted."""
+    columns = RECURRENT_COLUMNS[architecture] * hidden
+    return 3 * 2 * steps * columns * (hidden + features)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--architectures", nargs="+", default=list(ARCHITECTURE_NAMES), choices=ARCHITECTURE_NAMES)
-    parser.add_argument("--k", type=int, nargs="+", default=[1, 4, 16, 64], help="group sizes")
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 16, 64], help="group sizes")
+    parser.add_argument("--precision", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
+    parser.add_argument("--unroll", type=int, nargs="+", default=[1], help="time steps per loop iteration")
+    parser.add_argument("--remat", type=int, nargs="+", default=[0], choices=[0, 1])
     parser.add_argument("--steps", type=int, default=784)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--batches", type=int, default=10, help="batches per epoch and member")
     parser.add_argument("--epochs", type=int, default=3, help="the first compiles, the rest are timed")
     parser.add_argument("--fit", action="store_true", help="also time one Keras fit training (K = 1)")
+    parser.add_argument("--no-peak", dest="peak", action="store_false", help="skip measuring the matmul peak")
     parser.add_argument("--json", type=Path)
     return parser.parse_args(argv)
 
 
-def measure(architecture: str, k: int, engine_name: str, args) -> dict:
-    from simulators.engines import Plan, engine
-    from simulators.engines.jax_step import train_group
-    from simulators.engines.member import Member
-    from simulators.models import build_model
+def matmul_peak_tflops(precision: str, size: int = 8192, repeats: int = 10) -> float:
+    """The device's dense matrix rate for ``precision``: a size^3 product, median of ``repeats``."""
+    import jax
+    import jax.numpy as jnp
+
+    dtype = jnp.bfloat16 if precision == "bfloat16" else jnp.float32
+    keys = jax.random.split(jax.random.PRNGKey(0))
+    a, b = (jax.random.normal(key, (size, size), dtype) for key in keys)
+    product = jax.jit(lambda a, b: a @ b)
+    product(a, b).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        product(a, b).block_until_ready()
+        times.append(time.perf_counter() - started)
+    return 2 * size**3 / statistics.median(times) / 1e12
+
+
+def _task(args):
     from simulators.tasks.base import TaskData
 
     rng = np.random.default_rng(0)
     samples = args.batch * args.batches
     x = rng.uniform(size=(samples, args.steps, 1)).astype("float32")
     y = rng.integers(0, 10, size=samples).astype("int32")
-    data = TaskData(x, y, x[: args.batch], y[: args.batch], objective="classification", n_classes=10)
-    seconds: list[float] = []
+    return TaskData(x, y, x[: args.batch], y[: args.batch], objective="classification", n_classes=10)
+
+
+def measure(architecture: str, k: int, engine_name: str, compute: Compute, args) -> dict:
+    from simulators.engines import Plan, engine
+    from simulators.engines.jax_step import train_group
+    from simulators.engines.member import Member
+    from simulators.models import build_model
+
+    data, seconds = _task(args), []
 
     def record(epoch, metrics):
         if len(seconds) < epoch:
@@ -61,50 +103,64 @@ def measure(architecture: str, k: int, engine_name: str, args) -> dict:
         return True
 
     members = [
-        Member(build_model(architecture, args.hidden, seed, data),
+        Member(build_model(architecture, args.hidden, seed, data, compute=compute),
                Plan(epochs=args.epochs, batch_size=args.batch, learning_rate=1e-3 * (1 + seed), seed=seed), record)
         for seed in range(k)
     ]
     started = time.perf_counter()
+    member_mb = None
     if engine_name == "fit":
         engine("fit").train(members[0].model, data, members[0].plan, record)
     else:
-        train_group(members, data)
+        member_mb = train_group(members, data).member_mb
     steady = statistics.median(seconds[1:])
-    total = k * samples / steady
+    total = k * len(data.x_train) / steady
     return {
-        "architecture": architecture, "engine": engine_name, "k": k, "samples_per_s": round(total, 1),
-        "per_member_samples_per_s": round(total / k, 1),
+        "architecture": architecture, "engine": engine_name, "k": k, **compute._asdict(),
+        "samples_per_s": round(total, 1), "per_member_samples_per_s": round(total / k, 1),
+        "tflops": round(total * flops_per_sample(architecture, args.steps, args.hidden) / 1e12, 2),
+        "member_mb": None if member_mb is None else round(member_mb, 1),
         "trainings_per_hour": round(3600 * total / STUDY_TRAINING_SAMPLES, 2),
-        # the GPU's peak so far in this process: run one architecture per process to read each K's
-        "compile_s": round(seconds[0] - steady, 2), "peak_memory_mb": round(peak_memory_mb(), 1),
-        "wall_s": round(time.perf_counter() - started, 1),
+        "compile_s": round(seconds[0] - steady, 2), "wall_s": round(time.perf_counter() - started, 1),
     }
+
+
+def _runs(args) -> list[tuple[str, int, Compute]]:
+    levers = [Compute(precision, unroll, bool(remat))
+              for precision, unroll, remat in itertools.product(args.precision, args.unroll, args.remat)]
+    return [("fit", 1, Compute())] * args.fit + [("jax", k, compute) for k in args.k for compute in levers]
+
+
+def _line(row: dict, peaks: dict) -> str:
+    if "error" in row:
+        return f"{row['architecture']:14} {row['engine']:>4} {row['k']:>4} failed: {row['error']}"
+    peak = peaks.get(row["precision"])
+    fraction = f"{100 * row['tflops'] / peak:5.1f}%" if peak else "     -"
+    return (f"{row['architecture']:14} {row['engine']:>4} {row['k']:>4} {row['precision']:>8} {row['unroll']:>3} "
+            f"{int(row['remat']):>3} {row['samples_per_s']:>10} {row['tflops']:>7} {fraction} "
+            f"{row['member_mb'] or '-':>8} {row['trainings_per_hour']:>9} {row['compile_s']:>7}")
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    runs = [("fit", 1)] * args.fit + [("jax", k) for k in args.k]
-    print(f"{'architecture':14} {'engine':>6} {'K':>3} {'samples/s':>10} {'per member':>10} "
-          f"{'trainings/h':>11} {'compile s':>9} {'peak MB':>8}", flush=True)
+    peaks = {precision: round(matmul_peak_tflops(precision), 1) for precision in args.precision} if args.peak else {}
+    print(f"dense matmul peak, TFLOP/s: {peaks}", flush=True)
+    print(f"{'architecture':14} {'eng':>4} {'K':>4} {'precis.':>8} {'unr':>3} {'rem':>3} {'samples/s':>10} "
+          f"{'TFLOP/s':>7} {'peak%':>6} {'MB/memb':>8} {'trainings/h':>9} {'compile':>7}", flush=True)
     results = []
     for architecture in args.architectures:
-        for engine_name, k in runs:
+        for engine_name, k, compute in _runs(args):
             try:
-                row = measure(architecture, k, engine_name, args)
+                row = measure(architecture, k, engine_name, compute, args)
             except Exception as error:  # noqa: BLE001 - an out-of-memory K is a result too
-                row = {"architecture": architecture, "engine": engine_name, "k": k, "error": str(error)[:200]}
-                print(f"{architecture:14} {engine_name:>6} {k:>3} failed: {row['error']}", flush=True)
-                results.append(row)
-                continue
+                row = {"architecture": architecture, "engine": engine_name, "k": k, **compute._asdict(),
+                       "error": str(error)[:200]}
             results.append(row)
-            print(f"{architecture:14} {engine_name:>6} {k:>3} {row['samples_per_s']:>10} "
-                  f"{row['per_member_samples_per_s']:>10} "
-                  f"{row['trainings_per_hour']:>11} {row['compile_s']:>9} {row['peak_memory_mb']:>8}", flush=True)
-    if args.json:
-        settings = vars(args) | {"json": str(args.json)}
-        args.json.write_text(json.dumps({"environment": environment(), "settings": settings,
-                                         "results": results}, indent=1))
+            print(_line(row, peaks), flush=True)
+            if args.json:  # after every run: a lease cut short keeps what was measured
+                args.json.write_text(json.dumps({"environment": environment(), "peak_tflops": peaks,
+                                                 "settings": vars(args) | {"json": str(args.json)},
+                                                 "results": results}, indent=1))
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -53,16 +54,21 @@ def resource_plan(spec: EnsembleSpec, nodes: int, workers: int | None, sim_secon
 
 def gpu_hours_estimate(spec: EnsembleSpec, throughput_file: Path = THROUGHPUT_FILE) -> str | None:
     """The plan's GPU-hour line, or None where nothing of the study was measured (no number is
-    better than a guess) or asha decides the epochs from the results."""
-    if spec.adaptive:
-        return None
+    better than a guess). For asha: the epochs successive halving trains (its rungs over every
+    competition) and, as the bound, every configuration through every rung."""
     table = yaml.safe_load(throughput_file.read_text())
-    hours, unmeasured = gpu_hours(spec, table)
+    if spec.adaptive:
+        hours, unmeasured = asha_gpu_hours(spec, table)
+        bound, _ = asha_gpu_hours(spec, table, every_rung=True)
+        what = (f"an asha search of {spec.count_configurations():,} configurations (at most {bound:,.1f} "
+                f"GPU-hours if every one reached every rung)") if hours is not None else ""
+    else:
+        hours, unmeasured = gpu_hours(spec, table)
+        what = f"{spec.count_points():,} trainings"
     if hours is None:
         return None
-    line = (f"plan: GPU estimate: about {hours:,.1f} GPU-hours of training steps for {spec.count_points():,} "
-            f"trainings on {table['device']} (engine jax at the rates measured in groups of {table['group_size']}, "
-            f"batch 128; {throughput_file.name})")
+    line = (f"plan: GPU estimate: about {hours:,.1f} GPU-hours of training steps for {what} on {table['device']} "
+            f"(engine jax at the rates measured in groups of {table['group_size']}, batch 128; {throughput_file.name})")
     if unmeasured:
         line += f"; not measured, counted at the others' mean: {', '.join(sorted(unmeasured))}"
     return line
@@ -72,16 +78,55 @@ def gpu_hours(spec: EnsembleSpec, table: dict) -> tuple[float | None, set[str]]:
     """Mean GPU time of the space's configurations times the study's trainings, from the
     throughput measured on one GPU: time grows with samples x epochs x steps (the scan is
     sequential in time); hidden sizes between the measured ones are interpolated."""
+    costs, unmeasured = _per_configuration(spec, table, lambda configuration: configuration["epochs"])
+    if not costs:
+        return None, unmeasured
+    return float(np.mean(costs)) * spec.count_points() / 3600, unmeasured
+
+
+def asha_gpu_hours(spec: EnsembleSpec, table: dict, every_rung: bool = False) -> tuple[float | None, set[str]]:
+    """GPU time of an asha search: each configuration's epochs as successive halving trains them
+    in its competition (``halving_epochs``), or through every rung and as a finalist."""
+    generator, budgets = spec.generator, spec.budgets
+    competitions = Counter(tuple(c[name] for name in generator.group_by)
+                           for c in spec.space.configurations(spec.point_defaults))
+    per_configuration = {group: (budgets[-1] * spec.replicates if every_rung else
+                                 halving_epochs(count, budgets, generator.eta, spec.replicates, generator.brackets)
+                                 / count) for group, count in competitions.items()}
+    costs, unmeasured = _per_configuration(
+        spec, table, lambda c: per_configuration[tuple(c[name] for name in generator.group_by)])
+    if not costs:
+        return None, unmeasured
+    return float(np.mean(costs)) * sum(competitions.values()) / 3600, unmeasured
+
+
+def halving_epochs(configurations: int, budgets: list[int], eta: int, replicates: int, brackets: int = 1) -> int:
+    """Epochs successive halving trains in one competition: in each bracket its share of the
+    configurations at its first rung, the top 1/eta (one at least) of each rung continued to the
+    next, and the finalists' further replicates from scratch."""
+    total = 0
+    for bracket in range(brackets):
+        count = len(range(bracket, configurations, brackets))
+        reached = 0
+        for rung in range(bracket, len(budgets)):
+            total += count * (budgets[rung] - reached)
+            reached = budgets[rung]
+            if rung < len(budgets) - 1:
+                count = max(1, count // eta) if count else 0
+        total += count * (replicates - 1) * budgets[-1]
+    return total
+
+
+def _per_configuration(spec: EnsembleSpec, table: dict, epochs_of) -> tuple[list[float], set[str]]:
+    """Seconds of each configuration's training for ``epochs_of(configuration)`` epochs."""
     costs, unmeasured = [], set()
     for configuration in spec.space.configurations(spec.point_defaults):
-        seconds = _training_seconds(configuration, spec, table)
+        seconds = _training_seconds({**configuration, "epochs": epochs_of(configuration)}, spec, table)
         if seconds is None:
             unmeasured.add(f"{configuration['architecture']} on {configuration['dataset']}")
         else:
             costs.append(seconds)
-    if not costs:
-        return None, unmeasured
-    return float(np.mean(costs)) * spec.count_points() / 3600, unmeasured
+    return costs, unmeasured
 
 
 def _training_seconds(configuration: dict, spec: EnsembleSpec, table: dict) -> float | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 from libensemble.tools.fields_keys import libE_fields
+from numpy.lib import recfunctions
 
-from hypers.fields import point_dtype
+from hypers.fields import neutral_values, point_dtype
 from simulators.records import RESULT_DTYPE
 from simulators.run_dir import RunDir
 
@@ -34,10 +35,23 @@ def finished_rows(run_dir: RunDir) -> np.ndarray:
         H = np.load(path)
     except (ValueError, OSError) as error:
         raise ResumeError(f"{path} cannot be read ({error}); it is not a taskgen history") from None
+    H = with_later_fields(H)
     missing = {name for name, _ in history_dtype()} - set(H.dtype.names or ())
     if missing:
         raise ResumeError(f"{path} lacks the fields {sorted(missing)}: it is not a taskgen history")
     return H[H["sim_ended"] & (H["status"] != "")]
+
+
+def with_later_fields(H: np.ndarray) -> np.ndarray:
+    """A history saved before the neutral point fields existed, with them at their neutral values
+    (which is what its trainings were: uncorrupted)."""
+    neutral = neutral_values()
+    absent = [name for name in neutral if H.dtype.names is not None and name not in H.dtype.names]
+    if not absent:
+        return H
+    kinds = dict(point_dtype())
+    values = [np.full(len(H), neutral[name], dtype=kinds[name]) for name in absent]
+    return recfunctions.append_fields(H, absent, values, usemask=False)
 
 
 def as_initial_history(rows: np.ndarray) -> np.ndarray:

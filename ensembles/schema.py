@@ -11,6 +11,7 @@ from generators.asha import DEFAULT_GROUP_BY, rung_budgets
 from hypers.fields import choice_fields
 from hypers.space import SearchSpace
 from simulators.options import TrainingOptions, WorkerOptions
+from simulators.tasks.corruptions import NONE, check_image_datasets
 
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -164,6 +165,13 @@ class EnsembleSpec(_Strict):
                                  "exclude them, e.g. exclude: [{dataset: group, permute: true}, "
                                  "{dataset: group, pad: 1000}], "
                                  "or set simulator.tasks.group.labels: final")
+        return self
+
+    @model_validator(mode="after")
+    def _corruptions_need_images(self) -> EnsembleSpec:
+        chosen = [*self.space.choices.get("corruption", []), *self.space.choices.get("val_corruption", [])]
+        if any(value != NONE for value in chosen):
+            check_image_datasets(self.space.configurations(self.point_defaults))
         return self
 
     @model_validator(mode="after")

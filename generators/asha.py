@@ -27,7 +27,7 @@ from hypers.fields import point_from_row
 from simulators.records import Status
 from simulators.training import shape_of
 
-DEFAULT_GROUP_BY = ("architecture", "dataset", "permute", "pad", "orientation")
+DEFAULT_GROUP_BY = ("architecture", "dataset", "permute", "pad", "orientation", "corruption", "val_corruption")
 # What the generator needs back of each finished training.
 RESULT_INPUTS = ["identifier", "status", "val_accuracy", "val_loss"]
 

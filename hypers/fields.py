@@ -18,8 +18,10 @@ import numpy as np
 
 from simulators.architectures import ARCHITECTURE_NAMES
 from simulators.tasks import TASK_NAMES
+from simulators.tasks.corruptions import NONE, parse
 
 ORIENTATIONS = ("none", "post", "uniform")
+CORRUPTION_CHARS = 64
 Check = Callable[[str, Any], Any]
 
 
@@ -65,6 +67,17 @@ def text(name: str, value: Any) -> str:
     return value
 
 
+def composition(name: str, value: Any) -> str:
+    """A composition of image corruptions (``simulators/tasks/corruptions.py``) that fits the history."""
+    try:
+        parse(value)
+    except ValueError as error:
+        raise ValueError(f"'{name}': {error}") from None
+    if len(value) > CORRUPTION_CHARS:
+        raise ValueError(f"'{name}': {value!r} is longer than {CORRUPTION_CHARS} characters; compose fewer corruptions")
+    return value
+
+
 def parse_boolean(raw: str) -> bool | str:
     """A command-line true/false; anything else is left for the check to refuse."""
     words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -87,6 +100,10 @@ class PointField:
     parse: Callable[[str], Any] = str  # a command-line string -> a value for ``check``
     choosable: bool = True  # a search space may choose it; else derived per point
     flag: bool = True  # a flag of the standalone trainer (python -m simulators.train)
+    # Added after the published study: a point made without it (an older history, a point written
+    # by hand) has the default, and at the default it stays out of the identifier, so every earlier
+    # study's points keep their identifiers (and seeds).
+    neutral: bool = False
     help: str = ""
 
     def validate(self, value: Any) -> Any:
@@ -100,6 +117,10 @@ FIELDS: tuple[PointField, ...] = (
     PointField("pad", "i8", whole_number(0), 0, parse_whole,
                help="noise steps added; 0 exactly when orientation is none"),
     PointField("orientation", "U8", one_of(ORIENTATIONS), "none", help="where the noise goes: none, post or uniform"),
+    PointField("corruption", f"U{CORRUPTION_CHARS}", composition, NONE, neutral=True,
+               help="image corruptions of the training images, e.g. noise+blur (noise, then blur)"),
+    PointField("val_corruption", f"U{CORRUPTION_CHARS}", composition, NONE, neutral=True,
+               help="corruptions of the validation images: held out when they differ from the corruption"),
     PointField("hidden_dim", "i8", whole_number(1), 64, parse_whole),
     PointField("learning_rate", "f8", positive_number, 1e-3),
     PointField("epochs", "i8", whole_number(1), 10, parse_whole),
@@ -137,6 +158,31 @@ def choice_fields() -> tuple[str, ...]:
 def defaults() -> dict[str, Any]:
     """Values of the choosable fields a space leaves out."""
     return {row.name: row.default for row in FIELDS if row.choosable and row.default is not None}
+
+
+def neutral_values() -> dict[str, Any]:
+    """The fields added after the published study, with the value of a point made without them."""
+    return {row.name: row.default for row in FIELDS if row.neutral}
+
+
+def value_of(point: dict[str, Any], name: str) -> Any:
+    """``point[name]``; a point made without a neutral field (before it existed) has its neutral value."""
+    return point[name] if name in point else neutral_values()[name]
+
+
+def identity(configuration: dict[str, Any]) -> dict[str, Any]:
+    """The configuration's choice fields that make it what it is (neutral fields at their neutral
+    value left out)."""
+    neutral = neutral_values()
+    values = {name: value_of(configuration, name) for name in choice_fields()}
+    return {name: value for name, value in values.items() if name not in neutral or value != neutral[name]}
+
+
+def with_seen_validation(configuration: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
+    """``configuration`` validated on its own corruption unless ``chosen`` names a val_corruption."""
+    if "val_corruption" in chosen:
+        return configuration
+    return {**configuration, "val_corruption": configuration["corruption"]}
 
 
 def validate_choice_value(name: str, value: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hypers.fields import defaults as field_defaults
-from hypers.fields import validate_choice_value
+from hypers.fields import validate_choice_value, with_seen_validation
 from hypers.rules import IMPOSSIBLE, impossible_because
 
 Scalar = bool | int | float | str
@@ -81,8 +81,10 @@ class SearchSpace(BaseModel):
 
     @staticmethod
     def complete(configuration: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The configuration with every point field: chosen values over ``defaults`` over the table's."""
-        return {**field_defaults(), **(defaults or {}), **configuration}
+        """The configuration with every point field: chosen values over ``defaults`` over the table's; a
+        val_corruption not given is the configuration's corruption (validated on what it trains on)."""
+        given = {**(defaults or {}), **configuration}
+        return with_seen_validation({**field_defaults(), **given}, given)
 
     def _product(self, defaults: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
         names = list(self.choices)

@@ -42,13 +42,18 @@ _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> i
 _compiled_stateless: dict[tuple, Callable] = {}  # JAX: one program per model shape, weights as inputs
 
 
+def _summed_loss(model: keras.Model, loss: keras.losses.Loss) -> Callable:
+    def summed_loss(x, y, perturbation):  # the mean loss times n: each sample's own gradient
+        return loss(y, _perturbed_output(model, x, perturbation)) * ops.cast(ops.shape(x)[0], "float32")
+
+    return summed_loss
+
+
 def _compile_adjoints(model: keras.Model, loss: keras.losses.Loss) -> Callable:
     """(model, x, y, zero perturbation) -> d(summed loss)/d perturbation, compiled once on
     whichever backend Keras runs: the one backend-specific piece. On JAX, ``model``'s weights
     are arguments, so the members of a vectorised group share one compiled program."""
-
-    def summed_loss(x, y, perturbation):  # the mean loss times n: each sample's own gradient
-        return loss(y, _perturbed_output(model, x, perturbation)) * ops.cast(ops.shape(x)[0], "float32")
+    summed_loss = _summed_loss(model, loss)
 
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -93,9 +98,9 @@ def adjoint_norms(model: keras.Model, loss: keras.losses.Loss, x: np.ndarray, y:
 
 def _gradient_function(model: keras.Model, loss: keras.losses.Loss) -> Callable:
     if keras.backend.backend() == "jax":
-        options = repr(getattr(model.get_layer("recurrent"), "options", None))
+        layer = model.get_layer("recurrent")
         shape = (model.name, type(loss).__name__, str(model.input_shape), str(model.output_shape),
-                 tuple(tuple(v.shape) for v in model.variables), options)
+                 tuple(tuple(v.shape) for v in model.variables), repr(layer.options), repr(layer.compute))
         if shape not in _compiled_stateless:
             _compiled_stateless[shape] = _compile_adjoints(model, loss)
         return _compiled_stateless[shape]
@@ -110,3 +115,30 @@ def epoch_adjoints(model: keras.Model, loss: Any, data: TaskData) -> dict[str, f
     initial, terminal = adjoint_norms(model, loss, data.x_train[:n], data.y_train[:n])
     val_initial, val_terminal = adjoint_norms(model, loss, data.x_val[:n], data.y_val[:n])
     return dict(zip(ADJOINT_FIELDS, (initial, terminal, val_initial, val_terminal)))
+
+
+def group_adjoints(template: keras.Model, loss: Any, data: TaskData) -> Callable:
+    """For the JAX engine's groups: (the K members' stacked trainable and non-trainable weights,
+    on the device) -> their adjoint fields, (K, 4) in ``ADJOINT_FIELDS`` order, from one vmapped
+    program per probe batch, so no member's weights leave the device for it."""
+    import jax
+    import jax.numpy as jnp
+
+    summed_loss = _summed_loss(template, loss)
+    variables = template.trainable_variables + template.non_trainable_variables
+    width = _state_width(template)
+
+    def member_norms(trainable, non_trainable, x, y):
+        def loss_by_states(perturbation):
+            with keras.StatelessScope(state_mapping=list(zip(variables, [*trainable, *non_trainable]))):
+                return summed_loss(x, y, perturbation)
+
+        norms = jnp.linalg.norm(jax.grad(loss_by_states)(jnp.zeros((*x.shape[:2], width))), axis=-1)
+        return jnp.stack([norms[:, 0].mean(), norms[:, -1].mean()])
+
+    program = jax.jit(jax.vmap(member_norms, in_axes=(0, 0, None, None)))
+    n = PROBE_SAMPLES
+    probes = [(jnp.asarray(x[:n]), jnp.asarray(y[:n])) for x, y in ((data.x_train, data.y_train),
+                                                                    (data.x_val, data.y_val))]
+    return lambda trainable, non_trainable: np.concatenate(
+        [np.asarray(program(trainable, non_trainable, x, y)) for x, y in probes], axis=1)

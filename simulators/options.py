@@ -90,6 +90,12 @@ class TrainingOptions(BaseModel):
     memory_margin: float = Field(
         0.2, ge=0, lt=1, description="Share of a GPU's memory a vectorised group leaves free: the members that "
         "fit in the rest train at once, the others after them (engine jax).")
+    corruption_seed: int = Field(
+        0, ge=0, description="Seeds the per-image magnitudes of the points' corruptions: every training of a study "
+        "sees the same corrupted images, and the node's trainings share one prepared copy of each.")
+    tracking: Literal["none", "wandb"] = Field(
+        "none", description="wandb: log each training to Weights & Biases (pip install taskgen[wandb]): its point as "
+        "the config, its epochs as metrics, grouped by the run's name; offline unless WANDB_MODE says otherwise.")
 
     @field_validator("tasks")
     @classmethod
@@ -99,6 +105,13 @@ class TrainingOptions(BaseModel):
                 raise ValueError(f"tasks.{name}: unknown dataset; allowed: {', '.join(TASK_NAMES)}")
             task_module(name).Options.model_validate(options)
         return tasks
+
+    @field_validator("tracking")
+    @classmethod
+    def _tracking_is_installed(cls, kind: str) -> str:
+        from simulators.tracking import check_available
+
+        return check_available(kind)
 
     @field_validator("architectures")
     @classmethod

@@ -1,6 +1,6 @@
 """The run directory and the sim directories in it: the one place that names their files.
 
-    RUN_DIR/spec.yaml, history.npy, ensemble.log, sims/<identifier>/..., trainers/trainer-.../,
+    RUN_DIR/spec.yaml, history.npy, ensemble.log, sims/<identifier>/..., trainers/trainer-.../, wandb/,
             manager.lock, chain.json
 
 It sits in ``simulators`` because the sim function and the trainers write into it; the manager
@@ -75,6 +75,12 @@ class SimDir:
     def tensorboard(self) -> Path:
         return self.path / "tensorboard"
 
+    @property
+    def run_dir(self) -> RunDir | None:
+        """The run directory this sim dir is in (RUN_DIR/sims/<identifier>); None for a training on its own."""
+        run_dir = RunDir(self.path.parent.parent)
+        return run_dir if run_dir.sims == self.path.parent else None
+
     def sibling(self, identifier: str) -> SimDir:
         """The sim dir of another training of the same run (an asha parent)."""
         return SimDir(self.path.parent / identifier)
@@ -113,6 +119,11 @@ class RunDir:
     def trainers(self) -> Path:
         """Each warm trainer's inbox and its own output."""
         return self.path / "trainers"
+
+    @property
+    def wandb(self) -> Path:
+        """Weights & Biases' offline runs (``simulator.tracking: wandb``); W&B names the folder itself."""
+        return self.path / "wandb"
 
     @property
     def lock(self) -> Path:

@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     for row in FIELDS:
         if row.flag:
             default = "required" if row.default is None else f"default {row.default!r}"
+            if row.name == "val_corruption":
+                default = "default: as --corruption (seen)"
             p.add_argument(f"--{row.name.replace('_', '-')}", dest=row.name, metavar=row.name.upper(),
                            help=f"{row.help + '; ' if row.help else ''}{default}")
     return p
@@ -47,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
 
 def point_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The point the flags describe: each value parsed and checked by its row of the table."""
-    from hypers.fields import FIELDS
+    from hypers.fields import FIELDS, with_seen_validation
     from hypers.rules import broken_rule
 
     if not args.architecture or not args.dataset:
@@ -59,6 +61,7 @@ def point_from_flags(args: argparse.Namespace) -> dict[str, Any]:
             point.setdefault(row.name, row.default if raw is None else row.validate(row.parse(raw)))
         except ValueError as error:
             raise SystemExit(f"error: --{row.name.replace('_', '-')}: {error}") from None
+    point = with_seen_validation(point, {name: value for name, value in vars(args).items() if value is not None})
     rule = broken_rule(point)
     if rule:
         given = ", ".join(f"--{name.replace('_', '-')} {point[name]}" for name in rule.fields)

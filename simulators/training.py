@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from simulators import tracking
 from simulators.options import TrainingOptions
 from simulators.records import FINISHED, EpochHistory, Status, empty_result, read_json, write_json
 from simulators.run_dir import SimDir
 from simulators.tasks import disk_cache, task_module
 from simulators.tasks.base import TaskData
+from simulators.tasks.corruptions import corrupt_task
 from simulators.tasks.transforms import apply_variation
 
 if TYPE_CHECKING:
@@ -30,22 +32,26 @@ if TYPE_CHECKING:
 
 ERROR_CHARS = 250
 # What must be equal for points to train in one vectorised program (the JAX engine's shapes).
-SHAPE_FIELDS = ("architecture", "dataset", "permute", "pad", "orientation", "hidden_dim", "batch_size", "epochs")
+SHAPE_FIELDS = ("architecture", "dataset", "permute", "pad", "orientation", "corruption", "val_corruption",
+                "hidden_dim", "batch_size", "epochs")
 
 
 def shape_of(point: dict[str, Any]) -> tuple:
-    return tuple(point[name] for name in SHAPE_FIELDS)
+    from hypers.fields import value_of  # not at module level: hypers imports simulators (names, tasks)
+
+    return tuple(value_of(point, name) for name in SHAPE_FIELDS)
 
 
 @dataclass
 class Unit:
-    """One training: where it is recorded, its point, its learning curve so far, and its outcome
-    (status, error, parameters) once it has one."""
+    """One training: where it is recorded, its point, its learning curve so far, its outcome
+    (status, error, parameters) once it has one, and its experiment tracker, if any."""
 
     sim_dir: SimDir
     history: EpochHistory
     point: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
+    tracker: tracking.WandbTracker | None = None
 
 
 def train_points(sim_dirs: list[SimDir], options: TrainingOptions) -> list[dict[str, Any]]:
@@ -61,7 +67,7 @@ def train_points(sim_dirs: list[SimDir], options: TrainingOptions) -> list[dict[
         return [result for sim_dir in sim_dirs for result in train_points([sim_dir], options)]
     started = time.perf_counter()
     done = {index: result for index, sim_dir in enumerate(sim_dirs) if (result := finished_result(sim_dir.make()))}
-    units = {index: _begin(sim_dir) for index, sim_dir in enumerate(sim_dirs) if index not in done}
+    units = {index: _begin(sim_dir, options) for index, sim_dir in enumerate(sim_dirs) if index not in done}
     starting = [unit for unit in units.values() if unit.outcome is None]
     if starting:
         _run_units(starting, options)
@@ -74,15 +80,16 @@ def _vectorised(options: TrainingOptions) -> bool:
     return resolve(options.engine) == "jax"
 
 
-def _begin(sim_dir: SimDir) -> Unit:
-    """The unit of ``sim_dir``: its point, and the learning curve so far (a promoted asha
-    training's parent's, the first time); a unit that cannot begin has its failure as outcome."""
+def _begin(sim_dir: SimDir, options: TrainingOptions) -> Unit:
+    """The unit of ``sim_dir``: its point, the learning curve so far (a promoted asha training's
+    parent's, the first time) and its tracker; a unit that cannot begin has its failure as outcome."""
     unit = Unit(sim_dir, EpochHistory(sim_dir.history))
     try:
         unit.point = read_json(sim_dir.point)
         if unit.point.get("resume_from"):
             adopt_parent(sim_dir, sim_dir.sibling(unit.point["resume_from"]))
         unit.history = EpochHistory.load(sim_dir.history)
+        unit.tracker = tracking.start(options.tracking, unit.point, sim_dir)
     except Exception as error:  # noqa: BLE001 - any failure is recorded, not raised
         unit.outcome = _failure(error, sim_dir)
     return unit
@@ -105,7 +112,7 @@ def _run_units(units: list[Unit], options: TrainingOptions) -> None:
         size = _run_engine(list(members.values()), data, options)
         for unit in units:
             if id(unit) in members:
-                unit.outcome = _outcome(members[id(unit)], unit.history) | size.as_record()
+                unit.outcome = _outcome(members[id(unit)], unit.history, data) | size.as_record()
     except Exception as error:  # noqa: BLE001 - the task or the program failed: every unit without an outcome
         for unit in units:
             if unit.outcome is None:
@@ -160,33 +167,36 @@ def _keep_compiled_programs(directory: Path) -> None:
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_task(dataset: str, options_json: str, data_dir: str | None, permute: bool, pad: int, orientation: str,
-                 task_cache: str | None):
+def _cached_task(dataset: str, options_json: str, data_dir: str | None, variation: tuple, task_cache: str | None):
     """In memory for the process that trains many points (a warm trainer, an inline worker); on
-    disk (``disk_cache``) for the node's other processes, which would otherwise prepare it again."""
+    disk (``disk_cache``) for the node's other processes, which would otherwise prepare it again.
+    ``variation``: permute, pad, orientation, corruption, val_corruption and the corruption seed."""
     module = task_module(dataset)
     directory = Path(data_dir) if data_dir else None
+    permute, pad, orientation, corruption, val_corruption, corruption_seed = variation
 
     def build() -> TaskData:
         data = module.load(module.Options.model_validate_json(options_json), directory)
+        data = corrupt_task(data, getattr(module, "image_shape", None), corruption, val_corruption, corruption_seed)
         return apply_variation(data, permute, pad, orientation)
 
-    name = disk_cache.entry_name(dataset, module, options_json, directory, (permute, pad, orientation))
+    name = disk_cache.entry_name(dataset, module, options_json, directory, variation)
     return disk_cache.cached((Path(task_cache) if task_cache else disk_cache.default_cache_dir()) / name, build)
 
 
 def load_task(point: dict[str, Any], options: TrainingOptions) -> TaskData:
     """The point's task variant; cached, so the trainings of one task on a node load it once."""
+    from hypers.fields import value_of  # not at module level: hypers imports simulators (names, tasks)
+
+    variation = (bool(point["permute"]), int(point["pad"]), str(point["orientation"]), value_of(point, "corruption"),
+                 value_of(point, "val_corruption"), options.corruption_seed)
     return _cached_task(
         point["dataset"],
         options.task_options(point["dataset"]).model_dump_json(),
         str(options.data_dir) if options.data_dir else None,
-        bool(point["permute"]),
-        int(point["pad"]),
-        str(point["orientation"]),
+        variation,
         str(options.task_cache) if options.task_cache else None,
     )
-
 
 
 def _member(unit: Unit, options: TrainingOptions, data: TaskData) -> Member:
@@ -197,7 +207,7 @@ def _member(unit: Unit, options: TrainingOptions, data: TaskData) -> Member:
     from simulators.engines.member import Member
     from simulators.models import build_model, loss_and_metrics
 
-    point, sim_dir, history = unit.point, unit.sim_dir, unit.history
+    point, sim_dir, history, tracker = unit.point, unit.sim_dir, unit.history, unit.tracker
     model = build_model(point["architecture"], int(point["hidden_dim"]), int(point["seed"]), data,
                         options.architecture_options(point["architecture"]), options.compute)
     loss, _ = loss_and_metrics(data)
@@ -210,9 +220,12 @@ def _member(unit: Unit, options: TrainingOptions, data: TaskData) -> Member:
     board = _tensorboard(model, sim_dir) if options.tensorboard else None
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
-        if options.adjoints and math.isfinite(metrics.get("loss", math.nan)):
+        probed = "initial_adjoint" in metrics  # the engine probed the whole group at once
+        if options.adjoints and not probed and math.isfinite(metrics.get("loss", math.nan)):
             metrics.update(epoch_adjoints(model, loss, data))
         keep_going = history.record(epoch, metrics)
+        if tracker:
+            tracker.log(epoch, metrics)
         if board:
             board.on_epoch_end(epoch - 1, dict(metrics))
         # the last epoch is always kept: adaptive search continues promoted trainings from it
@@ -231,11 +244,13 @@ def _member(unit: Unit, options: TrainingOptions, data: TaskData) -> Member:
         warmup_epochs=options.warmup_epochs,
         resume=resume,
     )
-    return Member(model, plan, on_epoch)
+    return Member(model, plan, on_epoch, adjoints=options.adjoints)
 
 
-def _outcome(member: Member, history: EpochHistory) -> dict[str, Any]:
-    return {"n_params": member.model.count_params(), "status": Status.DIVERGED if history.diverged else Status.OK}
+def _outcome(member: Member, history: EpochHistory, data: TaskData) -> dict[str, Any]:
+    """How it ended, and the corruptions its data was prepared with (the validation set's: held out or not)."""
+    return {"n_params": member.model.count_params(), "status": Status.DIVERGED if history.diverged else Status.OK,
+            "corruption": data.corruption, "val_corruption": data.val_corruption}
 
 
 def _tensorboard(model: Any, sim_dir: SimDir) -> Any:
@@ -279,4 +294,6 @@ def _finish(unit: Unit, started: float) -> dict[str, Any]:
     result["train_seconds"] = time.perf_counter() - started
     result["sim_dir"] = str(unit.sim_dir.path)
     write_json(unit.sim_dir.result, result)
+    if unit.tracker:
+        unit.tracker.finish(result)
     return result

@@ -207,6 +207,7 @@ class Unicornn(keras.layers.Layer):
         self.units = units
         self.options = options
         self.return_sequences = return_sequences
+        self.compute = compute
         self.stack = [
             UnicornnLayer(units, seed + 10 * depth, options, recurrent_seed=seed if options.tied_init else None,
                           compute=compute, name=f"layer_{depth}")

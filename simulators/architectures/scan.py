@@ -82,7 +82,7 @@ class ScanRecurrence(keras.layers.Layer):
         if keras.backend.backend() == "jax":
             import jax.numpy as jnp
 
-            return jnp.matmul(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16), preferred_element_type=jnp.float32)
+            return jnp.matmul(ops.cast(a, "bfloat16"), ops.cast(b, "bfloat16"), preferred_element_type=jnp.float32)
         return ops.cast(ops.matmul(ops.cast(a, "bfloat16"), ops.cast(b, "bfloat16")), "float32")
 
     def drive(self, inputs):

@@ -17,10 +17,12 @@ import time
 import keras
 import numpy as np
 
+from simulators.adjoint import group_adjoints
 from simulators.engines import EpochCallback, Plan
 from simulators.engines.member import Member
 from simulators.engines.memory import GroupSize, device_budget, members_that_fit, program_bytes
 from simulators.models import loss_and_metrics, update_rules
+from simulators.records import ADJOINT_FIELDS
 from simulators.tasks.base import TaskData
 
 
@@ -102,6 +104,7 @@ def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None
 
     plan = members[0].plan
     train_epoch, evaluate = _programs(members[0].model, loss, data.objective, plan.batch_size)
+    probe = group_adjoints(members[0].model, loss, data) if members[0].adjoints else None
     state = tuple(_stacked(members, variables_of) for variables_of in STATE_PARTS)
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     x_val, y_val = jnp.asarray(data.x_val), jnp.asarray(data.y_val)
@@ -113,12 +116,16 @@ def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None
                                           x_train, y_train)
         val_totals = _evaluate_in_chunks(evaluate, state, x_val, y_val, plan.batch_size * 8)
         totals = np.concatenate([np.asarray(train_totals), val_totals], axis=1)  # (K, 4): loss, hits; val ...
+        adjoints = probe(state[0], state[1]) if probe else None
         host_state = jax.device_get(state)  # one transfer, then each member's slice on the host
         seconds = time.perf_counter() - started
         for k, member in enumerate(members):
             if member in active:  # a diverged member is still computed (the program's shape is fixed), not recorded
                 _copy_back(member.model, [[values[k] for values in part] for part in host_state])
-                if not member.on_epoch(epoch, _epoch_record(totals[k], data.objective, seconds)):
+                record = _epoch_record(totals[k], data.objective, seconds)
+                if adjoints is not None and np.isfinite(record["loss"]):
+                    record |= dict(zip(ADJOINT_FIELDS, adjoints[k].tolist()))
+                if not member.on_epoch(epoch, record):
                     active.remove(member)
         if not active:
             return

@@ -1,4 +1,5 @@
-"""One training as an engine sees it: its model, plan and per-epoch callback."""
+"""One training as an engine sees it: its model, plan and per-epoch callback, and whether its
+epochs' records carry the adjoint norms (an engine that probes a whole group at once adds them)."""
 
 from __future__ import annotations
 
@@ -14,3 +15,4 @@ class Member:
     model: keras.Model
     plan: Plan
     on_epoch: EpochCallback
+    adjoints: bool = False

@@ -17,6 +17,7 @@ TASK_MODULES = {
     "adding": "simulators.tasks.adding",
     "copy": "simulators.tasks.copy",
     "group": "simulators.tasks.group",
+    "two_moons": "simulators.tasks.two_moons",
     "mnist": "simulators.tasks.keras_datasets:mnist",
     "fashion_mnist": "simulators.tasks.keras_datasets:fashion_mnist",
     "cifar10": "simulators.tasks.keras_datasets:cifar10",

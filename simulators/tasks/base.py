@@ -24,6 +24,8 @@ class TaskData:
     vocabulary: int | None = None
     target_steps: int = 1  # > 1: one label per output step (the copy task), read from the last state
     per_step: bool = False  # one label per input step, each read from that step's state (group)
+    corruption: str = "none"  # the composition applied to the training images (corruptions.py)
+    val_corruption: str = "none"  # the composition applied to the validation images
 
     @property
     def steps(self) -> int:

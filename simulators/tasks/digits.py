@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulators.tasks.base import TaskData, split
 
+image_shape = (8, 8, 1)  # rows, columns, channels: the sequences are these images row by row
+
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -8,10 +8,11 @@ pages. An entry is written into a temporary directory and renamed into place: a 
 reader sees a whole entry or none. An entry that cannot be read (a disk full, a file cut
 short) is removed and built again, never trusted.
 
-The key names everything the data depends on: dataset, task options, data dir, variation, and
-the size and modification time of the task's code and data files, so an edited task or a
-re-downloaded file never reads a stale entry. Tasks must be deterministic (they are: every
-training of a study sees the same data). Entries are never evicted; delete the directory freely.
+The key names everything the data depends on: dataset, task options, data dir, variation (with
+the corruptions and the seed they were drawn from), and the size and modification time of the
+task's code and data files, so an edited task or a re-downloaded file never reads a stale entry.
+Tasks must be deterministic (they are: every training of a study sees the same data). Entries are
+never evicted; delete the directory freely.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from simulators.tasks import keras_cache, transforms
+from simulators.tasks import corruptions, keras_cache, transforms
 from simulators.tasks.base import TaskData
 
 ARRAYS = ("x_train", "y_train", "x_val", "y_val")
@@ -53,7 +54,7 @@ def _stat(path: Path) -> list[Any]:
 def source_files(task: Any, data_dir: Path | None) -> list[Path]:
     """The task's code (its module, or its object's class) and, for downloaded datasets, the files it reads."""
     owner = task if inspect.ismodule(task) else type(task)
-    code = [Path(inspect.getfile(owner)), Path(transforms.__file__)]
+    code = [Path(inspect.getfile(owner)), Path(transforms.__file__), Path(corruptions.__file__)]
     directory = keras_cache.data_dir_or_default(data_dir)
     return code + [directory / name for name in getattr(task, "files", ())]
 

@@ -37,6 +37,7 @@ class KerasDataset:
     objective: Objective
     n_classes: int
     text: bool = False
+    image_shape: tuple[int, int, int] | None = None  # rows, columns, channels: images read row by row
 
     @property
     def Options(self) -> type[BaseModel]:
@@ -83,11 +84,12 @@ _CIFAR = "cifar-10-batches-py-target/cifar-10-batches-py"
 _FASHION = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
             "t10k-images-idx3-ubyte.gz")
 
-mnist = KerasDataset("mnist", ("mnist.npz",), "classification", 10)
-fashion_mnist = KerasDataset("fashion_mnist", tuple(f"fashion-mnist/{name}" for name in _FASHION), "classification", 10)
+mnist = KerasDataset("mnist", ("mnist.npz",), "classification", 10, image_shape=(28, 28, 1))
+fashion_mnist = KerasDataset("fashion_mnist", tuple(f"fashion-mnist/{name}" for name in _FASHION), "classification", 10,
+                             image_shape=(28, 28, 1))
 cifar10 = KerasDataset(
     "cifar10", tuple(f"{_CIFAR}/{batch}" for batch in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]),
-    "classification", 10,
+    "classification", 10, image_shape=(32, 32, 3),
 )
 imdb = KerasDataset("imdb", ("imdb.npz",), "binary", 2, text=True)
 reuters = KerasDataset("reuters", ("reuters.npz",), "classification", 46, text=True)

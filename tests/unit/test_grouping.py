@@ -11,7 +11,7 @@ import yaml
 
 import simulators.sim_function as sim
 from ensembles.loading import PROJECT_ROOT, load_spec
-from ensembles.resource_plan import gpu_hours
+from ensembles.resource_plan import gpu_hours, halving_epochs
 from ensembles.settings import trainings_per_sim
 from generators.grouping import SimsInFlight, group_points
 from run_ensemble import main
@@ -101,3 +101,12 @@ def test_a_sim_frees_its_worker_once_all_its_points_came_back():
 ])
 def test_group_size_auto_fits_the_members_in_the_memory_budget(budget, member, shared, wanted, fit):
     assert members_that_fit(budget, member, shared, wanted) == fit
+
+
+def test_dry_run_estimates_an_asha_search_by_the_epochs_successive_halving_trains(capsys):
+    # 9 configurations, rungs 1, 3, 9: 9 x 1 epoch, 3 continued 2 more, 1 continued 6 more, its 2nd replicate 9
+    assert halving_epochs(9, [1, 3, 9], eta=3, replicates=2) == 9 + 6 + 6 + 9
+    # two brackets: 5 configurations from rung 1 (5 + 2 + 6 + 9), 4 from rung 3 (12 + 6 + 9)
+    assert halving_epochs(9, [1, 3, 9], eta=3, replicates=2, brackets=2) == 22 + 27
+    assert main(["--spec", str(PROJECT_ROOT / "ensembles" / "asha_sweep.yaml"), "--dry-run"]) == 0
+    assert "GPU estimate: about" in capsys.readouterr().out
