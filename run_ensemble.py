@@ -13,6 +13,7 @@ history) and ``report`` (the history saved, a summary printed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -23,6 +24,8 @@ import numpy as np
 
 from ensembles.comms import choose_comms
 from ensembles.loading import DEFAULT_SPEC, SpecError, check_datasets, load_spec, spec_yaml
+from ensembles.orphans import watch_from_forked_workers, watch_manager
+from ensembles.ownership import RunLocked, acquire
 from ensembles.resource_plan import resource_plan
 from ensembles.resume import ResumeError, as_initial_history, finished_rows
 from ensembles.schema import EnsembleSpec
@@ -80,19 +83,21 @@ class Prepared:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # inline trainings inherit it
-    try:
-        prepared = prepare(parse_args(argv))
-    except Stop as stop:
-        if stop.message:
-            print(stop.message, file=sys.stderr if stop.code else sys.stdout)
-        return stop.code
-    H, exit_flag = run(prepared)
-    return report(prepared, H, exit_flag)
+    with contextlib.ExitStack() as owned:  # the manager's lock on the run dir, released however main ends
+        try:
+            prepared = prepare(parse_args(argv), owned)
+        except Stop as stop:
+            if stop.message:
+                print(stop.message, file=sys.stderr if stop.code else sys.stdout)
+            return stop.code
+        H, exit_flag = run(prepared)
+        return report(prepared, H, exit_flag)
 
 
-def prepare(args: argparse.Namespace) -> Prepared:
-    """The checked inputs of a run, or ``Stop``: a bad spec or run directory (exit code 2), a dry
-    run or a study earlier runs finished (0)."""
+def prepare(args: argparse.Namespace, owned: contextlib.ExitStack) -> Prepared:
+    """The checked inputs of a run, or ``Stop``: a bad spec or run directory, or another manager
+    running it (exit code 2), a dry run or a study earlier runs finished (0). The manager's lock
+    on the run directory goes to ``owned``."""
     spec = load(args)
     comms, why = choose_comms(spec, args.comms, resume=bool(args.resume))
     spec = spec.model_copy(update={"comms": comms})
@@ -103,7 +108,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     comm = _mpi_comm(spec.comms)
     is_manager = comm is None or comm.Get_rank() == 0
-    run_dir, finished = _run_dir_and_finished(spec, comm, bool(args.resume), is_manager)
+    run_dir, finished = _run_dir_and_finished(spec, comm, bool(args.resume), is_manager, owned)
     if finished is not None and study_is_finished(spec, finished):
         raise Stop(0, f"{run_dir.path} is already finished ({len(finished)} trainings); nothing to do."
                    if is_manager else "")
@@ -236,9 +241,11 @@ def _prepare_run_dir(spec, comm, resume: bool) -> tuple[RunDir | None, str | Non
     return run_dir, error
 
 
-def _run_dir_and_finished(spec: EnsembleSpec, comm, resume: bool,
-                          is_manager: bool) -> tuple[RunDir, np.ndarray | None]:
+def _run_dir_and_finished(spec: EnsembleSpec, comm, resume: bool, is_manager: bool,
+                          owned: contextlib.ExitStack) -> tuple[RunDir, np.ndarray | None]:
     run_dir, error = _prepare_run_dir(spec, comm, resume)
+    if not error:  # one run, one manager: it locks the run dir before reading its history
+        error = _own_run_dir(run_dir, comm, owned)
     finished = None
     if not error and resume:
         try:
@@ -248,6 +255,27 @@ def _run_dir_and_finished(spec: EnsembleSpec, comm, resume: bool,
     if error:
         raise Stop(2, f"error: {error}" if is_manager else "")
     return run_dir, finished
+
+
+def _own_run_dir(run_dir: RunDir, comm, owned: contextlib.ExitStack) -> str | None:
+    """The manager takes the run dir's lock (``ensembles/ownership.py``), released by ``owned``;
+    every worker watches that manager and ends with it (``ensembles/orphans.py``). Why another
+    manager holds it, when one does: under MPI every rank learns it."""
+    lock, error = None, None
+    if comm is None or comm.Get_rank() == 0:
+        try:
+            lock = acquire(run_dir)
+            owned.callback(lock.release)
+        except RunLocked as refused:
+            error = str(refused)
+    if comm is None:
+        if lock is not None:
+            watch_from_forked_workers(lock.record, run_dir.lock)
+        return error
+    record, error = comm.bcast((lock.record if lock else None, error), root=0)
+    if comm.Get_rank() != 0 and record is not None:
+        watch_manager(record, run_dir.lock)
+    return error
 
 
 def make_executor(launch: str):

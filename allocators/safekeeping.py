@@ -76,17 +76,21 @@ class HistoryKeeper:
             saved = f"history with {finished} finished trainings saved to {self.run_dir.history}"
         print(f"taskgen: {reason}; {saved}. Continue with: python run_ensemble.py --resume {self.run_dir.path}",
               file=sys.stderr, flush=True)
-        _end_everything(exit_code)
+        end_everything(exit_code)
 
 
-def _end_everything(exit_code: int) -> None:
-    """Stop workers and their trainings now (the scheduler's grace period is short), then exit."""
+def end_everything(exit_code: int) -> None:
+    """Stop this process's children (workers, trainings) now, then exit: a manager told to stop
+    (the scheduler's grace period is short), or a worker whose manager is gone."""
+    from ensembles.ownership import release_held  # here, not above: ensembles imports allocators
+
     children = psutil.Process().children(recursive=True)
     for child in children:
         child.terminate()
     _, alive = psutil.wait_procs(children, timeout=5)
     for child in alive:
         child.kill()
+    release_held()  # a manager's lock, once nothing of its run writes (os._exit skips run_ensemble's release)
     if "mpi4py.MPI" in sys.modules:
         sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(exit_code)
     os._exit(exit_code)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from analysis.loading import UNFINISHED, load_run, read_spec
 from analysis.loading import expected_trainings as spec_trainings
+from ensembles.ownership import holder_summary
 from simulators.records import Status
 from simulators.run_dir import RunDir
 
@@ -24,6 +25,7 @@ def _duration(seconds: float) -> str:
 
 def status_report(run_dir: Path, now: float | None = None) -> str:
     run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     now = time.time() if now is None else now
     frame, notes = load_run(run_dir, allow_empty=True)
     _, spec = read_spec(run_dir)
@@ -32,7 +34,7 @@ def status_report(run_dir: Path, now: float | None = None) -> str:
     finished = frame[frame["finished"]]
     counts = {status.value: int((finished["status"] == status).sum()) for status in Status}
     unfinished = frame[frame["status"] == UNFINISHED]
-    started = _started_without_result(RunDir(run_dir), unfinished)
+    started = _started_without_result(run, unfinished)
 
     total = f"/{expected}" if expected is not None else ""
     lines = [f"{run_dir}: [{len(finished)}{total} trainings finished] "
@@ -42,8 +44,8 @@ def status_report(run_dir: Path, now: float | None = None) -> str:
     if expected is None:
         why = "asha decides promotions as results come in" if adaptive else "no readable spec.yaml"
         lines.append(f"  total unknown: {why}")
+    lines.append(f"  {holder_summary(run)}")  # who runs it: the lock's holder and heartbeat
 
-    run = RunDir(run_dir)
     begun = run.spec.stat().st_mtime if run.spec.exists() else None
     elapsed = now - begun if begun else None
     if elapsed is not None:

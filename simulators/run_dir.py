@@ -1,6 +1,7 @@
 """The run directory and the sim directories in it: the one place that names their files.
 
-    RUN_DIR/spec.yaml, history.npy, ensemble.log, sims/<identifier>/..., trainers/trainer-.../, wandb/
+    RUN_DIR/spec.yaml, history.npy, ensemble.log, sims/<identifier>/..., trainers/trainer-.../, wandb/,
+            manager.lock, chain.json
 
 It sits in ``simulators`` because the sim function and the trainers write into it; the manager
 (``ensembles``, ``allocators``) and ``analysis`` read it through the same objects.
@@ -124,6 +125,17 @@ class RunDir:
         """Weights & Biases' offline runs (``simulator.tracking: wandb``); W&B names the folder itself."""
         return self.path / "wandb"
 
+    @property
+    def lock(self) -> Path:
+        """Who runs it now: the manager's lock and heartbeat (``ensembles/ownership.py``)."""
+        return self.path / "manager.lock"
+
+    @property
+    def chain(self) -> Path:
+        """The jobs of a job chain that runs it (``theta_like_jobs/chain.py``); the chain's first
+        job writes it before the run directory is created."""
+        return self.path / "chain.json"
+
     def sim(self, identifier: str) -> SimDir:
         return SimDir(self.sims / identifier)
 
@@ -140,14 +152,15 @@ class RunDir:
 
     @classmethod
     def create(cls, path: Path, spec_text: str) -> RunDir:
-        """Make ``path`` and record the resolved spec there; refuse a directory that holds anything."""
+        """Make ``path`` and record the resolved spec there; refuse a directory that holds anything
+        but the record of the job chain that is about to run it."""
         path = Path(path).resolve()
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        run_dir = cls(path)
+        if path.exists() and (not path.is_dir() or any(entry != run_dir.chain for entry in path.iterdir())):
             raise RunDirError(
                 f"--out {path} already exists and is not empty: taskgen never overwrites a run. "
                 "Choose another --out, or remove the old run first."
             )
-        run_dir = cls(path)
         path.mkdir(parents=True, exist_ok=True)
         run_dir.sims.mkdir()
         run_dir.spec.write_text(spec_text)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from theta_like_jobs.inputs import JobError
-from theta_like_jobs.plan import PROJECT_ROOT, JobPlan, JobRequest, make_plan
+from theta_like_jobs.plan import PROJECT_ROOT, JobPlan, JobRequest, continuation_plan, make_plan
 from theta_like_jobs.platforms import PlatformFileError, load_platforms
 from theta_like_jobs.render import render
 
@@ -30,6 +30,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     where.add_argument("--spec", type=Path, help="the ensemble spec (YAML)")
     where.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR instead")
     what.add_argument("--out", help="run directory for a new run; default runs/<name>")
+    what.add_argument("--chain", type=int, metavar="N",
+                      help="a chain of at most N jobs: before its ensemble starts, each job submits its continuation "
+                           "(--resume) to start after it ends, until the study is finished (needs -o)")
     machine = parser.add_argument_group("machine and scheduler")
     machine.add_argument("--platform", required=True, choices=list(facts.platforms))
     machine.add_argument("--scheduler", choices=list(facts.schedulers), help="default: the platform's")
@@ -65,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def request_from(args: argparse.Namespace, argv: list[str]) -> JobRequest:
-    fields = {name: value for name, value in vars(args).items() if name != "output" and value is not None}
+    fields = {name: value for name, value in vars(args).items() if value is not None}
     return JobRequest(**fields, argv=tuple(argv))
 
 
@@ -82,18 +85,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         plan = make_plan(request_from(args, argv))
-        script = render(plan)
+        scripts = {args.output: render(plan)}
+        if plan.chain is not None and plan.chain.continuation != args.output.resolve():
+            scripts[plan.chain.continuation] = render(continuation_plan(plan))
     except (JobError, PlatformFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.output is None:
-        sys.stdout.write(script)
+        sys.stdout.write(scripts[None])
     else:
-        args.output.write_text(script)
-        mode = os.stat(args.output).st_mode
-        os.chmod(args.output, mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)  # Cobalt runs only executable scripts
-        print(f"wrote {args.output}; submit with: {plan.scheduler_facts.submit} {args.output}", file=sys.stderr)
+        for path, script in scripts.items():
+            _write_executable(path, script)
+        written = " and its continuation ".join(map(str, scripts))
+        print(f"wrote {written}; submit with: {plan.scheduler_facts.submit} {args.output}", file=sys.stderr)
     print(summary(plan), file=sys.stderr)
     return 0
+
+
+def _write_executable(path: Path, script: str) -> None:
+    path.write_text(script)
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)  # Cobalt runs only these

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from simulators.run_dir import RunDir
@@ -20,6 +20,7 @@ from theta_like_jobs.platforms import Job, Platform, PlatformFile, Scheduler, lo
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_THREADS_PER_SIM = 4  # CPU platforms: small recurrent models gain little beyond a few threads
 MAX_DEFAULT_MARGIN = 600  # seconds; the default margin is min(10 minutes, a quarter of the walltime)
+CONTINUATION_SUFFIX = "-continue"  # --chain with --spec: job.sh's continuation is job-continue.sh
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,20 @@ class JobRequest:
     gpus_per_node: int | None = None
     gpu_env: str | None = None
     filesystems: str | None = None
+    chain: int | None = None
+    output: Path | None = None
     argv: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChainPlan:
+    """--chain N: the run the chain continues, the script that continues it (``--resume``; a
+    ``--resume`` job is its own), and the step that submits it (``theta_like_jobs/chain.py``)."""
+
+    max_jobs: int
+    run_dir: Path
+    continuation: Path
+    step: list[str]
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,7 @@ class JobPlan:
     environment: list[str]
     job_name: str
     notes: list[str] = field(default_factory=list)
+    chain: ChainPlan | None = None
 
     @property
     def wallclock_max(self) -> int:
@@ -113,6 +128,9 @@ def make_plan(request: JobRequest, facts: PlatformFile | None = None) -> JobPlan
         raise JobError("--group-size", f"vectorised groups of at least 1 training need GPUs; {request.platform} "
                        f"has {gpus} per node, got {request.group_size}")
     workers = _workers(request, capacity, gpus)
+    chain = _chain(request, spec, scheduler)
+    if chain is not None and request.resume is None:  # the run directory the chain continues, named
+        request = replace(request, out=str(chain.run_dir))
     ranks = workers + 1  # gen_on_manager: rank 0 is the manager, every other rank trains
     per_node = math.ceil(ranks / request.nodes)
     job = platform.jobs[scheduler]
@@ -135,7 +153,43 @@ def make_plan(request: JobRequest, facts: PlatformFile | None = None) -> JobPlan
         environment=_environment(request, platform),
         job_name=directive_word("--job-name", request.job_name or f"taskgen-{spec.get('name') or 'ensemble'}"),
         notes=_notes(request, spec, job, scheduler, margin, max(1, cores // (workers // request.nodes)), gpus),
+        chain=chain,
     )
+
+
+def _chain(request: JobRequest, spec: dict, scheduler: str) -> ChainPlan | None:
+    if request.chain is None:
+        return None
+    if request.chain < 2:
+        raise JobError("--chain", f"a chain holds at least 2 jobs (this one and a continuation), got {request.chain}")
+    if request.output is None:
+        raise JobError("--chain", "needs -o FILE: every job of the chain submits a script file (the continuation, "
+                                  "written next to it)")
+    output = Path(request.output).resolve()
+    if request.resume is not None:
+        run_dir, continuation = Path(request.resume).resolve(), output
+    else:
+        name = request.out or (f"runs/{spec['name']}" if spec.get("name") else None)
+        if name is None:
+            raise JobError("--out", "the spec has no name: give the run directory the chain continues with --out")
+        run_dir = (Path(request.workdir) / name).resolve()
+        continuation = output.with_name(f"{output.stem}{CONTINUATION_SUFFIX}{output.suffix}")
+    step = [*shlex.split(request.python), "-m", "theta_like_jobs.chain", "--run-dir", str(run_dir),
+            "--max-jobs", str(request.chain), "--scheduler", scheduler, "--submit", str(continuation)]
+    return ChainPlan(request.chain, run_dir, continuation, step + (["--new-run"] if request.resume is None else []))
+
+
+def continuation_plan(plan: JobPlan) -> JobPlan:
+    """The plan of the script that continues a chain started with --spec: the same job, resuming
+    the run directory (its own spec.yaml holds the points) instead of starting it."""
+    chain = plan.chain
+    ensemble = list(plan.ensemble)
+    at = ensemble.index("--spec")
+    ensemble[at:at + 2] = ["--resume", str(chain.run_dir)]
+    at = ensemble.index("--out")
+    del ensemble[at:at + 2]
+    return replace(plan, ensemble=ensemble, chain=replace(chain, step=[a for a in chain.step if a != "--new-run"]),
+                   notes=[*plan.notes, f"this script continues the chain: it resumes {chain.run_dir}"])
 
 
 def _platform(request: JobRequest, facts: PlatformFile) -> Platform:

@@ -29,6 +29,11 @@ class Scheduler(_Strict):
     title: str
     submit: str
     warning_signal: bool = Field(description="Can the job ask for a signal before its walltime?")
+    job_id_variable: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$",
+                                 description="The variable holding a running job's id, in its batch shell.")
+    continue_after: list[str] = Field(
+        min_length=1, description="Arguments of `submit` that start a job only once job {job_id} has ended, "
+        "however it ended (--chain); `submit` then prints the new job's id.")
     docs: list[Url] = Field(min_length=1)
 
 

@@ -9,7 +9,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
+from ensembles.resume import history_dtype
+from simulators.records import Status
 from simulators.run_dir import RunDir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +35,17 @@ def tiny_spec_dict(**sections) -> dict:
     for name, value in sections.items():
         spec[name] = {**spec.get(name, {}), **value} if isinstance(value, dict) else value
     return spec
+
+
+def finished_tiny_run(path: Path) -> RunDir:
+    """A run directory of the tiny spec whose 4 trainings all finished, as a resume finds it."""
+    run_dir = RunDir(path)
+    path.mkdir(parents=True, exist_ok=True)
+    run_dir.spec.write_text(yaml.safe_dump(tiny_spec_dict()))
+    H = np.zeros(4, dtype=history_dtype() + [("sim_ended", bool)])
+    H["status"], H["sim_ended"], H["identifier"] = Status.OK, True, [f"id{i}" for i in range(4)]
+    run_dir.save_history(H)
+    return run_dir
 
 
 def run_command(args: list[str], cwd: Path = PROJECT_ROOT, timeout: float = 600, env: dict | None = None):

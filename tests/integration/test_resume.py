@@ -1,17 +1,21 @@
 """Nothing lost: a killed manager's run resumes with every point exactly once, finished results
-unchanged; a killed training resumes from its checkpoint."""
+unchanged; a killed training resumes from its checkpoint; a resume is refused while another
+manager runs the run directory."""
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 import numpy as np
+import psutil
 import pytest
 
-from tests.helpers.runs import PROJECT_ROOT, run_command, start_ensemble, wait_for_saved
+from ensembles.ownership import LockRecord
+from tests.helpers.runs import PROJECT_ROOT, finished_tiny_run, run_command, start_ensemble, wait_for_saved
 
 # What a resume must change in a finished row: its position in the new H (libEnsemble looks rows
 # up by sim_id) and when the generator learnt of it (libEnsemble hands H0 to the new run's
@@ -122,3 +126,28 @@ def test_dead_worker_ends_the_run_with_history_saved_and_resume_completes_it(six
     assert result.returncode == 0, result.stderr[-3000:]
     after = np.load(run_dir / "history.npy")
     assert len(after) == 6 and len(set(after["identifier"])) == 6 and (after["status"] == "ok").all()
+
+
+def test_resume_is_refused_while_a_manager_holds_the_run_and_takes_a_dead_ones_lock_over(tmp_path):
+    run_dir = finished_tiny_run(tmp_path / "run")
+    saved = run_dir.history.read_bytes()
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        run_dir.lock.write_text(LockRecord.for_this_process().model_copy(update={
+            "pid": holder.pid, "created": psutil.Process(holder.pid).create_time()}).model_dump_json())
+        refused = run_command(["python", "run_ensemble.py", "--resume", str(run_dir.path)])
+        assert refused.returncode == 2, refused.stderr[-2000:]
+        assert f"is being run by another manager: host {socket.gethostname()}, pid {holder.pid}" in refused.stderr
+        assert "already finished" not in refused.stdout
+        status = run_command(["python", "-m", "analysis", str(run_dir.path), "--status"])
+        assert f"manager: host {socket.gethostname()}, pid {holder.pid}" in status.stdout
+    finally:
+        holder.kill()
+        holder.wait()
+    resumed = run_command(["python", "run_ensemble.py", "--resume", str(run_dir.path)])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"took over the stale lock of {run_dir.path}" in resumed.stderr
+    assert f"pid {holder.pid} no longer runs" in resumed.stderr
+    assert "already finished (4 trainings)" in resumed.stdout
+    assert not run_dir.lock.exists()
+    assert run_dir.history.read_bytes() == saved
