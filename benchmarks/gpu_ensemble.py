@@ -108,18 +108,19 @@ def measure(architecture: str, k: int, engine_name: str, compute: Compute, args)
         for seed in range(k)
     ]
     started = time.perf_counter()
-    member_mb = None
+    size = None
     if engine_name == "fit":
         engine("fit").train(members[0].model, data, members[0].plan, record)
     else:
-        member_mb = train_group(members, data).member_mb
+        size = train_group(members, data)  # in parts of what fits the device, where all do not
     steady = statistics.median(seconds[1:])
     total = k * len(data.x_train) / steady
     return {
         "architecture": architecture, "engine": engine_name, "k": k, **compute._asdict(),
         "samples_per_s": round(total, 1), "per_member_samples_per_s": round(total / k, 1),
         "tflops": round(total * flops_per_sample(architecture, args.steps, args.hidden) / 1e12, 2),
-        "member_mb": None if member_mb is None else round(member_mb, 1),
+        "member_mb": None if size is None or size.member_mb is None else round(size.member_mb, 1),
+        "members_per_program": size.members if size else 1,
         "trainings_per_hour": round(3600 * total / STUDY_TRAINING_SAMPLES, 2),
         "compile_s": round(seconds[0] - steady, 2), "wall_s": round(time.perf_counter() - started, 1),
     }

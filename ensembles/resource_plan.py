@@ -71,6 +71,8 @@ def gpu_hours_estimate(spec: EnsembleSpec, throughput_file: Path = THROUGHPUT_FI
             f"(engine jax at the rates measured in groups of {table['group_size']}, batch 128; {throughput_file.name})")
     if unmeasured:
         line += f"; not measured, counted at the others' mean: {', '.join(sorted(unmeasured))}"
+    if table.get("note"):
+        line += f"; {table['note']}"
     return line
 
 
