@@ -15,7 +15,8 @@ import keras
 from keras import ops
 
 from simulators.architectures import architecture_options, recurrent_layer_factory
-from simulators.architectures.dynamical import ScanRecurrence, Unicornn
+from simulators.architectures.dynamical import Unicornn
+from simulators.architectures.scan import ScanRecurrence
 from simulators.tasks.base import TaskData
 
 

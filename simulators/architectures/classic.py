@@ -8,7 +8,6 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from simulators.architectures.options import NoOptions
 from simulators.architectures.scan import ScanRecurrence
 
 
@@ -77,15 +76,3 @@ class GRUScan(KerasCellScan):
         h_z, h_r, h_h = ops.split(self.matmul(h, recurrent) + recurrent_bias, 3, axis=-1)
         z, r = ops.sigmoid(x_z + h_z), ops.sigmoid(x_r + h_r)
         return (z * h + (1 - z) * ops.tanh(x_h + r * h_h),)
-
-
-def simple_rnn(hidden_dim: int, seed: int, options: NoOptions, **kwargs) -> ScanRecurrence:
-    return SimpleRNNScan(hidden_dim, seed, options, name="recurrent", **kwargs)
-
-
-def lstm(hidden_dim: int, seed: int, options: NoOptions, **kwargs) -> ScanRecurrence:
-    return LSTMScan(hidden_dim, seed, options, name="recurrent", **kwargs)
-
-
-def gru(hidden_dim: int, seed: int, options: NoOptions, **kwargs) -> ScanRecurrence:
-    return GRUScan(hidden_dim, seed, options, name="recurrent", **kwargs)

@@ -236,19 +236,3 @@ class Unicornn(keras.layers.Layer):
             offset += width
         read = ops.concatenate(every_state, axis=-1) if self.options.readout == "all_states" else sequence
         return read if self.return_sequences else read[:, -1]
-
-
-def antisymmetric(hidden_dim: int, seed: int, options: AntisymmetricOptions, **kwargs) -> ScanRecurrence:
-    return AntisymmetricRNN(hidden_dim, seed, options, name="recurrent", **kwargs)
-
-
-def lipschitz(hidden_dim: int, seed: int, options: LipschitzOptions, **kwargs) -> ScanRecurrence:
-    return LipschitzRNN(hidden_dim, seed, options, name="recurrent", **kwargs)
-
-
-def exponential(hidden_dim: int, seed: int, options: ExponentialOptions, **kwargs) -> ScanRecurrence:
-    return ExponentialRNN(hidden_dim, seed, options, name="recurrent", **kwargs)
-
-
-def unicornn(hidden_dim: int, seed: int, options: UnicornnOptions, **kwargs) -> Unicornn:
-    return Unicornn(hidden_dim, seed, options, name="recurrent", **kwargs)
