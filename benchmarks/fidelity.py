@@ -2,8 +2,9 @@
 
 scikit-learn digits (64 steps x 1, taskgen's fixed split), hidden 32, Adam at 1e-2, batch 32,
 6 epochs, seeds 0, 1, 2; best validation accuracy, mean and sd per architecture, against the
-reference code's numbers on the same protocol (``REFERENCE``, measured by running the study's
-code). Each training is the trainer command a user runs:
+reference code's numbers on the same protocol (``REFERENCE``: the study's code run on this
+protocol by the session that filed the fidelity issue; its runs are not recorded here). Each
+training is the trainer command a user runs:
 
     python -m simulators.train --architecture A --dataset digits --epochs 6 --hidden-dim 32 \\
         --learning-rate 1e-2 --seed S

@@ -95,25 +95,30 @@ def measure(architecture: str, k: int, engine_name: str, compute: Compute, args)
     from simulators.engines.member import Member
     from simulators.models import build_model
 
-    data, seconds = _task(args), []
+    data = _task(args)
+    seconds: list[list[float]] = [[] for _ in range(k)]  # each member's epoch times
 
-    def record(epoch, metrics):
-        if len(seconds) < epoch:
-            seconds.append(metrics["seconds"])
-        return True
+    def recorder(member: int):
+        def record(epoch, metrics):
+            seconds[member].append(metrics["seconds"])
+            return True
+        return record
 
     members = [
         Member(build_model(architecture, args.hidden, seed, data, compute=compute),
-               Plan(epochs=args.epochs, batch_size=args.batch, learning_rate=1e-3 * (1 + seed), seed=seed), record)
+               Plan(epochs=args.epochs, batch_size=args.batch, learning_rate=1e-3 * (1 + seed), seed=seed),
+               recorder(seed))
         for seed in range(k)
     ]
     started = time.perf_counter()
     size = None
     if engine_name == "fit":
-        engine("fit").train(members[0].model, data, members[0].plan, record)
+        engine("fit").train(members[0].model, data, members[0].plan, members[0].on_epoch)
     else:
         size = train_group(members, data)  # in parts of what fits the device, where all do not
-    steady = statistics.median(seconds[1:])
+    per_program = size.members if size else 1
+    parts = [seconds[first] for first in range(0, k, per_program)]  # a part's members share its times
+    steady = sum(statistics.median(times[1:]) for times in parts)  # an epoch of every part, one after another
     total = k * len(data.x_train) / steady
     return {
         "architecture": architecture, "engine": engine_name, "k": k, **compute._asdict(),
@@ -122,7 +127,8 @@ def measure(architecture: str, k: int, engine_name: str, compute: Compute, args)
         "member_mb": None if size is None or size.member_mb is None else round(size.member_mb, 1),
         "members_per_program": size.members if size else 1,
         "trainings_per_hour": round(3600 * total / STUDY_TRAINING_SAMPLES, 2),
-        "compile_s": round(seconds[0] - steady, 2), "wall_s": round(time.perf_counter() - started, 1),
+        "compile_s": round(sum(times[0] for times in parts) - steady, 2),
+        "wall_s": round(time.perf_counter() - started, 1),
     }
 
 

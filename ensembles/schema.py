@@ -31,9 +31,9 @@ class GeneratorSpec(_Strict):
         list(DEFAULT_GROUP_BY),
         description="asha: configurations compete within groups of equal values of these fields.")
     brackets: int = Field(
-        1, ge=1, description="asha: Hyperband's brackets. The k-th configuration starts at rung k mod brackets "
-        "(bracket b's first rung is min_budget * eta^b), so late learners reach a later first rung before any "
-        "pruning; 1 = plain ASHA.")
+        1, ge=1, description="asha: Hyperband's brackets. A configuration starts at its bracket b's first rung "
+        "(min_budget * eta^b; b = a hash of the configuration mod brackets), so some late learners reach a later "
+        "first rung before any pruning; 1 = plain ASHA.")
     replicates: int | None = Field(None, ge=1, description="Overrides the space's replicates.")
     seed: int = Field(0, ge=0, description="Seeds identifiers, training seeds and random sampling.")
     batch: int | None = Field(None, ge=1, description="Points in the first batch; default: one per sim worker.")

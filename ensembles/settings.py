@@ -14,21 +14,28 @@ from simulators.settings import SimSettings
 
 
 def trainings_per_sim(spec: EnsembleSpec) -> int:
-    """Groups pay only on the jax engine, which ``auto`` picks in the trainer where Keras runs on
-    JAX (KERAS_BACKEND=jax, inherited from here) with a GPU; elsewhere every point is its own sim,
-    so every worker trains."""
+    """Points per sim. Groups pay only on the jax engine with a GPU: ``engine: auto`` picks it in
+    the trainer where Keras runs on JAX (KERAS_BACKEND=jax, inherited from here), and
+    ``group_size: auto`` sizes groups by a GPU's memory. Elsewhere every point is its own sim, so
+    every worker trains; a fixed K with ``engine: jax`` is taken as asked."""
     simulator = spec.simulator
-    requested = AUTO_GROUP_LIMIT if simulator.group_size == "auto" else simulator.group_size
-    if requested == 1 or simulator.engine == "jax":
-        return requested
-    if os.environ.get("KERAS_BACKEND") != "jax" or not importlib.util.find_spec("jax"):
+    if simulator.group_size == 1:
         return 1
-    gpus = spec.resources.gpus_per_node
-    if gpus is None:
-        from libensemble.resources.gpu_detect import get_num_gpus
+    if simulator.engine == "jax" and simulator.group_size != "auto":
+        return simulator.group_size
+    on_jax = simulator.engine == "jax" or (os.environ.get("KERAS_BACKEND") == "jax"
+                                            and importlib.util.find_spec("jax") is not None)
+    if not on_jax or not _gpus_per_node(spec):
+        return 1
+    return AUTO_GROUP_LIMIT if simulator.group_size == "auto" else simulator.group_size
 
-        gpus = get_num_gpus()
-    return requested if gpus else 1
+
+def _gpus_per_node(spec: EnsembleSpec) -> int:
+    if spec.resources.gpus_per_node is not None:
+        return spec.resources.gpus_per_node
+    from libensemble.resources.gpu_detect import get_num_gpus
+
+    return get_num_gpus()
 
 
 def training_options(spec: EnsembleSpec) -> TrainingOptions:

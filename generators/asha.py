@@ -11,6 +11,7 @@ with more replicates (from scratch, as the grid would) so finalists can be compa
 from __future__ import annotations
 
 import math
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from libensemble.message_numbers import EVAL_GEN_TAG, FINISHED_PERSISTENT_GEN_TA
 from libensemble.tools.persistent_support import PersistentSupport
 
 from generators.grouping import SimsInFlight
-from generators.points import make_point, to_array
+from generators.points import identify, make_point, to_array
 from generators.settings import GenSettings
 from generators.streaming import STOP_TAGS
 from hypers.fields import point_from_row
@@ -62,12 +63,13 @@ def _any(point: dict[str, Any]) -> bool:
 class AshaScheduler:
     """ASHA's bookkeeping: points issued and finished, each competition group's rungs per
     bracket, promotions made, finalists' replicates waiting. Hyperband's brackets (``brackets``
-    > 1) start the k-th configuration in bracket k mod ``brackets``, whose first rung is the
-    bracket's budget: later first rungs see late learners before any is pruned."""
+    > 1) start each configuration in the bracket a hash of its identity picks (about 1/brackets
+    of them each), whose first rung is the bracket's budget: later first rungs see late learners
+    before any is pruned."""
 
     def __init__(self, configurations: Iterator[dict[str, Any]], seed: int, budgets: list[int], eta: int,
                  finalist_replicates: int, group_by: tuple[str, ...] = DEFAULT_GROUP_BY, brackets: int = 1):
-        self._configurations = enumerate(configurations)
+        self._configurations = configurations
         self.seed = seed
         self.budgets = budgets
         self.eta = eta
@@ -80,6 +82,7 @@ class AshaScheduler:
         self._promoted: set[str] = set()  # identifiers whose configuration went up a rung
         self._finalists: deque[dict[str, Any]] = deque()
         self._ahead: deque[dict[str, Any]] = deque()  # new points pulled ahead while filling a group
+        self._exhausted = False  # every configuration of the space has been pulled
 
     @property
     def running(self) -> int:
@@ -133,7 +136,10 @@ class AshaScheduler:
         the 1/eta rule may strand it below the full budget (2 configurations in a rung, eta 3:
         none promoted). Then, like synchronous successive halving, its highest rung with no
         promoted member yet sends its best one up, so every competition ends with a finalist."""
+        if not self._exhausted:
+            return None
         busy = {self._competition(self.issued[i]) for i in self.issued.keys() - self.finished}
+        busy |= {self._competition(point) for point in self._ahead}  # still to start, another shape
         for competition, rungs in self._rungs.items():
             if competition in busy:
                 continue
@@ -147,8 +153,10 @@ class AshaScheduler:
         return None
 
     def _finalist(self, accept: Accept) -> dict[str, Any] | None:
-        for point in self._finalists:
-            if accept(point):
+        for point in list(self._finalists):
+            if point["identifier"] in self.issued:  # trained by an earlier run (resume)
+                self._finalists.remove(point)
+            elif accept(point):
                 self._finalists.remove(point)
                 return point
         return None
@@ -160,8 +168,8 @@ class AshaScheduler:
             if accept(point):
                 self._ahead.remove(point)
                 return point
-        for index, configuration in self._configurations:
-            point = self._point(configuration, index % self.brackets)
+        for configuration in self._configurations:
+            point = self._point(configuration, self._bracket(configuration))
             if point["identifier"] in self.issued:
                 continue
             if accept(point):
@@ -169,18 +177,24 @@ class AshaScheduler:
             self._ahead.append(point)
             if len(self._ahead) >= LOOKAHEAD:
                 return None
+        self._exhausted = True
         return None
+
+    def _bracket(self, configuration: dict[str, Any]) -> int:
+        """The configuration's bracket: a hash of its identity, so brackets do not follow the order
+        the space lists its values in, and a resumed search puts it where it was."""
+        identifier, _ = identify(configuration, 0, self.seed)
+        return uuid.UUID(identifier).int % self.brackets
 
     def next_point(self, accept: Accept = _any) -> dict[str, Any] | None:
         """Promote if possible, else a finalist replicate, else a new configuration, the first that
         ``accept`` takes; None: nothing to hand out now."""
-        point = (self._promotion(accept) or self._finalist(accept) or self._next_new(accept)
-                 or self._closing_promotion(accept))
-        if point is not None and point["identifier"] in self.issued:
-            return self.next_point(accept)  # already trained by an earlier run (resume)
-        if point is not None:
-            self.issued[point["identifier"]] = point
-        return point
+        while (point := self._promotion(accept) or self._finalist(accept) or self._next_new(accept)
+               or self._closing_promotion(accept)) is not None:
+            if point["identifier"] not in self.issued:  # else trained by an earlier run (resume)
+                self.issued[point["identifier"]] = point
+                return point
+        return None
 
     def next_group(self, size: int) -> list[dict[str, Any]]:
         """Up to ``size`` points of one shape for one vectorised sim: the next point as ASHA orders
@@ -240,9 +254,10 @@ def persistent_asha(H, persis_info, gen_specs, libE_info):
     scheduler = restored_scheduler(settings, H)
     support = PersistentSupport(libE_info, EVAL_GEN_TAG)
     sims = SimsInFlight()
-    free = settings.initial_batch
+    free = settings.initial_batch  # workers without a sim
     while True:
         groups = _issue(scheduler, free, settings.group_size)
+        free -= len(groups)
         if groups:
             support.send(to_array(sims.rows(groups), gen_specs["out"]))
         if scheduler.running == 0:
@@ -253,5 +268,5 @@ def persistent_asha(H, persis_info, gen_specs, libE_info):
         for row in returned:
             scheduler.record(row["identifier"].item(), row["status"].item(), row["val_accuracy"].item(),
                              row["val_loss"].item())
-        free = sims.ended(row["identifier"].item() for row in returned)
+        free += sims.ended(row["identifier"].item() for row in returned)
     return None, persis_info, FINISHED_PERSISTENT_GEN_TAG

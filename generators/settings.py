@@ -16,7 +16,7 @@ class AshaSettings(BaseModel):
     budgets: tuple[int, ...] = Field(description="Epochs of each rung, the full budget last.")
     eta: int = Field(description="Promote the top 1/eta of a rung to eta times the epochs.")
     group_by: tuple[str, ...] = Field(description="Configurations compete within groups of equal values of these.")
-    brackets: int = Field(1, description="Hyperband brackets: the k-th configuration starts at rung k mod brackets.")
+    brackets: int = Field(1, description="Hyperband brackets: a configuration starts at its bracket's rung.")
 
 
 class GenSettings(HandedOver):

@@ -53,9 +53,11 @@ def _compile_adjoints(model: keras.Model, loss: keras.losses.Loss) -> Callable:
     """(model, x, y, zero perturbation) -> d(summed loss)/d perturbation, compiled once on
     whichever backend Keras runs: the one backend-specific piece. On JAX, ``model``'s weights
     are arguments, so the members of a vectorised group share one compiled program."""
-    summed_loss = _summed_loss(model, loss)
-
     backend = keras.backend.backend()
+    # TensorFlow and torch keep this function in a cache keyed weakly by the model: through a
+    # proxy it does not keep its own key alive (a warm trainer's models would pile up)
+    summed_loss = _summed_loss(model if backend == "jax" else weakref.proxy(model), loss)
+
     if backend == "tensorflow":
         import tensorflow as tf
 

@@ -52,6 +52,7 @@ class Unit:
     point: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     tracker: tracking.WandbTracker | None = None
+    result: dict[str, Any] | None = None  # written: a later failure of its group cannot lose it
 
 
 def train_points(sim_dirs: list[SimDir], options: TrainingOptions) -> list[dict[str, Any]]:
@@ -70,8 +71,9 @@ def train_points(sim_dirs: list[SimDir], options: TrainingOptions) -> list[dict[
     units = {index: _begin(sim_dir, options) for index, sim_dir in enumerate(sim_dirs) if index not in done}
     starting = [unit for unit in units.values() if unit.outcome is None]
     if starting:
-        _run_units(starting, options)
-    return [done[index] if index in done else _finish(units[index], started) for index in range(len(sim_dirs))]
+        _run_units(starting, options, started)
+    return [done[index] if index in done else units[index].result or _finish(units[index], started)
+            for index in range(len(sim_dirs))]
 
 
 def _vectorised(options: TrainingOptions) -> bool:
@@ -95,43 +97,53 @@ def _begin(sim_dir: SimDir, options: TrainingOptions) -> Unit:
     return unit
 
 
-def _run_units(units: list[Unit], options: TrainingOptions) -> None:
-    """Train the units on one task; a member that cannot be built fails alone, a failure of the
-    task or of the engine is every remaining unit's."""
+def _run_units(units: list[Unit], options: TrainingOptions, started: float) -> None:
+    """Train the units on one task, each recorded as soon as its part of the group ends; a member
+    that cannot be built fails alone, a failure of the task is every remaining unit's."""
     try:
         if len({shape_of(unit.point) for unit in units}) > 1:
             raise ValueError("a vectorised group's points must share architecture, task variant, sizes and epochs")
         data = load_task(units[0].point, options)  # before the backend starts: a task that cannot load costs no import
         configure_backend(int(units[0].point["seed"]), options.threads, options.task_cache)
-        members = {}
+        members, unit_of = [], {}
         for unit in units:
             try:
-                members[id(unit)] = _member(unit, options, data)
+                member = _member(unit, options, data)
             except Exception as error:  # noqa: BLE001 - e.g. its model cannot be built: this unit alone fails
                 unit.outcome = _failure(error, unit.sim_dir)
-        size = _run_engine(list(members.values()), data, options)
-        for unit in units:
-            if id(unit) in members:
-                unit.outcome = _outcome(members[id(unit)], unit.history, data) | size.as_record()
+                continue
+            members.append(member)
+            unit_of[id(member)] = unit
+
+        def finished(part: list[Member], size: GroupSize, error: Exception | None) -> None:
+            for member in part:
+                unit = unit_of[id(member)]
+                unit.outcome = _failure(error, unit.sim_dir) if error else \
+                    _outcome(member, unit.history, data) | size.as_record()
+                unit.result = _finish(unit, started)
+
+        _run_engine(members, data, options, finished)
     except Exception as error:  # noqa: BLE001 - the task or the program failed: every unit without an outcome
         for unit in units:
             if unit.outcome is None:
                 unit.outcome = _failure(error, unit.sim_dir)
 
 
-def _run_engine(members: list[Member], data: TaskData, options: TrainingOptions) -> GroupSize:
-    """Train the members: one alone by the options' engine, several as one vectorised group."""
+def _run_engine(members: list[Member], data: TaskData, options: TrainingOptions, finished) -> None:
+    """Train the members, telling ``finished`` of each part as it ends: on the JAX engine as one
+    vectorised group (one training is the group of one), else one by one with the options' engine."""
     from simulators.engines.memory import GroupSize
 
-    if len(members) == 1:
-        from simulators.engines import engine
+    if _vectorised(options):
+        from simulators.engines.jax_step import train_group
 
-        member = members[0]
+        train_group(members, data, options.memory_margin, finished)
+        return
+    from simulators.engines import engine
+
+    for member in members:
         engine(options.engine).train(member.model, data, member.plan, member.on_epoch)
-        return GroupSize(1)
-    from simulators.engines.jax_step import train_group
-
-    return train_group(members, data, options.memory_margin) if members else GroupSize(0)
+        finished([member], GroupSize(1), None)
 
 
 def configure_backend(seed: int, threads: int | None, task_cache: Path | None = None) -> None:

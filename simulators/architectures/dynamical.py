@@ -20,7 +20,7 @@ from simulators.architectures.options import (
     UnicornnOptions,
 )
 from simulators.architectures.scan import ScanRecurrence
-from simulators.engines.update_rules import UpdateRule
+from simulators.architectures.update_rule import UpdateRule
 
 
 def skew(matrix):
@@ -165,7 +165,7 @@ class ExponentialRNN(ScanRecurrence):
 
     def step(self, b_t, state, drive):
         (h,) = state
-        z = self.matmul(h, b_t) + drive
+        z = ops.matmul(h, b_t) + drive  # float32 always: bf16 would undo B's orthogonality
         return (ops.sign(z) * ops.relu(ops.abs(z) + self.modrelu_bias),)
 
 
@@ -234,5 +234,6 @@ class Unicornn(keras.layers.Layer):
             # only through the next step (dL/dh_t is the gradient by the state tensor of step t)
             sequence = states[0] if probe is None else states[0] - probe[..., :self.units]
             offset += width
-        read = ops.concatenate(every_state, axis=-1) if self.options.readout == "all_states" else sequence
+        top_y = states[0]  # as probed: the read-out reads the state tensor itself
+        read = ops.concatenate(every_state, axis=-1) if self.options.readout == "all_states" else top_y
         return read if self.return_sequences else read[:, -1]

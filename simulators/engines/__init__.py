@@ -15,7 +15,8 @@ from typing import Protocol
 
 import keras
 
-from simulators.engines.update_rules import AdamWithRules, UpdateRule
+from simulators.architectures.update_rule import UpdateRule
+from simulators.engines.update_rules import AdamWithRules
 from simulators.tasks.base import TaskData
 
 
@@ -57,7 +58,7 @@ class Engine(Protocol):
 
 def resolve(name: str) -> str:
     """``auto``: the jitted JAX step wherever Keras runs on JAX (on a GPU up to 1.3x fit's
-    samples/s at batch 128, on a CPU 0.94-1.4x per CPU-second: README, Performance), else fit."""
+    samples/s at batch 128, on a CPU 0.94-1.4x per CPU-second: docs/performance.md), else fit."""
     if name == "auto":
         return "jax" if keras.backend.backend() == "jax" else "fit"
     return name

@@ -13,6 +13,7 @@ a member of a group computes what it would alone.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -52,11 +53,17 @@ def _require_jax() -> None:
         )
 
 
-def train_group(members: list[Member], data: TaskData, memory_margin: float = 0.2) -> GroupSize:
+PartDone = Callable[[list[Member], GroupSize, "Exception | None"], None]
+
+
+def train_group(members: list[Member], data: TaskData, memory_margin: float = 0.2,
+                finished: PartDone | None = None) -> GroupSize:
     """Train ``members`` (same architecture, shapes, batch size and epochs) together: as many at
     once as the device's memory holds (less ``memory_margin`` of it), the rest in further parts;
     members restored from checkpoints of different epochs train in one program per epoch they
-    start at. Returns how many trained at once, and what one member needs."""
+    start at. ``finished(part, size, error)`` hears of each part as it ends (its members' records
+    can be written then) or fails (the next part still trains); without it a failure raises.
+    Returns how many trained at once, and what one member needs."""
     _require_jax()
     if len(members) > 1 and members[0].plan.schedule != "constant":
         raise ValueError("a vectorised group takes schedule: constant (a schedule holds one learning rate for all)")
@@ -66,20 +73,35 @@ def train_group(members: list[Member], data: TaskData, memory_margin: float = 0.
         member.model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         member.model.optimizer.build(member.model.trainable_variables)
     size = fitting_group_size(members, data, loss, memory_margin)
-    for part in range(0, len(members), size.members):
-        by_start: dict[int, list[Member]] = {}
-        for member in members[part:part + size.members]:
-            by_start.setdefault(member.plan.resume(member.model), []).append(member)
-        for start, starting_together in sorted(by_start.items()):
-            if start < starting_together[0].plan.epochs:
-                _train_from(starting_together, start, data, loss)
+    for first in range(0, len(members), size.members):
+        part = members[first:first + size.members]
+        try:
+            _train_part(part, data, loss)
+        except Exception as error:
+            if finished is None:
+                raise
+            finished(part, size, error)
+            continue
+        if finished is not None:
+            finished(part, size, None)
     return size
+
+
+def _train_part(members: list[Member], data: TaskData, loss) -> None:
+    """One program per epoch the members start at (restored from their checkpoints)."""
+    by_start: dict[int, list[Member]] = {}
+    for member in members:
+        by_start.setdefault(member.plan.resume(member.model), []).append(member)
+    for start, starting_together in sorted(by_start.items()):
+        if start < starting_together[0].plan.epochs:
+            _train_from(starting_together, start, data, loss)
 
 
 def fitting_group_size(members: list[Member], data: TaskData, loss, memory_margin: float) -> GroupSize:
     """How many of ``members`` fit at once: XLA's memory analysis of one member's epoch program
-    (compiled, not run) against the device's budget; all of them where the device reports none."""
-    budget = device_budget(memory_margin)
+    (compiled, not run) against the device's budget; all of them where the device reports none
+    or there is only one."""
+    budget = device_budget(memory_margin) if len(members) > 1 else None
     if budget is None:
         return GroupSize(len(members))
     import jax
@@ -90,7 +112,10 @@ def fitting_group_size(members: list[Member], data: TaskData, loss, memory_margi
     state = tuple(_stacked(one, variables_of) for variables_of in STATE_PARTS)
     arguments = (state, jnp.stack([jax.random.PRNGKey(0)]), data.x_train, data.y_train)
     abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), arguments)
-    working, argument_bytes = program_bytes(train_epoch.lower(*abstract).compile())
+    needs = program_bytes(train_epoch.lower(*abstract).compile())
+    if needs is None:  # this device's compiler gives no memory analysis: nothing to size by
+        return GroupSize(len(members))
+    working, argument_bytes = needs
     state_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(state))
     shared = argument_bytes - state_bytes + data.x_val.nbytes + data.y_val.nbytes  # the data, once for all
     member = working + state_bytes
@@ -109,7 +134,7 @@ def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     x_val, y_val = jnp.asarray(data.x_val), jnp.asarray(data.y_val)
     keys = jnp.stack([jax.random.PRNGKey(member.plan.seed) for member in members])
-    active = list(members)
+    active = set(range(len(members)))
     for epoch in range(start + 1, plan.epochs + 1):
         started = time.perf_counter()
         state, train_totals = train_epoch(state, jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, epoch),
@@ -120,13 +145,13 @@ def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None
         host_state = jax.device_get(state)  # one transfer, then each member's slice on the host
         seconds = time.perf_counter() - started
         for k, member in enumerate(members):
-            if member in active:  # a diverged member is still computed (the program's shape is fixed), not recorded
+            if k in active:  # a diverged member is still computed (the program's shape is fixed), not recorded
                 _copy_back(member.model, [[values[k] for values in part] for part in host_state])
                 record = _epoch_record(totals[k], data.objective, seconds)
                 if adjoints is not None and np.isfinite(record["loss"]):
                     record |= dict(zip(ADJOINT_FIELDS, adjoints[k].tolist()))
                 if not member.on_epoch(epoch, record):
-                    active.remove(member)
+                    active.discard(k)
         if not active:
             return
 

@@ -10,7 +10,7 @@ import keras
 from simulators.engines import EpochCallback, Plan
 
 
-@dataclass
+@dataclass(eq=False)  # a member is itself: engines keep and look them up by identity
 class Member:
     model: keras.Model
     plan: Plan

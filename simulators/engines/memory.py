@@ -48,7 +48,10 @@ def device_budget(margin: float) -> int | None:
     return int(limit * share * (1 - margin))
 
 
-def program_bytes(compiled) -> tuple[int, int]:
-    """(bytes the compiled program needs beyond its arguments, bytes of its arguments)."""
+def program_bytes(compiled) -> tuple[int, int] | None:
+    """(bytes the compiled program needs beyond its arguments, bytes of its arguments); None
+    where the device's compiler gives no memory analysis."""
     analysis = compiled.memory_analysis()
+    if analysis is None:
+        return None
     return analysis.temp_size_in_bytes + analysis.output_size_in_bytes, analysis.argument_size_in_bytes

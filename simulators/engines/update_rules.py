@@ -9,17 +9,10 @@ serves every engine, and its state (Adam's moments) checkpoints as before.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
-
 import keras
 from keras import ops
 
-
-class UpdateRule(NamedTuple):
-    """How one variable trains instead of by Adam at the learning rate."""
-
-    method: Literal["sgd", "adam"]
-    learning_rate_scale: float
+from simulators.architectures.update_rule import UpdateRule
 
 
 class AdamWithRules(keras.optimizers.Adam):

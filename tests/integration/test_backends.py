@@ -69,3 +69,38 @@ def test_expRNN_skew_rule_holds_on_the_jax_engine_and_in_groups():
     assert result.returncode == 0, result.stderr[-3000:]
     for where, errors in json.loads(result.stdout.strip().splitlines()[-1]).items():
         assert errors["skew_moved"] > 0 and errors["skew"] < 1e-3 and errors["adam"] < 1e-3, (where, errors)
+
+
+REMAT_ON_JAX = """
+import json
+import jax
+import numpy as np
+from simulators.architectures.compute import Compute
+from simulators.models import build_model, loss_and_metrics
+from tests.helpers.update_rule_check import tiny_classification
+
+data = tiny_classification()
+report = {}
+for architecture in ("lstm", "unicornn"):
+    plain = build_model(architecture, 8, 0, data)
+    remat = build_model(architecture, 8, 0, data, compute=Compute(remat=True, unroll=4))
+    remat.set_weights(plain.get_weights())
+    loss = loss_and_metrics(data)[0]
+    def value_and_grads(model):
+        def of(trainable):
+            logits, _ = model.stateless_call(trainable, [v.value for v in model.non_trainable_variables],
+                                             data.x_train, training=True)
+            return loss(data.y_train, logits)
+        return jax.value_and_grad(of)([v.value for v in model.trainable_variables])
+    (a, ga), (b, gb) = value_and_grads(plain), value_and_grads(remat)
+    gaps = [float(np.abs(np.asarray(x) - np.asarray(y)).max()) for x, y in zip(ga, gb)]
+    report[architecture] = [float(abs(a - b)), max(gaps)]
+print(json.dumps(report))
+"""
+
+
+def test_remat_and_unrolling_compute_the_same_loss_and_gradients_on_jax():
+    result = run_command(["python", "-c", REMAT_ON_JAX], env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    for architecture, (loss_gap, gradient_gap) in json.loads(result.stdout.strip().splitlines()[-1]).items():
+        assert loss_gap < 1e-6 and gradient_gap < 1e-5, architecture

@@ -130,3 +130,36 @@ def test_promotions_from_different_parents_train_as_one_group_and_each_ends_as_a
             assert together[name] == pytest.approx(alone[name], rel=1e-4, abs=1e-6), name
         assert together["group_members"] == 2 and alone["group_members"] == 1
         assert together["member_memory_mb"] is None  # a CPU reports no memory: nothing to size by
+
+
+TRAINED_IN_PARTS = """
+import json, tempfile
+from pathlib import Path
+import simulators.engines.jax_step as jax_step
+from generators.points import make_point
+from hypers.fields import defaults
+from simulators.engines.memory import GroupSize
+from simulators.options import TrainingOptions
+from simulators.run_dir import SimDir
+from tests.helpers.training import train_point, train_together
+
+jax_step.fitting_group_size = lambda members, data, loss, margin: GroupSize(min(2, len(members)), 1.0)
+options = TrainingOptions(engine="jax", tasks={"digits": {"train_samples": 200}})
+points = [make_point({**defaults(), "architecture": "gru", "dataset": "digits", "hidden_dim": 8, "epochs": 2,
+                      "learning_rate": 1e-2}, replicate=replicate, spec_seed=5) for replicate in range(5)]
+root = Path(tempfile.mkdtemp())
+alone = [train_point(p, options, root / "alone" / p["identifier"]) for p in points]
+together = train_together(points, options, [root / "group" / p["identifier"] for p in points])
+curves = [len(json.loads(SimDir(root / "group" / p["identifier"]).history.read_text())) for p in points]
+print(json.dumps({"alone": alone, "together": together, "curves": curves}))
+"""
+
+
+def test_a_group_too_large_for_the_device_trains_in_parts_each_member_once_as_alone():
+    result = run_command(["python", "-c", TRAINED_IN_PARTS], env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["curves"] == [2] * 5  # every member's two epochs, once: parts of 2, 2 and 1
+    for alone, together in zip(out["alone"], out["together"], strict=True):
+        assert together["status"] == "ok" and together["group_members"] == 2, together
+        assert together["val_loss"] == pytest.approx(alone["val_loss"], rel=1e-4, abs=1e-6)

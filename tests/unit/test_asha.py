@@ -2,6 +2,8 @@
 replicates, the state rebuilt on resume, and a real ASHA ensemble."""
 
 
+from collections import Counter
+
 import numpy as np
 
 from generators.asha import DEFAULT_GROUP_BY, AshaScheduler, rung_budgets, score, search_is_over
@@ -179,20 +181,55 @@ def test_a_group_holds_one_shape_and_never_waits_to_fill():
         assert best in {p["learning_rate"] for p in trained if p["architecture"] == architecture and p["epochs"] == 9}
 
 
-def test_brackets_start_configurations_at_later_rungs_in_turn():
-    asha = AshaScheduler(SPACE.configurations({"batch_size": 32}), seed=0, budgets=[1, 3, 9], eta=3,
+def bracket_starts(space, **kwargs):
+    asha = AshaScheduler(space.configurations({"batch_size": 32}), seed=0, budgets=[1, 3, 9], eta=3,
                          finalist_replicates=1, brackets=2)
-    trained = run_to_end(asha, workers=3)
-    starts = [p for p in trained if not p["resume_from"]]
-    assert sorted({p["epochs"] for p in starts}) == [1, 3] and len(starts) == 18
-    assert [p["epochs"] for p in starts[:4]] == [1, 3, 1, 3]
+    trained = run_to_end(asha, **kwargs)
+    return trained, {(p["architecture"], p["learning_rate"]): p["epochs"] for p in trained if not p["resume_from"]}
+
+
+def test_brackets_start_each_configuration_at_its_own_rung_whatever_order_the_space_lists():
+    trained, starts = bracket_starts(SPACE, workers=3)
+    rates = SPACE.choices["learning_rate"]
+    listed_backwards = SearchSpace.model_validate({"choices": {**SPACE.choices, "learning_rate": rates[::-1]}})
+    assert bracket_starts(listed_backwards, workers=3)[1] == starts  # the bracket follows the configuration
+    assert len(starts) == 18 and sorted(Counter(starts.values()).items())[0][1] >= 5  # both brackets used
     for point in trained:  # a promotion stays in its bracket: its chain starts at that bracket's rung
         root = point
         while root["resume_from"]:
             root = next(p for p in trained if p["identifier"] == root["resume_from"])
-        assert root["epochs"] in (1, 3)
-    for architecture, best in (("rnn", 0.016), ("gru", 0.064)):
-        assert best in {p["learning_rate"] for p in trained if p["architecture"] == architecture and p["epochs"] == 9}
+        assert root["epochs"] == starts[(root["architecture"], root["learning_rate"])]
+
+
+def test_a_grouped_search_with_brackets_promotes_below_eta_only_once_its_competition_started():
+    """A rung holding fewer than eta results promotes nobody by ASHA's rule; only the closing
+    promotion does, once every configuration of its competition (group and bracket) has started
+    (not while a group of another shape holds one of them back)."""
+    asha = AshaScheduler(SPACE.configurations({"batch_size": 32}), seed=0, budgets=[1, 3, 9], eta=3,
+                         finalist_replicates=1, brackets=2)
+    competition = {(c["architecture"], c["learning_rate"]): (c["architecture"], asha._bracket(c))
+                   for c in SPACE.configurations({"batch_size": 32})}
+    results, started = Counter(), Counter()
+    while group := asha.next_group(4):
+        for point in group:
+            key = competition[(point["architecture"], point["learning_rate"])]
+            if not point["resume_from"]:
+                started[key] += 1
+            elif results[(key, asha.issued[point["resume_from"]]["epochs"])] < 3:  # a closing promotion
+                assert started[key] == list(competition.values()).count(key), point
+        for point in group:
+            key = competition[(point["architecture"], point["learning_rate"])]
+            results[(key, point["epochs"])] += point["replicate"] == 0
+            asha.record(point["identifier"], "ok", quality(point), float("nan"))
+
+
+def test_resume_of_a_search_with_many_finalist_replicates_hands_out_nothing_again():
+    """Restored, every finalist replicate already trained is passed over in a loop, not by
+    recursion (a study's 10 replicates of its finalists run into the thousands)."""
+    full = run_to_end(scheduler(replicates=1500), workers=8)
+    resumed = scheduler(replicates=1500)
+    resumed.restore(full, [("ok", quality(p), float("nan")) for p in full])
+    assert resumed.next_point() is None
 
 
 def test_resume_of_a_grouped_search_repeats_nothing():

@@ -16,6 +16,7 @@ from ensembles.settings import trainings_per_sim
 from generators.grouping import SimsInFlight, group_points
 from run_ensemble import main
 from simulators.engines.memory import members_that_fit
+from simulators.options import AUTO_GROUP_LIMIT
 from simulators.training import shape_of
 
 
@@ -110,3 +111,11 @@ def test_dry_run_estimates_an_asha_search_by_the_epochs_successive_halving_train
     assert halving_epochs(9, [1, 3, 9], eta=3, replicates=2, brackets=2) == 22 + 27
     assert main(["--spec", str(PROJECT_ROOT / "ensembles" / "asha_sweep.yaml"), "--dry-run"]) == 0
     assert "GPU estimate: about" in capsys.readouterr().out
+
+
+def test_group_size_auto_groups_only_with_a_gpu(write_spec):
+    spec = load_spec(write_spec(simulator={"engine": "jax", "group_size": "auto"}))
+    on_cpu = spec.model_copy(update={"resources": spec.resources.model_copy(update={"gpus_per_node": 0})})
+    on_gpu = spec.model_copy(update={"resources": spec.resources.model_copy(update={"gpus_per_node": 1})})
+    assert trainings_per_sim(on_cpu) == 1  # groups do not pay on a CPU, and no memory bounds them there
+    assert trainings_per_sim(on_gpu) == AUTO_GROUP_LIMIT

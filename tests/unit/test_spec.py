@@ -41,6 +41,11 @@ def test_quick_spec_is_valid_and_small():
          "group_size > 1 takes schedule: constant"),
         ({"space": {"choices": {"architecture": ["rnn"], "dataset": ["group"], "permute": [False, True]}}},
          "dataset group (labels: running, one label per step) takes no permute or pad"),
+        ({"simulator": {"engine": "fit", "group_size": "auto"}}, "group_size > 1 needs engine 'jax' or 'auto'"),
+        ({"simulator": {"group_size": 0}}, "group_size takes 1 to 1024 or auto"),
+        ({"generator": {"kind": "asha", "min_budget": 1, "max_budget": 9, "brackets": 4}},
+         "generator.brackets: 4 brackets need as many rungs"),
+        ({"simulator": {"architectures": {"unicornn": {"readout": "middle"}}}}, "readout"),
     ],
 )
 def test_bad_specs_name_the_field(write_spec, sections, field):
