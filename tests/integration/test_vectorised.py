@@ -163,3 +163,35 @@ def test_a_group_too_large_for_the_device_trains_in_parts_each_member_once_as_al
     for alone, together in zip(out["alone"], out["together"], strict=True):
         assert together["status"] == "ok" and together["group_members"] == 2, together
         assert together["val_loss"] == pytest.approx(alone["val_loss"], rel=1e-4, abs=1e-6)
+
+
+BF16_RESUMED = """
+import json, tempfile
+from pathlib import Path
+from generators.points import make_point
+from hypers.fields import defaults
+from simulators.options import TrainingOptions
+from simulators.run_dir import SimDir
+from tests.helpers.training import train_point, train_together
+
+options = TrainingOptions(engine="jax", precision="bfloat16", scan_unroll=4, tasks={"digits": {"train_samples": 200}})
+points = [make_point({**defaults(), "architecture": "lstm", "dataset": "digits", "hidden_dim": 8, "epochs": 2,
+                      "learning_rate": 1e-2}, replicate=replicate, spec_seed=5) for replicate in range(2)]
+root = Path(tempfile.mkdtemp())
+straight = train_together(points, options, [root / "straight" / p["identifier"] for p in points])
+halves = [root / "halves" / p["identifier"] for p in points]
+train_together([{**p, "epochs": 1} for p in points], options, halves)
+for path in halves:
+    SimDir(path).result.unlink()  # stopped after epoch 1 with its checkpoint: resumed below
+resumed = train_together(points, options, halves)
+print(json.dumps({"straight": straight, "resumed": resumed}))
+"""
+
+
+def test_a_bfloat16_group_stopped_and_resumed_ends_as_trained_straight():
+    result = run_command(["python", "-c", BF16_RESUMED], env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    for straight, resumed in zip(out["straight"], out["resumed"], strict=True):
+        assert straight["status"] == resumed["status"] == "ok" and resumed["epochs_completed"] == 2
+        assert resumed["val_loss"] == pytest.approx(straight["val_loss"], rel=1e-4, abs=1e-6)
