@@ -122,8 +122,8 @@ def test_sigkilled_mpi_manager_leaves_no_rank_or_trainer_behind(endless_spec, tm
     manager = next(p for p in ranks if p.environ()["PMI_RANK"] == "0")
     assert_second_manager_refused(run_dir, manager.pid)
     processes = psutil.Process(launcher.pid).children(recursive=True)
-    # the trainers themselves, not the mpiexec that launched each
-    trainers = [p for p in processes if p.name() == "python" and str(TRAINER_SCRIPT) in p.cmdline()]
+    # the trainers themselves (the app is launched with this Python), not the mpiexec that launched each
+    trainers = [p for p in processes if p.cmdline()[:2] == [sys.executable, str(TRAINER_SCRIPT)]]
     assert len(trainers) == 2
     assert {os.getsid(p.pid) for p in trainers}.isdisjoint({os.getsid(r.pid) for r in ranks})  # own sessions
 
