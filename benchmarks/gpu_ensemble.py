@@ -89,14 +89,15 @@ def _task(args):
     return TaskData(x, y, x[: args.batch], y[: args.batch], objective="classification", n_classes=10)
 
 
-def measure(architecture: str, k: int, engine_name: str, compute: Compute, args) -> dict:
-    from simulators.engines import Plan, engine
-    from simulators.engines.jax_step import train_group
+def group(architecture: str, k: int, compute: Compute, args):
+    """K members of one shape on the benchmark's task (each its own seed and learning rate), the
+    task, and each member's epoch times as they are recorded."""
+    from simulators.engines import Plan
     from simulators.engines.member import Member
     from simulators.models import build_model
 
     data = _task(args)
-    seconds: list[list[float]] = [[] for _ in range(k)]  # each member's epoch times
+    seconds: list[list[float]] = [[] for _ in range(k)]
 
     def recorder(member: int):
         def record(epoch, metrics):
@@ -110,6 +111,14 @@ def measure(architecture: str, k: int, engine_name: str, compute: Compute, args)
                recorder(seed))
         for seed in range(k)
     ]
+    return members, data, seconds
+
+
+def measure(architecture: str, k: int, engine_name: str, compute: Compute, args) -> dict:
+    from simulators.engines import engine
+    from simulators.engines.jax_step import train_group
+
+    members, data, seconds = group(architecture, k, compute, args)
     started = time.perf_counter()
     size = None
     if engine_name == "fit":

@@ -28,6 +28,7 @@ from benchmarks.asha_vs_grid import compare, epochs_trained, run  # noqa: E402
 from benchmarks.gpu_ensemble import measure  # noqa: E402
 from benchmarks.train_throughput import environment  # noqa: E402
 from simulators.architectures.compute import Compute  # noqa: E402
+from simulators.records import Status  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -71,8 +72,10 @@ def timed_run(spec: Path, out: Path, args, overrides: list[str]) -> dict:
     frame = run(spec, out, args.sims_per_gpu, overrides)
     wall = time.perf_counter() - started
     epochs = epochs_trained(frame)
+    failed = frame[frame["status"] == Status.FAILED]
     return {"frame": frame, "wall_s": round(wall, 1), "epochs": epochs, "trainings": len(frame),
-            "samples_per_s": round(epochs * args.samples / wall, 1)}
+            "samples_per_s": round(epochs * args.samples / wall, 1),
+            "failures": failed.groupby("architecture")["error"].first().to_dict()}
 
 
 def microbenchmark(args) -> dict[str, float]:
@@ -115,6 +118,8 @@ def _print(report: dict, table) -> None:
         print(f"{name}: {r['trainings']} trainings, {r['epochs']} epochs in {r['wall_s']} s: {r['samples_per_s']} "
               f"samples/s end to end against {r['microbenchmark_samples_per_s']} in the microbenchmark "
               f"({r['samples_per_s'] / r['microbenchmark_samples_per_s']:.0%})")
+        for architecture, error in r["failures"].items():
+            print(f"{name}: {architecture} failed: {error}")
     grid, asha = report["grid"], report["asha"]
     print(f"asha: {asha['wall_s'] / grid['wall_s']:.0%} of the grid's GPU-seconds (one GPU: its wall time), "
           f"{asha['epochs'] / grid['epochs']:.0%} of its epochs; choice within the grid's spread in "

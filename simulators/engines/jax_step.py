@@ -64,14 +64,7 @@ def train_group(members: list[Member], data: TaskData, memory_margin: float = 0.
     start at. ``finished(part, size, error)`` hears of each part as it ends (its members' records
     can be written then) or fails (the next part still trains); without it a failure raises.
     Returns how many trained at once, and what one member needs."""
-    _require_jax()
-    if len(members) > 1 and members[0].plan.schedule != "constant":
-        raise ValueError("a vectorised group takes schedule: constant (a schedule holds one learning rate for all)")
-    loss, metrics = loss_and_metrics(data)
-    for member in members:  # each keeps its own optimizer, so its checkpoints hold its state
-        optimizer = member.plan.optimizer(len(data.x_train), update_rules(member.model))
-        member.model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
-        member.model.optimizer.build(member.model.trainable_variables)
+    loss = prepare(members, data)
     size = fitting_group_size(members, data, loss, memory_margin)
     for first in range(0, len(members), size.members):
         part = members[first:first + size.members]
@@ -85,6 +78,31 @@ def train_group(members: list[Member], data: TaskData, memory_margin: float = 0.
         if finished is not None:
             finished(part, size, None)
     return size
+
+
+def prepare(members: list[Member], data: TaskData):
+    """Compile each member's model with its own optimizer (so its checkpoints hold its state);
+    returns the loss all share."""
+    _require_jax()
+    if len(members) > 1 and members[0].plan.schedule != "constant":
+        raise ValueError("a vectorised group takes schedule: constant (a schedule holds one learning rate for all)")
+    loss, metrics = loss_and_metrics(data)
+    for member in members:
+        optimizer = member.plan.optimizer(len(data.x_train), update_rules(member.model))
+        member.model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        member.model.optimizer.build(member.model.trainable_variables)
+    return loss
+
+
+def epoch_program(members: list[Member], data: TaskData, loss):
+    """The jitted epoch of ``members`` (prepared) and the arguments it takes for their first epoch."""
+    import jax
+    import jax.numpy as jnp
+
+    train_epoch, _ = _programs(members[0].model, loss, data.objective, members[0].plan.batch_size)
+    state = tuple(_stacked(members, variables_of) for variables_of in STATE_PARTS)
+    keys = jnp.stack([jax.random.PRNGKey(member.plan.seed) for member in members])
+    return train_epoch, (state, keys, data.x_train, data.y_train)
 
 
 def _train_part(members: list[Member], data: TaskData, loss) -> None:
@@ -105,17 +123,14 @@ def fitting_group_size(members: list[Member], data: TaskData, loss, memory_margi
     if budget is None:
         return GroupSize(len(members))
     import jax
-    import jax.numpy as jnp
 
-    one = members[:1]
-    train_epoch, _ = _programs(one[0].model, loss, data.objective, one[0].plan.batch_size)
-    state = tuple(_stacked(one, variables_of) for variables_of in STATE_PARTS)
-    arguments = (state, jnp.stack([jax.random.PRNGKey(0)]), data.x_train, data.y_train)
+    train_epoch, arguments = epoch_program(members[:1], data, loss)
     abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), arguments)
     needs = program_bytes(train_epoch.lower(*abstract).compile())
     if needs is None:  # this device's compiler gives no memory analysis: nothing to size by
         return GroupSize(len(members))
     working, argument_bytes = needs
+    state = arguments[0]
     state_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(state))
     shared = argument_bytes - state_bytes + data.x_val.nbytes + data.y_val.nbytes  # the data, once for all
     member = working + state_bytes
