@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The GPU measurements behind docs/performance.md, in stages meant to fit one device call each
-# (10 minutes on one H200; the "all" stage ran past it there: split it when the budget is short). Run from the repository root, with keras, libensemble and pydantic
+# (10 minutes on one H200). Run from the repository root, with keras, libensemble and pydantic
 # carried as wheels in .whl/ (the GPU image has JAX but neither):
-#   bash benchmarks/gpu_session.sh levers|all|study
+#   bash benchmarks/gpu_session.sh levers|profile|rates|hidden256|study
 # Each stage writes its JSON under $OUT (or runs/gpu) after every measurement.
 set -uo pipefail
-stage=${1:?levers, all or study}
+stage=${1:?levers, profile, rates, hidden256 or study}
 out=${OUT:-runs/gpu}
 mkdir -p "$out"
 if [ -d .whl ]; then
@@ -24,17 +24,22 @@ levers)  # which lever pays, on the cheapest and a gated cell: precision, unroll
     bench --architectures lstm --k 512 --precision bfloat16 --unroll 8 --remat 1 --no-peak \
         --json "$out/levers_remat.json"
     ;;
-all)  # every architecture: the float32 baseline (gpu_throughput.yaml), the levers, hidden 256; bf16 parity
-    bench --architectures gru antisymmetric lipschitz exponential unicornn --k 64 --no-peak \
-        --json "$out/all_k64_float32.json"
-    bench --k 512 --precision bfloat16 --unroll 8 --remat 1 --no-peak --json "$out/all_k512_bf16.json"
-    bench --k 256 --hidden 256 --precision bfloat16 --unroll 8 --remat 1 --no-peak --json "$out/all_h256_bf16.json"
+profile)  # where a step's time goes: kernels per time step against K, and XLA's loop command buffers
+    python3 benchmarks/scan_profile.py --architectures rnn lstm --k 1 64 256 --json "$out/profile.json"
+    XLA_FLAGS=--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUSTOM_CALL,CUDNN,WHILE,CONDITIONAL \
+        python3 benchmarks/scan_profile.py --architectures rnn lstm --k 64 --json "$out/profile_while_graphs.json"
+    ;;
+rates)  # every architecture at the best lever setting, K from 64 to 512 (members_per_program says how many fit)
+    bench --k 64 256 512 --precision bfloat16 --unroll 8 --no-peak --json "$out/all_bf16_unroll8.json"
+    ;;
+hidden256)  # hidden 256 for every architecture; bf16 parity on the GPU
+    bench --k 64 --hidden 256 --precision float32 bfloat16 --unroll 8 --no-peak --json "$out/all_h256.json"
     python3 benchmarks/precision_parity.py --architectures lstm --json "$out/parity.json"
     ;;
 study)  # a study slice end to end through run_ensemble.py: grid and asha in groups, sharing the GPU
     python3 benchmarks/gpu_study.py --out runs/gpu_study --architectures rnn gru antisymmetric unicornn \
         --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --k 18 --sims-per-gpu 4 \
-        --samples 25600 --json "$out/study.json"
+        --replicates 4 --samples 12800 --json "$out/study.json"
     ;;
-*) echo "unknown stage $stage: levers, all or study" >&2; exit 2 ;;
+*) echo "unknown stage $stage: levers, profile, rates, hidden256 or study" >&2; exit 2 ;;
 esac

@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.gpu_ensemble import flops_per_sample, group  # noqa: E402
-from benchmarks.train_throughput import environment  # noqa: E402
-from simulators.architectures import ARCHITECTURE_NAMES  # noqa: E402
-from simulators.architectures.compute import Compute  # noqa: E402
+from benchmarks.gpu_ensemble import flops_per_sample, group
+from benchmarks.train_throughput import environment
+from simulators.architectures import ARCHITECTURE_NAMES
+from simulators.architectures.compute import Compute
 
 # HLO instructions that launch nothing: structure, aliases and control flow.
 NOT_KERNELS = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast", "while", "conditional", "call",
