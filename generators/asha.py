@@ -4,8 +4,10 @@ Every configuration starts with ``min_budget`` epochs. Whenever a worker frees u
 scheduler promotes, if it can, a configuration in the top 1/eta of its rung (within its group,
 by default one architecture on one task, so every task gets its own winners) to eta times the
 budget; a promoted training continues from its parent's checkpoint (``resume_from``). Otherwise
-it starts the next configuration. Configurations that reach the full budget are trained again
-with more replicates (from scratch, as the grid would) so finalists can be compared fairly.
+it starts the next configuration. Configurations that go to the full budget are trained again
+with more replicates (from scratch, as the grid would) so finalists can be compared fairly; the
+replicates start as soon as their configuration is sent to the full budget, alongside it, so the
+search's chain of trainings is no longer than that configuration's own.
 """
 
 from __future__ import annotations
@@ -107,12 +109,17 @@ class AshaScheduler:
         rung = self.budgets.index(point["epochs"])
         rungs = self._rungs.setdefault(self._competition(point), [[] for _ in self.budgets])
         rungs[rung].append((score(status, val_accuracy, val_loss), identifier))
-        if rung == len(self.budgets) - 1:
-            self._finalists.extend(
-                self._point(point, rung, replicate) for replicate in range(1, self.finalist_replicates)
-            )
         if point["resume_from"]:
             self._promoted.add(point["resume_from"])
+
+    def _issue(self, point: dict[str, Any]) -> None:
+        """File ``point`` as handed out; a configuration's first point at the full budget queues
+        its finalist replicates."""
+        self.issued[point["identifier"]] = point
+        top = len(self.budgets) - 1
+        if point["replicate"] == 0 and point["epochs"] == self.budgets[top]:
+            replicates = range(1, self.finalist_replicates)
+            self._finalists.extend(self._point(point, top, replicate) for replicate in replicates)
 
     def _promote(self, identifier: str, rung: int, accept: Accept) -> dict[str, Any] | None:
         point = self._point(self.issued[identifier], rung + 1, parent=identifier)
@@ -192,7 +199,7 @@ class AshaScheduler:
         while (point := self._promotion(accept) or self._finalist(accept) or self._next_new(accept)
                or self._closing_promotion(accept)) is not None:
             if point["identifier"] not in self.issued:  # else trained by an earlier run (resume)
-                self.issued[point["identifier"]] = point
+                self._issue(point)
                 return point
         return None
 
@@ -210,7 +217,7 @@ class AshaScheduler:
     def restore(self, points: list[dict[str, Any]], results: list[tuple[str, float, float]]) -> None:
         """Rebuild the state from trainings finished by earlier runs, in the order they ended."""
         for point, result in zip(points, results):
-            self.issued[point["identifier"]] = point
+            self._issue(point)
             self.record(point["identifier"], *result)
 
 

@@ -106,13 +106,20 @@ def epoch_program(members: list[Member], data: TaskData, loss):
 
 
 def _train_part(members: list[Member], data: TaskData, loss) -> None:
-    """One program per epoch the members start at (restored from their checkpoints)."""
+    """Members restored from checkpoints of different epochs: those furthest behind train alone
+    until they reach the next ones' epoch, then on together (one program per such phase). The
+    part takes the epochs of its furthest-behind member, not their sum, and each member still
+    trains as it would alone."""
     by_start: dict[int, list[Member]] = {}
     for member in members:
         by_start.setdefault(member.plan.resume(member.model), []).append(member)
-    for start, starting_together in sorted(by_start.items()):
-        if start < starting_together[0].plan.epochs:
-            _train_from(starting_together, start, data, loss)
+    starts = sorted(by_start)
+    epochs = members[0].plan.epochs
+    training: list[Member] = []
+    for start, until in zip(starts, [*starts[1:], epochs]):
+        training += by_start[start]
+        if start < min(until, epochs):
+            training = _train_from(training, start, min(until, epochs), data, loss)
 
 
 def fitting_group_size(members: list[Member], data: TaskData, loss, memory_margin: float) -> GroupSize:
@@ -137,8 +144,9 @@ def fitting_group_size(members: list[Member], data: TaskData, loss, memory_margi
     return GroupSize(members_that_fit(budget, member, shared, len(members)), member / 2**20)
 
 
-def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None:
-    """Epochs ``start + 1 ...`` of members whose models and optimizers hold the state of ``start``."""
+def _train_from(members: list[Member], start: int, stop: int, data: TaskData, loss) -> list[Member]:
+    """Epochs ``start + 1 ... stop`` of members whose models and optimizers hold the state of
+    ``start``; returns those that go on (the rest stopped: diverged, out of time)."""
     import jax
     import jax.numpy as jnp
 
@@ -150,7 +158,7 @@ def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None
     x_val, y_val = jnp.asarray(data.x_val), jnp.asarray(data.y_val)
     keys = jnp.stack([jax.random.PRNGKey(member.plan.seed) for member in members])
     active = set(range(len(members)))
-    for epoch in range(start + 1, plan.epochs + 1):
+    for epoch in range(start + 1, stop + 1):
         started = time.perf_counter()
         state, train_totals = train_epoch(state, jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, epoch),
                                           x_train, y_train)
@@ -168,7 +176,8 @@ def _train_from(members: list[Member], start: int, data: TaskData, loss) -> None
                 if not member.on_epoch(epoch, record):
                     active.discard(k)
         if not active:
-            return
+            break
+    return [members[k] for k in sorted(active)]
 
 
 # What a member's state is made of, in the order the programs take it.

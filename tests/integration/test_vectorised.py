@@ -29,18 +29,21 @@ root = Path(tempfile.mkdtemp())
 alone = [train_point(p, options, root / "alone" / p["identifier"]) for p in points[:3]]
 together = train_together(points, options, [root / "group" / p["identifier"] for p in points])
 curves = [json.loads(SimDir(root / "group" / p["identifier"]).history.read_text()) for p in points]
-# a member checkpointed after epoch 1 (the same point stopped there) and a fresh one: one program each
+# a member checkpointed after epoch 1 (the same point stopped there) and a fresh one: the fresh one
+# trains epoch 1 alone, then both train epoch 2 in one program
 first, second = root / "mixed" / "first", root / "mixed" / "second"
 train_point({**points[0], "epochs": 1}, options, first)
 SimDir(first).result.unlink()
 stopped_curve = json.loads(SimDir(first).history.read_text())
 mixed = train_together(points[:2], options, [first, second])
 mixed_curve = json.loads(SimDir(first).history.read_text())
+fresh_curve = json.loads(SimDir(second).history.read_text())
 # a member that cannot start (its parent checkpoint is gone) fails alone
 orphan = {**points[2], "resume_from": "no-such-parent"}
 cannot_start = train_together([points[0], orphan], options, [root / "start" / "a", root / "start" / "b"])
 print(json.dumps({"alone": alone, "together": together, "curves": curves, "mixed": mixed,
-                  "stopped_curve": stopped_curve, "mixed_curve": mixed_curve, "cannot_start": cannot_start}))
+                  "stopped_curve": stopped_curve, "mixed_curve": mixed_curve, "fresh_curve": fresh_curve,
+                  "cannot_start": cannot_start}))
 """
 
 
@@ -61,6 +64,7 @@ def test_group_members_match_training_alone_and_divergence_is_isolated():
         assert resumed["val_loss"] == pytest.approx(alone["val_loss"], rel=1e-4, abs=1e-6)
     assert [epoch["epoch"] for epoch in out["mixed_curve"]] == [1, 2]
     assert out["mixed_curve"][0] == out["stopped_curve"][0]  # epoch 1 kept (its timing too), not trained again
+    assert out["mixed_curve"][1]["seconds"] == out["fresh_curve"][1]["seconds"]  # epoch 2: one program for both
     started, orphan = out["cannot_start"]
     assert started["status"] == "ok" and started["val_loss"] == pytest.approx(out["alone"][0]["val_loss"], rel=1e-4)
     assert orphan["status"] == "failed" and "no-such-parent" in orphan["error"]

@@ -87,6 +87,26 @@ def test_each_group_promotes_its_best_and_finalists_get_replicates():
     assert len({p["identifier"] for p in trained}) == len(trained)
 
 
+def test_finalist_replicates_start_alongside_the_promotion_not_after_it():
+    """Sent to the full budget, a configuration's replicates are handed out at once: the search's
+    longest chain is one configuration's own (1 + 2 + 6 epochs here), not that plus a replicate's 9."""
+    asha, running, started_while_running = scheduler(), [], set()
+    while True:
+        while (point := asha.next_point()) is not None:
+            running.append(point)
+            if point["replicate"] == 1:
+                promoted = [p for p in running if p["replicate"] == 0 and p["epochs"] == 9
+                            and p["learning_rate"] == point["learning_rate"]
+                            and p["architecture"] == point["architecture"]]
+                started_while_running.update(p["identifier"] for p in promoted)
+        if not running:
+            break
+        point = running.pop(0)
+        asha.record(point["identifier"], "ok", quality(point), float("nan"))
+    assert started_while_running and started_while_running == {
+        i for i, p in asha.issued.items() if p["replicate"] == 0 and p["epochs"] == 9}
+
+
 def test_small_groups_still_reach_the_full_budget():
     """6 configurations per group, eta 3: with results in issue order the 1/eta rule can leave a
     rung of 2 with nobody promoted; once nothing else is left, the group's best there goes on."""
