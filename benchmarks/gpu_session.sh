@@ -17,12 +17,15 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 bench() { python3 benchmarks/gpu_ensemble.py --epochs 2 --batches 8 "$@"; }
 
 case $stage in
-levers)  # which lever pays, on the cheapest and a gated cell: precision, unrolling, K, remat
+levers)  # which lever pays, on the cheapest and a gated cell: precision, unrolling, K, remat, the fused kernel
     bench --architectures lstm rnn --k 64 --precision float32 bfloat16 --unroll 1 8 --json "$out/levers_k64.json"
     bench --architectures lstm rnn --k 256 --precision float32 bfloat16 --unroll 8 --no-peak \
         --json "$out/levers_k256.json"
     bench --architectures lstm --k 512 --precision bfloat16 --unroll 8 --remat 1 --no-peak \
         --json "$out/levers_remat.json"
+    # the fused Pallas kernel (never run on a GPU yet): against levers_k64.json's scan rows of one step per iteration
+    bench --architectures lstm rnn --k 64 --precision float32 bfloat16 --kernel fused --no-peak \
+        --json "$out/levers_fused.json"
     ;;
 all)  # every architecture: the float32 baseline (gpu_throughput.yaml), the levers, hidden 256; bf16 parity
     bench --architectures gru antisymmetric lipschitz exponential unicornn --k 64 --no-peak \
