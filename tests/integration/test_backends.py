@@ -154,7 +154,6 @@ def test_the_fused_kernel_computes_and_trains_as_the_scan_on_jax():
     result = run_command(["python", "-c", FUSED_VS_SCAN_ON_JAX], env={"KERAS_BACKEND": "jax"})
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    print(report)
     scan, fused = report.pop("trained").values()
     for architecture, found in report.items():
         assert found["uses_fused"] and found["loss_gap"] < 1e-6 and found["gradient_gap"] < 1e-5, architecture
