@@ -1,5 +1,6 @@
 """Many trainings per GPU in one program: vectorised groups of K models on the JAX engine, and
-the compute levers of the recurrence (precision of the products, scan unrolling, remat).
+the compute levers of the recurrence (precision of the products, scan unrolling, remat, and the
+fused Pallas kernel in place of the scan for rnn and lstm).
 
 For each architecture, K and lever setting: total training samples/s of the group (784 steps x
 1 feature, hidden 128, batch 128 per member), the matrix FLOP/s that is (``flops_per_sample``)
@@ -9,6 +10,7 @@ for a study-sized training (60,000 samples x 25 epochs). Prints a table, writes 
 
     KERAS_BACKEND=jax python benchmarks/gpu_ensemble.py --k 16 64 256 --precision float32 bfloat16 \\
         --unroll 1 8 --json gpu_ensemble.json
+    KERAS_BACKEND=jax python benchmarks/gpu_ensemble.py --architectures lstm rnn --k 64 --kernel scan fused
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--precision", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
     parser.add_argument("--unroll", type=int, nargs="+", default=[1], help="time steps per loop iteration")
     parser.add_argument("--remat", type=int, nargs="+", default=[0], choices=[0, 1])
+    parser.add_argument("--kernel", nargs="+", default=["scan"], choices=["scan", "fused"],
+                        help="what runs the time loop; fused: rnn and lstm (the others run the scan either way)")
     parser.add_argument("--steps", type=int, default=784)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--batch", type=int, default=128)
@@ -142,8 +146,8 @@ def measure(architecture: str, k: int, engine_name: str, compute: Compute, args)
 
 
 def _runs(args) -> list[tuple[str, int, Compute]]:
-    levers = [Compute(precision, unroll, bool(remat))
-              for precision, unroll, remat in itertools.product(args.precision, args.unroll, args.remat)]
+    levers = [Compute(precision, unroll, bool(remat), kernel) for precision, unroll, remat, kernel
+              in itertools.product(args.precision, args.unroll, args.remat, args.kernel)]
     return [("fit", 1, Compute())] * args.fit + [("jax", k, compute) for k in args.k for compute in levers]
 
 
@@ -153,7 +157,7 @@ def _line(row: dict, peaks: dict) -> str:
     peak = peaks.get(row["precision"])
     fraction = f"{100 * row['tflops'] / peak:5.1f}%" if peak else "     -"
     return (f"{row['architecture']:14} {row['engine']:>4} {row['k']:>4} {row['precision']:>8} {row['unroll']:>3} "
-            f"{int(row['remat']):>3} {row['samples_per_s']:>10} {row['tflops']:>7} {fraction} "
+            f"{int(row['remat']):>3} {row['kernel']:>5} {row['samples_per_s']:>10} {row['tflops']:>7} {fraction} "
             f"{row['member_mb'] or '-':>8} {row['trainings_per_hour']:>9} {row['compile_s']:>7}")
 
 
@@ -161,8 +165,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     peaks = {precision: round(matmul_peak_tflops(precision), 1) for precision in args.precision} if args.peak else {}
     print(f"dense matmul peak, TFLOP/s: {peaks}", flush=True)
-    print(f"{'architecture':14} {'eng':>4} {'K':>4} {'precis.':>8} {'unr':>3} {'rem':>3} {'samples/s':>10} "
-          f"{'TFLOP/s':>7} {'peak%':>6} {'MB/memb':>8} {'trainings/h':>9} {'compile':>7}", flush=True)
+    print(f"{'architecture':14} {'eng':>4} {'K':>4} {'precis.':>8} {'unr':>3} {'rem':>3} {'kern.':>5} "
+          f"{'samples/s':>10} {'TFLOP/s':>7} {'peak%':>6} {'MB/memb':>8} {'trainings/h':>9} {'compile':>7}", flush=True)
     results = []
     for architecture in args.architectures:
         for engine_name, k, compute in _runs(args):

@@ -2,10 +2,10 @@
 # The GPU measurements behind docs/performance.md, in stages meant to fit one device call each
 # (10 minutes on one H200). Run from the repository root, with keras, libensemble and pydantic
 # carried as wheels in .whl/ (the GPU image has JAX but neither):
-#   bash benchmarks/gpu_session.sh levers|profile|rates|hidden256|study
+#   bash benchmarks/gpu_session.sh fused|levers|profile|rates|hidden256|study
 # Each stage writes its JSON under $OUT (or runs/gpu) after every measurement.
 set -uo pipefail
-stage=${1:?levers, profile, rates, hidden256 or study}
+stage=${1:?fused, levers, profile, rates, hidden256 or study}
 out=${OUT:-runs/gpu}
 mkdir -p "$out"
 if [ -d .whl ]; then
@@ -17,6 +17,12 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 bench() { python3 benchmarks/gpu_ensemble.py --epochs 2 --batches 8 "$@"; }
 
 case $stage in
+fused)  # first: does the fused Pallas kernel (never run on a GPU yet) compile, match and pay, against the scan
+    bench --architectures lstm rnn --k 64 --precision float32 bfloat16 --kernel scan fused --no-peak \
+        --json "$out/fused_k64.json"
+    bench --architectures lstm rnn --k 256 --precision bfloat16 --kernel fused --no-peak --json "$out/fused_k256.json"
+    python3 benchmarks/precision_parity.py --architectures lstm --json "$out/parity.json"
+    ;;
 levers)  # which lever pays, on the cheapest and a gated cell: precision, unrolling, K, remat
     bench --architectures lstm rnn --k 64 --precision float32 bfloat16 --unroll 1 8 --json "$out/levers_k64.json"
     bench --architectures lstm rnn --k 256 --precision float32 bfloat16 --unroll 8 --no-peak \
@@ -32,14 +38,13 @@ profile)  # where a step's time goes: kernels per time step against K, and XLA's
 rates)  # every architecture at the best lever setting, K from 64 to 512 (members_per_program says how many fit)
     bench --k 64 256 512 --precision bfloat16 --unroll 8 --no-peak --json "$out/all_bf16_unroll8.json"
     ;;
-hidden256)  # hidden 256 for every architecture; bf16 parity on the GPU
+hidden256)  # hidden 256 for every architecture
     bench --k 64 --hidden 256 --precision float32 bfloat16 --unroll 8 --no-peak --json "$out/all_h256.json"
-    python3 benchmarks/precision_parity.py --architectures lstm --json "$out/parity.json"
     ;;
 study)  # a study slice end to end through run_ensemble.py: grid and asha in groups, sharing the GPU
     python3 benchmarks/gpu_study.py --out runs/gpu_study --architectures rnn gru antisymmetric unicornn \
         --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --k 18 --sims-per-gpu 4 \
         --replicates 4 --samples 12800 --json "$out/study.json"
     ;;
-*) echo "unknown stage $stage: levers, profile, rates, hidden256 or study" >&2; exit 2 ;;
+*) echo "unknown stage $stage: fused, levers, profile, rates, hidden256 or study" >&2; exit 2 ;;
 esac

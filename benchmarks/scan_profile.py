@@ -41,6 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--k", type=int, nargs="+", default=[1, 64, 256], help="group sizes")
     parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--unroll", type=int, default=1)
+    parser.add_argument("--kernel", default="scan", choices=["scan", "fused"],
+                        help="fused (rnn, lstm): on a GPU the time loop runs inside one Triton kernel, so no XLA "
+                        "loop of --steps trips is found there (time_loops 0); compare step_ms")
     parser.add_argument("--steps", type=int, default=784)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--batch", type=int, default=128)
@@ -109,7 +112,7 @@ def profile(architecture: str, k: int, compute: Compute, args) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    compute = Compute(args.precision, args.unroll)
+    compute = Compute(args.precision, args.unroll, kernel=args.kernel)
     print(f"{'architecture':14} {'K':>4} {'step ms':>8} {'us/t':>7} {'loops':>5} {'kern/t':>6} {'us/kern':>7} "
           f"{'samples/s':>10} {'TFLOP/s':>7}", flush=True)
     results = []

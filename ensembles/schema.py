@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from generators.asha import DEFAULT_GROUP_BY, rung_budgets
 from hypers.fields import choice_fields
 from hypers.space import SearchSpace
+from simulators.architectures.compute import FUSED_ARCHITECTURES
 from simulators.options import TrainingOptions, WorkerOptions
 from simulators.tasks.corruptions import NONE, check_image_datasets
 
@@ -150,6 +151,17 @@ class EnsembleSpec(_Strict):
         if self.adaptive and self.generator.brackets > len(self.budgets):
             raise ValueError(f"generator.brackets: {self.generator.brackets} brackets need as many rungs; the rungs "
                              f"are {self.budgets}: use at most {len(self.budgets)}")
+        return self
+
+    @model_validator(mode="after")
+    def _fused_kernel_serves_an_architecture(self) -> EnsembleSpec:
+        """kernel: fused falls back to the scan for the architectures it lacks (as remat is ignored
+        off JAX); asked for a space of none of its architectures, it would change nothing."""
+        chosen = self.space.choices["architecture"]
+        if self.simulator.kernel == "fused" and not set(chosen) & set(FUSED_ARCHITECTURES):
+            raise ValueError(f"simulator.kernel: fused runs {', '.join(FUSED_ARCHITECTURES)} only (other "
+                             f"architectures take the scan), and space.choices.architecture is {chosen}: set "
+                             f"simulator.kernel: scan, or choose one of {', '.join(FUSED_ARCHITECTURES)}")
         return self
 
     @model_validator(mode="after")

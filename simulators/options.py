@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from simulators.architectures.compute import Compute, Precision
+from simulators.architectures.compute import FUSED_ARCHITECTURES, Compute, Kernel, Precision
 from simulators.architectures.options import OPTIONS
 from simulators.tasks import TASK_NAMES, task_module
 
@@ -87,6 +87,11 @@ class TrainingOptions(BaseModel):
     remat: bool = Field(
         False, description="Recompute each time step in the backward pass instead of storing its intermediates: "
         "less memory per training (more of a group fits), more arithmetic (JAX).")
+    kernel: Kernel = Field(
+        "scan", description="What runs the recurrence's time loop: scan (keras.ops.scan, every backend and "
+        f"architecture) or fused (one Pallas kernel for all steps, with its own backward pass; "
+        f"{', '.join(FUSED_ARCHITECTURES)} on the JAX backend, the scan elsewhere; not yet measured on a GPU: "
+        "docs/performance.md).")
     memory_margin: float = Field(
         0.2, ge=0, lt=1, description="Share of a GPU's memory a vectorised group leaves free: the members that "
         "fit in the rest train at once, the others after them (engine jax).")
@@ -124,7 +129,7 @@ class TrainingOptions(BaseModel):
 
     @property
     def compute(self) -> Compute:
-        return Compute(self.precision, self.scan_unroll, self.remat)
+        return Compute(self.precision, self.scan_unroll, self.remat, self.kernel)
 
     def architecture_options(self, architecture: str):
         """The validated options of ``architecture``, the study's setup filled in."""

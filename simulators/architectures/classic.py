@@ -1,7 +1,8 @@
 """Elman RNN, LSTM and GRU: Keras' ``SimpleRNNCell``, ``LSTMCell`` and ``GRUCell`` (reset after),
 step for step and weight for weight (their shapes, gate order and initializers: tested against
 Keras' own layers), written as scans so the input projection leaves the loop and the compute
-options (precision, unrolling, rematerialisation) apply to them as to the other architectures."""
+options (precision, unrolling, rematerialisation) apply to them as to the other architectures. The
+Elman RNN and the LSTM also name their cell in the fused kernel (``fused.py``, ``kernel: fused``)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class KerasCellScan(ScanRecurrence):
 class SimpleRNNScan(KerasCellScan):
     """h_t = tanh(W x_t + b + U h_{t-1})."""
 
+    fused_cell = "rnn"
+
     def step(self, recurrent, state, drive):
         (h,) = state
         return (ops.tanh(drive + self.matmul(h, recurrent)),)
@@ -38,6 +41,7 @@ class LSTMScan(KerasCellScan):
 
     state_count = 2
     gates = 4
+    fused_cell = "lstm"
 
     def bias_initializer(self):
         units = self.units

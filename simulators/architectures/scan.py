@@ -3,7 +3,8 @@
 The input projection of all time steps is one matrix product before the scan (hoisted out of
 the loop), and only the step runs inside ``keras.ops.scan``: on a GPU that is one small product
 per step instead of two. ``Compute`` chooses the precision of the products, how many steps one
-iteration of the compiled loop runs, and whether the backward pass recomputes each step.
+iteration of the compiled loop runs, whether the backward pass recomputes each step, and whether
+a fused kernel (``fused.py``: the whole loop in one Pallas kernel) replaces the scan where it can.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ class ScanRecurrence(keras.layers.Layer):
     ``probed_states`` (how many of them the adjoint probes perturb) and ``gates`` (the input
     projection's width in units), add their recurrent weights in ``build_recurrent``, and define
     ``constants`` and ``step``. Their options give ``input_init`` and, where the study learns h_0,
-    ``initial_state``.
+    ``initial_state``. ``fused_cell`` names the cell of ``fused.CELLS`` that computes the same
+    step (its ``constants`` then are the recurrent kernel alone), for ``Compute.kernel`` fused.
     """
 
     state_count = 1
     probed_states = 1
     gates = 1
     input_bias = True
+    fused_cell: str | None = None
 
     def __init__(self, units: int, seed: int, options, return_sequences: bool = False,
                  compute: Compute = DEFAULT_COMPUTE, **kwargs):
@@ -102,6 +105,25 @@ class ScanRecurrence(keras.layers.Layer):
         state_width), added to the probed states after each step, lets the trainer differentiate
         the loss by every hidden state (the adjoints) in one backward pass."""
         drive = ops.transpose(self.drive(inputs), (1, 0, 2))  # time major for the scan
+        initial = self.initial_states(drive[0])
+        # The adjoint probes' perturbed call keeps the scan: the same function to rounding, run once
+        # an epoch on a probe batch, so a kernel that adds the perturbation would buy nothing.
+        if perturbation is None and self.uses_fused_kernel():
+            from simulators.architectures import fused
+
+            states = fused.sequence(self.fused_cell, drive, ops.convert_to_tensor(self.constants()), initial,
+                                    self.compute.precision)
+        else:
+            states = self._scanned_states(drive, initial, perturbation)
+        return tuple(ops.transpose(sequence, (1, 0, 2)) for sequence in states)
+
+    def uses_fused_kernel(self) -> bool:
+        """``Compute.kernel`` fused where the fused kernel serves: a cell it has, on the JAX backend
+        (Pallas); elsewhere the scan runs, as ``remat`` is ignored off JAX."""
+        return self.compute.kernel == "fused" and self.fused_cell is not None and keras.backend.backend() == "jax"
+
+    def _scanned_states(self, drive, initial, perturbation):
+        """Every state at every step, time major, through ``keras.ops.scan``."""
         constants = self.constants()
 
         def scan_step(state, drive_t):
@@ -115,12 +137,9 @@ class ScanRecurrence(keras.layers.Layer):
                 new_state[k] = new_state[k] + perturbation_t[:, k * self.units:(k + 1) * self.units]
             return tuple(new_state), tuple(new_state)
 
-        initial = self.initial_states(drive[0])
         if perturbation is None:  # training: no zero tensor to carry through every step
-            _, states = self._scan(scan_step, initial, drive)
-        else:
-            _, states = self._scan(perturbed_step, initial, (drive, ops.transpose(perturbation, (1, 0, 2))))
-        return tuple(ops.transpose(sequence, (1, 0, 2)) for sequence in states)
+            return self._scan(scan_step, initial, drive)[1]
+        return self._scan(perturbed_step, initial, (drive, ops.transpose(perturbation, (1, 0, 2))))[1]
 
     def _scan(self, step, initial, sequence):
         if self.compute.remat and keras.backend.backend() == "jax":

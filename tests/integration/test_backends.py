@@ -104,3 +104,59 @@ def test_remat_and_unrolling_compute_the_same_loss_and_gradients_on_jax():
     assert result.returncode == 0, result.stderr[-3000:]
     for architecture, (loss_gap, gradient_gap) in json.loads(result.stdout.strip().splitlines()[-1]).items():
         assert loss_gap < 1e-6 and gradient_gap < 1e-5, architecture
+
+
+FUSED_VS_SCAN_ON_JAX = """
+import json, tempfile
+from pathlib import Path
+import jax
+import numpy as np
+from generators.points import make_point
+from hypers.fields import defaults
+from simulators.architectures.compute import Compute
+from simulators.models import build_model, loss_and_metrics
+from simulators.options import TrainingOptions
+from tests.helpers.training import train_point
+from tests.helpers.update_rule_check import tiny_classification
+
+data = tiny_classification()
+loss = loss_and_metrics(data)[0]
+
+def value_and_grads(model):
+    def of(trainable):
+        logits, _ = model.stateless_call(trainable, [v.value for v in model.non_trainable_variables],
+                                         data.x_train, training=True)
+        return loss(data.y_train, logits)
+    return jax.value_and_grad(of)([v.value for v in model.trainable_variables])
+
+report = {}
+for architecture in ("rnn", "lstm"):
+    scan = build_model(architecture, 12, 0, data)
+    fused = build_model(architecture, 12, 0, data, compute=Compute(kernel="fused"))
+    fused.set_weights(scan.get_weights())
+    (a, ga), (b, gb) = value_and_grads(scan), value_and_grads(fused)
+    gaps = [float(np.abs(np.asarray(x) - np.asarray(y)).max()) for x, y in zip(ga, gb)]
+    report[architecture] = {"uses_fused": fused.get_layer("recurrent").uses_fused_kernel(),
+                            "loss_gap": float(abs(a - b)), "gradient_gap": max(gaps)}
+point = make_point({**defaults(), "architecture": "lstm", "dataset": "digits", "hidden_dim": 16, "epochs": 1,
+                    "batch_size": 32}, replicate=0, spec_seed=0)
+report["trained"] = {kernel: train_point(point, TrainingOptions(engine="jax", kernel=kernel,
+                                                                tasks={"digits": {"train_samples": 128}}),
+                                         Path(tempfile.mkdtemp()) / "sim")
+                     for kernel in ("scan", "fused")}
+print(json.dumps(report))
+"""
+
+
+def test_the_fused_kernel_computes_and_trains_as_the_scan_on_jax():
+    """rnn and lstm: the same loss and gradients from the same weights. lstm: an epoch of digits on
+    the JAX engine (its adjoint probes through the scan) ends where the scan's does, seed for seed."""
+    result = run_command(["python", "-c", FUSED_VS_SCAN_ON_JAX], env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    scan, fused = report.pop("trained").values()
+    for architecture, found in report.items():
+        assert found["uses_fused"] and found["loss_gap"] < 1e-6 and found["gradient_gap"] < 1e-5, architecture
+    assert scan["status"] == fused["status"] == "ok", (scan["error"], fused["error"])
+    for metric in ("loss", "val_loss", "val_accuracy", "terminal_adjoint"):
+        assert fused[metric] == pytest.approx(scan[metric], rel=1e-3, abs=1e-6), metric

@@ -10,7 +10,7 @@ from keras import ops
 
 from simulators.adjoint import _perturbed_output, _state_width, adjoint_norms
 from simulators.architectures import ARCHITECTURE_NAMES, architecture_options
-from simulators.architectures.compute import Compute
+from simulators.architectures.compute import FUSED_ARCHITECTURES, Compute
 from simulators.architectures.dynamical import (
     AntisymmetricRNN,
     lipschitz_composition,
@@ -285,3 +285,15 @@ def test_compute_options_change_how_not_what(architecture):
         np.testing.assert_allclose(computed, expected, atol=tolerance, rtol=tolerance)
         if compute.precision == "bfloat16":
             assert np.abs(computed - expected).max() > 1e-6  # the products really are bf16
+
+
+@pytest.mark.parametrize("architecture", FUSED_ARCHITECTURES)
+def test_kernel_fused_runs_the_scan_off_jax(architecture):
+    """Pallas runs on JAX only: on another backend a layer asked for the fused kernel runs the scan
+    (the same function; on JAX the fused kernel's parity is tests/unit/test_fused.py's)."""
+    data = small_task()
+    plain = build_model(architecture, 6, 0, data)
+    fused = build_model(architecture, 6, 0, data, compute=Compute(kernel="fused"))
+    fused.set_weights(plain.get_weights())
+    assert fused.get_layer("recurrent").uses_fused_kernel() == (keras.backend.backend() == "jax")
+    np.testing.assert_allclose(numpy_of(fused(data.x_train)), numpy_of(plain(data.x_train)), atol=1e-5)

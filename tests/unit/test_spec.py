@@ -46,12 +46,23 @@ def test_quick_spec_is_valid_and_small():
         ({"generator": {"kind": "asha", "min_budget": 1, "max_budget": 9, "brackets": 4}},
          "generator.brackets: 4 brackets need as many rungs"),
         ({"simulator": {"architectures": {"unicornn": {"readout": "middle"}}}}, "readout"),
+        ({"simulator": {"kernel": "triton"}}, "simulator.kernel"),
+        ({"simulator": {"kernel": "fused"}, "space": {"choices": {"architecture": ["gru"], "dataset": ["digits"]}}},
+         "simulator.kernel: fused runs rnn, lstm only (other architectures take the scan), and "
+         "space.choices.architecture is ['gru']: set simulator.kernel: scan, or choose one of rnn, lstm"),
     ],
 )
 def test_bad_specs_name_the_field(write_spec, sections, field):
     with pytest.raises(SpecError) as raised:
         load_spec(write_spec(**sections))
     assert field in str(raised.value), raised.value
+
+
+def test_a_fused_kernel_takes_a_space_with_some_architectures_it_lacks(write_spec):
+    """rnn runs fused, gru the scan: the fallback is per architecture, not an error."""
+    spec = load_spec(write_spec(simulator={"kernel": "fused"}))
+    assert spec.space.choices["architecture"] == ["rnn", "gru"]
+    assert spec.simulator.compute.kernel == "fused"
 
 
 def test_set_overrides_any_field(write_spec):

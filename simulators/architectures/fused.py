@@ -1,0 +1,232 @@
+"""The Elman RNN's and the LSTM's whole time loop in one Pallas kernel, with its own VJP.
+
+``keras.ops.scan`` runs a recurrence as a loop of small XLA kernels: on a GPU each of the 784
+steps of sequential MNIST launches dozens, and their fixed costs, not arithmetic, cap the
+throughput (docs/performance.md). Here one ``pallas_call`` (Triton on a GPU) runs every step:
+each program takes a block of the batch, loads the recurrent matrix once, loops over time with
+the states in registers and writes each step's states out. The backward pass is a second kernel
+looping over time in reverse; it recomputes what a step needs from the stored states (nothing
+else is kept, as with remat), and the recurrent matrix's gradient is one product over all steps
+after it, not a sum carried through the loop.
+
+Triton wants every loaded block's size a power of two and products at least 16 wide, so the
+units are padded to a power of two >= 16 and the batch to a multiple of ``BATCH_BLOCK``: padded
+units start at zero and stay there (their drive and weights are zero), so the padding changes no
+number. JAX only, imported lazily by ``ScanRecurrence`` on the JAX backend; off a GPU the kernels
+run in Pallas' interpreter (the same numbers, slowly: for the tests).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as pltriton
+
+BATCH_BLOCK = 16  # batch rows of one program: the smallest product Triton runs; not tuned on a GPU
+MIN_UNITS = 16
+
+
+class Cell(NamedTuple):
+    """A recurrence as the kernels see it. A step's ``gates`` pre-activations are drive_k + h U_k
+    (h: the first of its ``states``); ``step(pre, state) -> new state``; ``backward(pre, previous,
+    new, d_new) -> (d_pre, d_previous_rest)``: the pre-activations' cotangents and those of the
+    previous states after h (h's own goes through U, in the kernel). ``recomputes``: backward
+    needs ``pre``, recomputed from the previous h (else it gets None and the drive is not kept)."""
+
+    gates: int
+    states: int
+    step: Callable
+    backward: Callable
+    recomputes: bool
+
+
+def _rnn_step(pre, state):
+    return (jnp.tanh(pre[0]),)
+
+
+def _rnn_backward(pre, previous, new, d_new):
+    """tanh' from the output itself: no recomputation."""
+    (h,), (d_h,) = new, d_new
+    return (d_h * (1 - h * h),), ()
+
+
+def _lstm_gates(pre):
+    i, f, g, o = pre  # Keras' gate order
+    return jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+
+
+def _lstm_step(pre, state):
+    i, f, g, o = _lstm_gates(pre)
+    c = f * state[1] + i * g
+    return (o * jnp.tanh(c), c)
+
+
+def _lstm_backward(pre, previous, new, d_new):
+    i, f, g, o = _lstm_gates(pre)
+    (_, c_previous), (_, c), (d_h, d_c) = previous, new, d_new
+    tanh_c = jnp.tanh(c)
+    d_c = d_c + d_h * o * (1 - tanh_c * tanh_c)
+    d_pre = (d_c * g * i * (1 - i), d_c * c_previous * f * (1 - f), d_c * i * (1 - g * g),
+             d_h * tanh_c * o * (1 - o))
+    return d_pre, (d_c * f,)
+
+
+CELLS = {
+    "rnn": Cell(gates=1, states=1, step=_rnn_step, backward=_rnn_backward, recomputes=False),
+    "lstm": Cell(gates=4, states=2, step=_lstm_step, backward=_lstm_backward, recomputes=True),
+}
+
+
+def sequence(cell_name: str, drive, recurrent, initial: tuple, precision: str = "float32") -> tuple:
+    """Every state at every step, time major, through the fused kernels. ``drive`` (time, batch,
+    gates * units): the input projection of every step; ``recurrent`` (units, gates * units): the
+    recurrent kernel in Keras' layout; ``initial``: the states at t = 0, (batch, units) each;
+    ``precision``: bfloat16 multiplies bf16 operands (float32 products and sums). Returns one
+    (time, batch, units) array per state, h first."""
+    cell = CELLS[cell_name]
+    steps, batch, width = drive.shape
+    units = width // cell.gates
+    padded_units, padded_batch = max(MIN_UNITS, pl.next_power_of_2(units)), -(-batch // BATCH_BLOCK) * BATCH_BLOCK
+    drive = _pad(drive.reshape(steps, batch, cell.gates, units), {1: padded_batch, 3: padded_units})
+    recurrent = recurrent.reshape(units, cell.gates, units).transpose(1, 0, 2)  # U_k = recurrent[k]
+    recurrent = _pad(recurrent, {1: padded_units, 2: padded_units})
+    initial = tuple(_pad(state, {0: padded_batch, 1: padded_units}) for state in initial)
+    states = _fused(cell, precision, drive, recurrent, initial)
+    return tuple(state[:, :batch, :units] for state in states)
+
+
+def _pad(array, sizes: dict[int, int]):
+    """``array`` with zeros after its end along each axis of ``sizes``, up to that size."""
+    return jnp.pad(array, [(0, sizes.get(axis, size) - size) for axis, size in enumerate(array.shape)])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _fused(cell: Cell, precision: str, drive, recurrent, initial):
+    return _forward(cell, precision, drive, recurrent, initial)
+
+
+def _fused_forward(cell: Cell, precision: str, drive, recurrent, initial):
+    states = _forward(cell, precision, drive, recurrent, initial)
+    return states, (drive if cell.recomputes else None, recurrent, initial, states)
+
+
+def _fused_backward(cell: Cell, precision: str, residuals, cotangents):
+    """d drive and d h_0 (c_0) from the reverse kernel; dU = sum over steps of h_{t-1}^T dz_t,
+    one product over time and batch (cuDNN's split too): no (units, gates * units) sum per
+    program to carry through the loop."""
+    drive, recurrent, initial, states = residuals
+    previous = tuple(jnp.concatenate([first[None], sequence[:-1]]) for first, sequence in zip(initial, states))
+    d_drive, d_initial = _backward(cell, precision, drive, recurrent, previous, states, cotangents)
+    operand = _operand_dtype(precision)
+    d_recurrent = jnp.einsum("tbh,tbgk->ghk", previous[0].astype(operand), d_drive.astype(operand),
+                             preferred_element_type=jnp.float32)
+    return d_drive, d_recurrent, d_initial
+
+
+_fused.defvjp(_fused_forward, _fused_backward)
+
+
+def _forward(cell: Cell, precision: str, drive, recurrent, initial) -> tuple:
+    steps, batch, _, units = drive.shape
+    sequence_shape = jax.ShapeDtypeStruct((steps, batch, units), jnp.float32)
+    return _call(functools.partial(_forward_kernel, cell, precision, steps), batch,
+                 [(drive, 1), (recurrent, None), *((state, 0) for state in initial)],
+                 [(sequence_shape, 1)] * cell.states)
+
+
+def _backward(cell: Cell, precision: str, drive, recurrent, previous, states, cotangents):
+    steps, batch, units = states[0].shape
+    operands = [(recurrent, None), *([(drive, 1)] if cell.recomputes else []),
+                *((array, 1) for array in (*previous, *states, *cotangents))]
+    d_drive = jax.ShapeDtypeStruct((steps, batch, cell.gates, units), jnp.float32)
+    d_state = jax.ShapeDtypeStruct((batch, units), jnp.float32)
+    d_drive, *d_initial = _call(functools.partial(_backward_kernel, cell, precision, steps), batch, operands,
+                                [(d_drive, 1), *[(d_state, 0)] * cell.states])
+    return d_drive, tuple(d_initial)
+
+
+def _call(kernel, batch: int, operands: list, outputs: list):
+    """``kernel`` over a grid of batch blocks. ``operands`` and ``outputs``: (array or shape, the
+    axis that is the batch, None for one block that every program reads whole)."""
+    return pl.pallas_call(
+        kernel,
+        grid=(batch // BATCH_BLOCK,),
+        in_specs=[_block(array.shape, axis) for array, axis in operands],
+        out_specs=[_block(shape.shape, axis) for shape, axis in outputs],
+        out_shape=[shape for shape, _ in outputs],
+        compiler_params=pltriton.CompilerParams(),  # Triton, not Mosaic GPU (whose pallas_call is deprecated)
+        interpret=_interpret(),
+    )(*(array for array, _ in operands))
+
+
+def _interpret() -> bool:
+    """Off a GPU, Pallas' interpreter runs the kernels (a test may say otherwise, to lower them)."""
+    return jax.default_backend() != "gpu"
+
+
+def _block(shape: tuple[int, ...], batch_axis: int | None) -> pl.BlockSpec:
+    """One program's block: its ``BATCH_BLOCK`` rows of the batch axis, all of every other axis."""
+    block = tuple(BATCH_BLOCK if axis == batch_axis else size for axis, size in enumerate(shape))
+    return pl.BlockSpec(block, lambda i: tuple(i if axis == batch_axis else 0 for axis in range(len(shape))))
+
+
+def _operand_dtype(precision: str):
+    return jnp.bfloat16 if precision == "bfloat16" else jnp.float32
+
+
+def _load_recurrent(recurrent_ref, precision: str) -> tuple:
+    """U_k of every gate, loaded once per program (each (units, units): a Triton-sized block)."""
+    return tuple(recurrent_ref[k].astype(_operand_dtype(precision)) for k in range(recurrent_ref.shape[0]))
+
+
+def _pre_activations(drive_ref, t, h, recurrent: tuple, precision: str) -> tuple:
+    """drive_k(t) + h U_k for every gate k."""
+    h = h.astype(_operand_dtype(precision))
+    return tuple(drive_ref[t, :, k, :] + jnp.dot(h, matrix, preferred_element_type=jnp.float32)
+                 for k, matrix in enumerate(recurrent))
+
+
+def _forward_kernel(cell: Cell, precision: str, steps: int, drive_ref, recurrent_ref, *refs):
+    initial_refs, sequence_refs = refs[:cell.states], refs[cell.states:]
+    recurrent = _load_recurrent(recurrent_ref, precision)
+
+    def step(t, state):
+        new = cell.step(_pre_activations(drive_ref, t, state[0], recurrent, precision), state)
+        for ref, value in zip(sequence_refs, new):
+            ref[t] = value
+        return new
+
+    jax.lax.fori_loop(0, steps, step, tuple(ref[...] for ref in initial_refs))
+
+
+def _backward_kernel(cell: Cell, precision: str, steps: int, recurrent_ref, *refs):
+    """Time in reverse: each step's total cotangent (its output's plus the next step's), the
+    cell's backward, d drive written out, and the cotangent carried to the step before."""
+    drive_ref, refs = (refs[0], refs[1:]) if cell.recomputes else (None, refs)
+    n = cell.states
+    previous_refs, state_refs, cotangent_refs = refs[:n], refs[n:2 * n], refs[2 * n:3 * n]
+    d_drive_ref, d_initial_refs = refs[3 * n], refs[3 * n + 1:]
+    recurrent = _load_recurrent(recurrent_ref, precision)
+    operand = _operand_dtype(precision)
+
+    def step(s, carried):
+        t = steps - 1 - s
+        previous = tuple(ref[t] for ref in previous_refs)
+        pre = _pre_activations(drive_ref, t, previous[0], recurrent, precision) if cell.recomputes else None
+        d_new = tuple(ref[t] + d for ref, d in zip(cotangent_refs, carried))
+        d_pre, d_rest = cell.backward(pre, previous, tuple(ref[t] for ref in state_refs), d_new)
+        d_h = 0.0
+        for k, (d, matrix) in enumerate(zip(d_pre, recurrent)):
+            d_drive_ref[t, :, k, :] = d
+            d_h = d_h + jax.lax.dot_general(d.astype(operand), matrix, (((1,), (1,)), ((), ())),
+                                            preferred_element_type=jnp.float32)  # d U_k^T
+        return (d_h, *d_rest)
+
+    zeros = tuple(jnp.zeros(ref.shape, jnp.float32) for ref in d_initial_refs)
+    for ref, value in zip(d_initial_refs, jax.lax.fori_loop(0, steps, step, zeros)):
+        ref[...] = value
