@@ -9,12 +9,13 @@ import numpy as np
 from tests.helpers.fault_tasks import ATTEMPTS_ENV
 from tests.helpers.runs import run_command
 
+TIMEOUT_S = 75  # long enough for digits' 2 epochs on a loaded 2-core machine (40 s was not)
 EXPECTED = {
     "digits": ("ok", ""),
     "fault_raise": ("failed", "RuntimeError: injected failure"),
     "fault_exit": ("failed", "trainer exited with code 7"),
     "fault_segfault": ("failed", "trainer killed by SIGSEGV"),
-    "fault_sleep": ("timeout", "killed after the sim timeout of 40.0 s"),
+    "fault_sleep": ("timeout", f"killed after the sim timeout of {TIMEOUT_S:.1f} s"),
     "fault_nan": ("diverged", ""),
     "fault_flaky": ("ok", ""),  # fails its first attempt only: the retry trains it
 }
@@ -26,7 +27,7 @@ def test_every_kind_of_failure_is_recorded_and_the_ensemble_finishes(write_spec,
     spec_path = write_spec(
         space={"choices": {"architecture": ["rnn"], "dataset": list(EXPECTED), "hidden_dim": [8]}, "replicates": 1},
         # a fresh task cache: every attempt calls the task's load (a cached variant would skip it)
-        simulator={"isolation": "process", "timeout": 40, "retries": 1, "epochs": 2,
+        simulator={"isolation": "process", "timeout": TIMEOUT_S, "retries": 1, "epochs": 2,
                    "task_cache": str(tmp_path / "cache")},
     )
     attempts_log = tmp_path / "attempts.txt"
