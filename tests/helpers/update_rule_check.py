@@ -37,6 +37,16 @@ def gradients(model: keras.Model, data: TaskData) -> dict[str, np.ndarray]:
     return grads
 
 
+def loss_and_gradient_gaps(first: keras.Model, second: keras.Model, data: TaskData) -> tuple[float, float]:
+    """The largest differences between two models' training loss and gradients on ``data``: two
+    ways of computing one function (same weights) should differ by rounding only."""
+    loss = loss_and_metrics(data)[0]
+    losses = [float(keras.ops.convert_to_numpy(loss(data.y_train, model(data.x_train, training=True))))
+              for model in (first, second)]
+    pairs = zip(gradients(first, data).values(), gradients(second, data).values(), strict=True)
+    return abs(losses[0] - losses[1]), max(float(np.abs(a - b).max()) for a, b in pairs)
+
+
 def steps(models: list[keras.Model], train) -> list[dict[str, np.ndarray]]:
     """What ``train()`` (one optimizer step of each model) changed, per model and variable path."""
     before = [_values(model) for model in models]

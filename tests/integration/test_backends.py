@@ -73,11 +73,9 @@ def test_expRNN_skew_rule_holds_on_the_jax_engine_and_in_groups():
 
 REMAT_ON_JAX = """
 import json
-import jax
-import numpy as np
 from simulators.architectures.compute import Compute
-from simulators.models import build_model, loss_and_metrics
-from tests.helpers.update_rule_check import tiny_classification
+from simulators.models import build_model
+from tests.helpers.update_rule_check import loss_and_gradient_gaps, tiny_classification
 
 data = tiny_classification()
 report = {}
@@ -85,16 +83,7 @@ for architecture in ("lstm", "unicornn"):
     plain = build_model(architecture, 8, 0, data)
     remat = build_model(architecture, 8, 0, data, compute=Compute(remat=True, unroll=4))
     remat.set_weights(plain.get_weights())
-    loss = loss_and_metrics(data)[0]
-    def value_and_grads(model):
-        def of(trainable):
-            logits, _ = model.stateless_call(trainable, [v.value for v in model.non_trainable_variables],
-                                             data.x_train, training=True)
-            return loss(data.y_train, logits)
-        return jax.value_and_grad(of)([v.value for v in model.trainable_variables])
-    (a, ga), (b, gb) = value_and_grads(plain), value_and_grads(remat)
-    gaps = [float(np.abs(np.asarray(x) - np.asarray(y)).max()) for x, y in zip(ga, gb)]
-    report[architecture] = [float(abs(a - b)), max(gaps)]
+    report[architecture] = loss_and_gradient_gaps(plain, remat, data)
 print(json.dumps(report))
 """
 
@@ -109,35 +98,23 @@ def test_remat_and_unrolling_compute_the_same_loss_and_gradients_on_jax():
 FUSED_VS_SCAN_ON_JAX = """
 import json, tempfile
 from pathlib import Path
-import jax
-import numpy as np
 from generators.points import make_point
 from hypers.fields import defaults
 from simulators.architectures.compute import Compute
-from simulators.models import build_model, loss_and_metrics
+from simulators.models import build_model
 from simulators.options import TrainingOptions
 from tests.helpers.training import train_point
-from tests.helpers.update_rule_check import tiny_classification
+from tests.helpers.update_rule_check import loss_and_gradient_gaps, tiny_classification
 
 data = tiny_classification()
-loss = loss_and_metrics(data)[0]
-
-def value_and_grads(model):
-    def of(trainable):
-        logits, _ = model.stateless_call(trainable, [v.value for v in model.non_trainable_variables],
-                                         data.x_train, training=True)
-        return loss(data.y_train, logits)
-    return jax.value_and_grad(of)([v.value for v in model.trainable_variables])
-
 report = {}
 for architecture in ("rnn", "lstm"):
     scan = build_model(architecture, 12, 0, data)
     fused = build_model(architecture, 12, 0, data, compute=Compute(kernel="fused"))
     fused.set_weights(scan.get_weights())
-    (a, ga), (b, gb) = value_and_grads(scan), value_and_grads(fused)
-    gaps = [float(np.abs(np.asarray(x) - np.asarray(y)).max()) for x, y in zip(ga, gb)]
+    loss_gap, gradient_gap = loss_and_gradient_gaps(scan, fused, data)
     report[architecture] = {"uses_fused": fused.get_layer("recurrent").uses_fused_kernel(),
-                            "loss_gap": float(abs(a - b)), "gradient_gap": max(gaps)}
+                            "loss_gap": loss_gap, "gradient_gap": gradient_gap}
 point = make_point({**defaults(), "architecture": "lstm", "dataset": "digits", "hidden_dim": 16, "epochs": 1,
                     "batch_size": 32}, replicate=0, spec_seed=0)
 report["trained"] = {kernel: train_point(point, TrainingOptions(engine="jax", kernel=kernel,
