@@ -60,8 +60,8 @@ def train_group(members: list[Member], data: TaskData, memory_margin: float = 0.
                 finished: PartDone | None = None) -> GroupSize:
     """Train ``members`` (same architecture, shapes, batch size and epochs) together: as many at
     once as the device's memory holds (less ``memory_margin`` of it), the rest in further parts;
-    members restored from checkpoints of different epochs train in one program per epoch they
-    start at. ``finished(part, size, error)`` hears of each part as it ends (its members' records
+    members restored from checkpoints of different epochs share programs (``_train_part``).
+    ``finished(part, size, error)`` hears of each part as it ends (its members' records
     can be written then) or fails (the next part still trains); without it a failure raises.
     Returns how many trained at once, and what one member needs."""
     loss = prepare(members, data)
@@ -96,13 +96,17 @@ def prepare(members: list[Member], data: TaskData):
 
 def epoch_program(members: list[Member], data: TaskData, loss):
     """The jitted epoch of ``members`` (prepared) and the arguments it takes for their first epoch."""
+    train_epoch, _ = _programs(members[0].model, loss, data.objective, members[0].plan.batch_size)
+    return train_epoch, (*_state_and_keys(members), data.x_train, data.y_train)
+
+
+def _state_and_keys(members: list[Member]):
+    """The members' variables stacked as the programs take them, and each one's random key."""
     import jax
     import jax.numpy as jnp
 
-    train_epoch, _ = _programs(members[0].model, loss, data.objective, members[0].plan.batch_size)
     state = tuple(_stacked(members, variables_of) for variables_of in STATE_PARTS)
-    keys = jnp.stack([jax.random.PRNGKey(member.plan.seed) for member in members])
-    return train_epoch, (state, keys, data.x_train, data.y_train)
+    return state, jnp.stack([jax.random.PRNGKey(member.plan.seed) for member in members])
 
 
 def _train_part(members: list[Member], data: TaskData, loss) -> None:
@@ -114,12 +118,11 @@ def _train_part(members: list[Member], data: TaskData, loss) -> None:
     for member in members:
         by_start.setdefault(member.plan.resume(member.model), []).append(member)
     starts = sorted(by_start)
-    epochs = members[0].plan.epochs
     training: list[Member] = []
-    for start, until in zip(starts, [*starts[1:], epochs]):
+    for start, until in zip(starts, [*starts[1:], members[0].plan.epochs]):
         training += by_start[start]
-        if start < min(until, epochs):
-            training = _train_from(training, start, min(until, epochs), data, loss)
+        if start < until:
+            training = _train_from(training, start, until, data, loss)
 
 
 def fitting_group_size(members: list[Member], data: TaskData, loss, memory_margin: float) -> GroupSize:
@@ -153,10 +156,9 @@ def _train_from(members: list[Member], start: int, stop: int, data: TaskData, lo
     plan = members[0].plan
     train_epoch, evaluate = _programs(members[0].model, loss, data.objective, plan.batch_size)
     probe = group_adjoints(members[0].model, loss, data) if members[0].adjoints else None
-    state = tuple(_stacked(members, variables_of) for variables_of in STATE_PARTS)
+    state, keys = _state_and_keys(members)
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     x_val, y_val = jnp.asarray(data.x_val), jnp.asarray(data.y_val)
-    keys = jnp.stack([jax.random.PRNGKey(member.plan.seed) for member in members])
     active = set(range(len(members)))
     for epoch in range(start + 1, stop + 1):
         started = time.perf_counter()
