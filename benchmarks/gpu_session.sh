@@ -14,14 +14,17 @@ if [ -d .whl ]; then
 fi
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-bench() { python3 benchmarks/gpu_ensemble.py --epochs 2 --batches 8 "$@"; }
+# Each measurement is bounded (STEP_TIMEOUT seconds, default 300), so one that hangs leaves the
+# rest of the lease to the next ones; every JSON is written as its results come.
+limit() { timeout "${STEP_TIMEOUT:-300}" "$@" || echo "exit $? from: $*" >&2; }
+bench() { limit python3 benchmarks/gpu_ensemble.py --epochs 2 --batches 8 "$@"; }
 
 case $stage in
 fused)  # first: does the fused Pallas kernel (never run on a GPU yet) compile, match and pay, against the scan
     bench --architectures lstm rnn --k 64 --precision float32 bfloat16 --kernel scan fused --no-peak \
         --json "$out/fused_k64.json"
     bench --architectures lstm rnn --k 256 --precision bfloat16 --kernel fused --no-peak --json "$out/fused_k256.json"
-    python3 benchmarks/precision_parity.py --architectures lstm --json "$out/parity.json"
+    limit python3 benchmarks/precision_parity.py --architectures lstm rnn --variants bfloat16:scan float32:fused bfloat16:fused --json "$out/parity.json"
     ;;
 levers)  # which lever pays, on the cheapest and a gated cell: precision, unrolling, K, remat
     bench --architectures lstm rnn --k 64 --precision float32 bfloat16 --unroll 1 8 --json "$out/levers_k64.json"
@@ -31,9 +34,9 @@ levers)  # which lever pays, on the cheapest and a gated cell: precision, unroll
         --json "$out/levers_remat.json"
     ;;
 profile)  # where a step's time goes: kernels per time step against K, and XLA's loop command buffers
-    python3 benchmarks/scan_profile.py --architectures rnn lstm --k 1 64 256 --json "$out/profile.json"
+    limit python3 benchmarks/scan_profile.py --architectures rnn lstm --k 1 64 256 --json "$out/profile.json"
     XLA_FLAGS=--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUSTOM_CALL,CUDNN,WHILE,CONDITIONAL \
-        python3 benchmarks/scan_profile.py --architectures rnn lstm --k 64 --json "$out/profile_while_graphs.json"
+        limit python3 benchmarks/scan_profile.py --architectures rnn lstm --k 64 --json "$out/profile_while_graphs.json"
     ;;
 rates)  # every architecture at the best lever setting, K from 64 to 512 (members_per_program says how many fit)
     bench --k 64 256 512 --precision bfloat16 --unroll 8 --no-peak --json "$out/all_bf16_unroll8.json"
@@ -42,7 +45,7 @@ hidden256)  # hidden 256 for every architecture
     bench --k 64 --hidden 256 --precision float32 bfloat16 --unroll 8 --no-peak --json "$out/all_h256.json"
     ;;
 study)  # a study slice end to end through run_ensemble.py: grid and asha in groups, sharing the GPU
-    python3 benchmarks/gpu_study.py --out runs/gpu_study --architectures rnn gru antisymmetric unicornn \
+    limit python3 benchmarks/gpu_study.py --out runs/gpu_study --architectures rnn gru antisymmetric unicornn \
         --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --k 18 --sims-per-gpu 4 \
         --replicates 4 --samples 12800 --json "$out/study.json"
     ;;

@@ -97,29 +97,40 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     spec = args.out / "spec.yaml"
     spec.write_text(yaml.safe_dump(study_spec(args), sort_keys=False))
-    rates = microbenchmark(args)
-    grid = timed_run(spec, args.out / "grid", args, ["generator.kind=grid", f"space.choices.epochs=[{args.epochs}]"])
-    asha = timed_run(spec, args.out / "asha", args, args.asha)
-    table = compare(grid["frame"], asha["frame"], args.epochs)
-    for result in (grid, asha):
-        result["microbenchmark_samples_per_s"] = round(ideal_rate(result.pop("frame"), rates, args.samples), 1)
     report = {"environment": environment(), "settings": vars(args) | {"out": str(args.out), "json": str(args.json)},
-              "microbenchmark": rates, "grid": grid, "asha": asha, "cells": table.to_dict(orient="records")}
-    _print(report, table)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1, default=str))
+              "microbenchmark": microbenchmark(args)}
+    runs = {"grid": ["generator.kind=grid", f"space.choices.epochs=[{args.epochs}]"], "asha": args.asha}
+    frames = {}
+    for name, overrides in runs.items():  # each run is reported as it ends: a device lease may not see both
+        result = timed_run(spec, args.out / name, args, overrides)
+        frames[name] = result.pop("frame")
+        ideal = ideal_rate(frames[name], report["microbenchmark"], args.samples)
+        result["microbenchmark_samples_per_s"] = round(ideal, 1)
+        report[name] = result
+        _print_run(name, result)
+        _write(report, args.json)
+    table = compare(frames["grid"], frames["asha"], args.epochs)
+    report["cells"] = table.to_dict(orient="records")
+    _print_comparison(report, table)
+    _write(report, args.json)
     return 0
 
 
-def _print(report: dict, table) -> None:
+def _write(report: dict, path: Path | None) -> None:
+    if path:
+        path.write_text(json.dumps(report, indent=1, default=str))
+
+
+def _print_run(name: str, r: dict) -> None:
+    print(f"{name}: {r['trainings']} trainings, {r['epochs']} epochs in {r['wall_s']} s: {r['samples_per_s']} "
+          f"samples/s end to end against {r['microbenchmark_samples_per_s']} in the microbenchmark "
+          f"({r['samples_per_s'] / r['microbenchmark_samples_per_s']:.0%})", flush=True)
+    for architecture, error in r["failures"].items():
+        print(f"{name}: {architecture} failed: {error}", flush=True)
+
+
+def _print_comparison(report: dict, table) -> None:
     print(table.to_string(index=False))
-    for name in ("grid", "asha"):
-        r = report[name]
-        print(f"{name}: {r['trainings']} trainings, {r['epochs']} epochs in {r['wall_s']} s: {r['samples_per_s']} "
-              f"samples/s end to end against {r['microbenchmark_samples_per_s']} in the microbenchmark "
-              f"({r['samples_per_s'] / r['microbenchmark_samples_per_s']:.0%})")
-        for architecture, error in r["failures"].items():
-            print(f"{name}: {architecture} failed: {error}")
     grid, asha = report["grid"], report["asha"]
     print(f"asha: {asha['wall_s'] / grid['wall_s']:.0%} of the grid's GPU-seconds (one GPU: its wall time), "
           f"{asha['epochs'] / grid['epochs']:.0%} of its epochs; choice within the grid's spread in "
