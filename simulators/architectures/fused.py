@@ -29,6 +29,10 @@ from jax.experimental.pallas import triton as pltriton
 
 BATCH_BLOCK = 16  # batch rows of one program: the smallest product Triton runs; not tuned on a GPU
 MIN_UNITS = 16
+# A program keeps its recurrent blocks in shared memory (227 KiB on an H200). The largest measured
+# to compile there: one 256 x 256 bf16 block (rnn, hidden 256). An LSTM at hidden 128 asked for
+# 272 KiB (float32) and 348 KiB (bf16) and did not compile (docs/performance.md).
+RECURRENT_BYTES = 128 * 1024
 
 
 class Cell(NamedTuple):
@@ -80,6 +84,15 @@ CELLS = {
     "rnn": Cell(gates=1, states=1, step=_rnn_step, backward=_rnn_backward, recomputes=False),
     "lstm": Cell(gates=4, states=2, step=_lstm_step, backward=_lstm_backward, recomputes=True),
 }
+
+
+def fits(cell_name: str, units: int, precision: str) -> bool:
+    """Whether a program's recurrent blocks fit ``RECURRENT_BYTES``: every gate's U, twice where
+    the backward pass multiplies by U (to recompute the gates) as well as by its transpose."""
+    cell = CELLS[cell_name]
+    padded = max(MIN_UNITS, pl.next_power_of_2(units))
+    copies = 2 if cell.recomputes else 1
+    return cell.gates * padded * padded * jnp.dtype(_operand_dtype(precision)).itemsize * copies <= RECURRENT_BYTES
 
 
 def sequence(cell_name: str, drive, recurrent, initial: tuple, precision: str = "float32") -> tuple:

@@ -119,8 +119,13 @@ class ScanRecurrence(keras.layers.Layer):
 
     def uses_fused_kernel(self) -> bool:
         """``Compute.kernel`` fused where the fused kernel serves: a cell it has, on the JAX backend
-        (Pallas); elsewhere the scan runs, as ``remat`` is ignored off JAX."""
-        return self.compute.kernel == "fused" and self.fused_cell is not None and keras.backend.backend() == "jax"
+        (Pallas), with recurrent blocks a GPU program holds (``fused.fits``: an LSTM up to hidden
+        64); elsewhere the scan runs, as ``remat`` is ignored off JAX."""
+        if self.compute.kernel != "fused" or self.fused_cell is None or keras.backend.backend() != "jax":
+            return False
+        from simulators.architectures import fused
+
+        return fused.fits(self.fused_cell, self.units, self.compute.precision)
 
     def _scanned_states(self, drive, initial, perturbation):
         """Every state at every step, time major, through ``keras.ops.scan``."""

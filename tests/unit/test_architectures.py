@@ -297,3 +297,13 @@ def test_kernel_fused_runs_the_scan_off_jax(architecture):
     fused.set_weights(plain.get_weights())
     assert fused.get_layer("recurrent").uses_fused_kernel() == (keras.backend.backend() == "jax")
     np.testing.assert_allclose(numpy_of(fused(data.x_train)), numpy_of(plain(data.x_train)), atol=1e-5)
+
+
+@pytest.mark.parametrize("units, fused", [(32, True), (128, False)])
+def test_an_lstm_too_large_for_a_gpu_programs_shared_memory_runs_the_scan(units, fused, monkeypatch):
+    """The fused kernel's LSTM at hidden 128 did not compile on an H200 (out of shared memory):
+    there the layer keeps the scan, at hidden 32 it takes the kernel (``fused.fits``)."""
+    pytest.importorskip("jax")
+    model = build_model("lstm", units, 0, small_task(), compute=Compute(kernel="fused"))
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert model.get_layer("recurrent").uses_fused_kernel() == fused
