@@ -68,12 +68,31 @@ def gpu_hours_estimate(spec: EnsembleSpec, throughput_file: Path = THROUGHPUT_FI
     if hours is None:
         return None
     line = (f"plan: GPU estimate: about {hours:,.1f} GPU-hours of training steps for {what} on {table['device']} "
-            f"(engine jax at the rates measured in groups of {table['group_size']}, batch 128; {throughput_file.name})")
+            f"(engine jax in groups, batch 128, at the rates measured for {' else '.join(rate_sets(spec))}; "
+            f"{throughput_file.name} says how)")
     if unmeasured:
         line += f"; not measured, counted at the others' mean: {', '.join(sorted(unmeasured))}"
-    if table.get("note"):
-        line += f"; {table['note']}"
     return line
+
+
+def rate_sets(spec: EnsembleSpec) -> list[str]:
+    """The throughput file's rate sets that apply to the spec's compute settings, first choice
+    first: its precision with the fused kernel (where asked for), its precision, float32."""
+    precision = spec.simulator.precision
+    sets = [f"{precision}+fused"] if spec.simulator.kernel == "fused" else []
+    return list(dict.fromkeys([*sets, precision, "float32"]))
+
+
+def seconds_per_sample(architecture: str, hidden: int, table: dict, sets: list[str]) -> float | None:
+    """1 / samples/s of the first set that measured ``architecture`` over hidden sizes spanning
+    ``hidden`` (else the first that measured it at all), interpolated between its sizes."""
+    measured = [table["rates"][name]["samples_per_s"][architecture] for name in sets
+                if architecture in table["rates"].get(name, {}).get("samples_per_s", {})]
+    if not measured:
+        return None
+    rates = next((rates for rates in measured if min(rates) <= hidden <= max(rates)), measured[0])
+    sizes = sorted(rates)
+    return float(np.interp(hidden, sizes, [1 / rates[size] for size in sizes]))
 
 
 def gpu_hours(spec: EnsembleSpec, table: dict) -> tuple[float | None, set[str]]:
@@ -132,12 +151,11 @@ def _per_configuration(spec: EnsembleSpec, table: dict, epochs_of) -> tuple[list
 
 
 def _training_seconds(configuration: dict, spec: EnsembleSpec, table: dict) -> float | None:
-    measured = table["samples_per_s"].get(configuration["architecture"])
+    per_sample = seconds_per_sample(configuration["architecture"], configuration["hidden_dim"], table,
+                                     rate_sets(spec))
     dataset = table["datasets"].get(configuration["dataset"])
-    if measured is None or dataset is None:
+    if per_sample is None or dataset is None:
         return None
-    hidden = sorted(measured)
-    seconds_per_sample = np.interp(configuration["hidden_dim"], hidden, [1 / measured[h] for h in hidden])
     samples = spec.simulator.task_options(configuration["dataset"]).train_samples or dataset["train_samples"]
     steps = dataset["steps"] + configuration["pad"]
-    return float(samples * configuration["epochs"] * steps / table["steps"] * seconds_per_sample)
+    return float(samples * configuration["epochs"] * steps / table["steps"] * per_sample)

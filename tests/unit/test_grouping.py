@@ -11,7 +11,7 @@ import yaml
 
 import simulators.sim_function as sim
 from ensembles.loading import PROJECT_ROOT, load_spec
-from ensembles.resource_plan import gpu_hours, halving_epochs
+from ensembles.resource_plan import gpu_hours, halving_epochs, seconds_per_sample
 from ensembles.settings import trainings_per_sim
 from generators.grouping import SimsInFlight, group_points
 from run_ensemble import main
@@ -61,12 +61,23 @@ def test_dry_run_estimates_the_published_study_in_gpu_hours_from_measured_throug
                                  "replicates": 3},
         "simulator": {"tasks": {"mnist": {"train_samples": 1000}}},
     }))
-    table = {"device": "test", "group_size": 16, "steps": 784, "samples_per_s": {"rnn": {128: 1000, 256: 500}},
+    table = {"device": "test", "steps": 784, "rates": {"float32": {"samples_per_s": {"rnn": {128: 1000, 256: 500}}}},
              "datasets": {"mnist": {"train_samples": 60000, "steps": 784}}}
     hours, unmeasured = gpu_hours(load_spec(spec_path), table)
     # 1000 samples x 2 epochs x (784 + 1000) / 784 steps at 1/750 s per sample (hidden 192 halfway)
     assert hours == pytest.approx(1000 * 2 * 1784 / 784 * 0.0015 * 6 / 3600)  # the mean over 6 trainings
     assert unmeasured == {"rnn on digits"}
+
+
+def test_the_estimate_takes_the_rates_of_the_specs_compute_settings_where_measured():
+    table = {"rates": {"float32": {"samples_per_s": {"rnn": {128: 100, 256: 50}, "lstm": {128: 40, 256: 20}}},
+                       "bfloat16": {"samples_per_s": {"rnn": {128: 200, 256: 100}}},
+                       "bfloat16+fused": {"samples_per_s": {"rnn": {128: 800}}}}}
+    sets = ["bfloat16+fused", "bfloat16", "float32"]
+    assert seconds_per_sample("rnn", 128, table, sets) == pytest.approx(1 / 800)
+    assert seconds_per_sample("rnn", 192, table, sets) == pytest.approx((1 / 200 + 1 / 100) / 2)  # fused: 128 only
+    assert seconds_per_sample("lstm", 128, table, sets) == pytest.approx(1 / 40)  # only float32 measured it
+    assert seconds_per_sample("gru", 128, table, sets) is None
 
 
 def test_auto_engine_groups_only_where_a_gpu_and_the_jax_backend_are(write_spec, monkeypatch):
