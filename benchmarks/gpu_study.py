@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,9 +27,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.asha_vs_grid import compare, epochs_trained, run  # noqa: E402
-from benchmarks.gpu_ensemble import measure  # noqa: E402
 from benchmarks.train_throughput import environment  # noqa: E402
-from simulators.architectures.compute import Compute  # noqa: E402
 from simulators.records import Status  # noqa: E402
 
 
@@ -79,10 +79,17 @@ def timed_run(spec: Path, out: Path, args, overrides: list[str]) -> dict:
 
 
 def microbenchmark(args) -> dict[str, float]:
-    """The kernel's samples/s per architecture for a group of K, the same shapes and levers."""
-    bench = argparse.Namespace(steps=args.steps, hidden=args.hidden, batch=128, batches=10, epochs=3)
-    compute = Compute(args.precision, args.unroll)
-    return {a: measure(a, args.k, "jax", compute, bench)["samples_per_s"] for a in args.architectures}
+    """The kernel's samples/s per architecture for a group of K, the same shapes and levers. In a
+    process of its own: JAX in this one would hold most of the GPU (it preallocates 75%) while the
+    study's trainers run."""
+    with tempfile.TemporaryDirectory() as work:
+        result = Path(work) / "microbenchmark.json"
+        subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / "gpu_ensemble.py"), "--architectures",
+                        *args.architectures, "--k", str(args.k), "--precision", args.precision, "--unroll",
+                        str(args.unroll), "--steps", str(args.steps), "--hidden", str(args.hidden), "--batches", "10",
+                        "--epochs", "3", "--no-peak", "--json", str(result)], check=True)
+        rows = json.loads(result.read_text())["results"]
+    return {row["architecture"]: row["samples_per_s"] for row in rows if "samples_per_s" in row}
 
 
 def ideal_rate(frame, rates: dict[str, float], samples: int) -> float:
