@@ -13,6 +13,7 @@ import yaml
 
 from ensembles.schema import EnsembleSpec
 from ensembles.settings import trainings_per_sim
+from simulators.architectures.compute import fused_kernel_fits
 
 THROUGHPUT_FILE = Path(__file__).with_name("gpu_throughput.yaml")
 
@@ -49,7 +50,24 @@ def resource_plan(spec: EnsembleSpec, nodes: int, workers: int | None, sim_secon
     gpu_line = gpu_hours_estimate(spec)
     if gpu_line:
         lines.append(gpu_line)
+    fallback_line = fused_fallbacks(spec)
+    if fallback_line:
+        lines.append(fallback_line)
     return "\n".join(lines)
+
+
+def fused_fallbacks(spec: EnsembleSpec) -> str | None:
+    """Where ``kernel: fused`` will run the scan instead, said before the run rather than found in
+    its speed: architectures without a fused cell, and sizes whose blocks a GPU program cannot hold."""
+    if spec.simulator.kernel != "fused":
+        return None
+    scanned = sorted({(c["architecture"], c["hidden_dim"]) for c in spec.space.configurations(spec.point_defaults)
+                      if not fused_kernel_fits(c["architecture"], c["hidden_dim"], spec.simulator.precision)})
+    if not scanned:
+        return None
+    return ("plan: kernel fused runs the scan for " + ", ".join(f"{a} at hidden {h}" for a, h in scanned)
+            + f" (no fused cell, or recurrent blocks over what a GPU program holds in {spec.simulator.precision}: "
+            "docs/performance.md)")
 
 
 def gpu_hours_estimate(spec: EnsembleSpec, throughput_file: Path = THROUGHPUT_FILE) -> str | None:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from generators.asha import DEFAULT_GROUP_BY, rung_budgets
 from hypers.fields import choice_fields
 from hypers.space import SearchSpace
-from simulators.architectures.compute import FUSED_ARCHITECTURES
+from simulators.architectures.compute import FUSED_ARCHITECTURES, fused_kernel_fits
 from simulators.options import TrainingOptions, WorkerOptions
 from simulators.tasks.corruptions import NONE, check_image_datasets
 
@@ -155,13 +155,18 @@ class EnsembleSpec(_Strict):
 
     @model_validator(mode="after")
     def _fused_kernel_serves_an_architecture(self) -> EnsembleSpec:
-        """kernel: fused falls back to the scan for the architectures it lacks (as remat is ignored
-        off JAX); asked for a space of none of its architectures, it would change nothing."""
-        chosen = self.space.choices["architecture"]
-        if self.simulator.kernel == "fused" and not set(chosen) & set(FUSED_ARCHITECTURES):
-            raise ValueError(f"simulator.kernel: fused runs {', '.join(FUSED_ARCHITECTURES)} only (other "
-                             f"architectures take the scan), and space.choices.architecture is {chosen}: set "
-                             f"simulator.kernel: scan, or choose one of {', '.join(FUSED_ARCHITECTURES)}")
+        """kernel: fused falls back to the scan where it cannot run (as remat is ignored off JAX):
+        architectures it lacks, recurrent blocks a GPU program cannot hold. Where that is every
+        configuration, it would change nothing."""
+        if self.simulator.kernel != "fused":
+            return self
+        sizes = {(c["architecture"], c["hidden_dim"]) for c in self.space.configurations(self.point_defaults)}
+        if not any(fused_kernel_fits(a, h, self.simulator.precision) for a, h in sizes):
+            named = ", ".join(sorted(f"{a}/{h}" for a, h in sizes))
+            raise ValueError(f"simulator.kernel: fused runs {', '.join(FUSED_ARCHITECTURES)} where a GPU program holds "
+                             f"their recurrent weights (rnn to hidden 128 in float32 and 256 in bfloat16, lstm to "
+                             f"64), and no configuration of the space is one ({named}): set simulator.kernel: scan, "
+                             f"or choose such an architecture and size")
         return self
 
     @model_validator(mode="after")

@@ -27,12 +27,9 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pltriton
 
+from simulators.architectures.compute import FUSED_SHAPES, fused_units
+
 BATCH_BLOCK = 16  # batch rows of one program: the smallest product Triton runs; not tuned on a GPU
-MIN_UNITS = 16
-# A program keeps its recurrent blocks in shared memory (227 KiB on an H200). The largest measured
-# to compile there: one 256 x 256 bf16 block (rnn, hidden 256). An LSTM at hidden 128 asked for
-# 272 KiB (float32) and 348 KiB (bf16) and did not compile (docs/performance.md).
-RECURRENT_BYTES = 128 * 1024
 
 
 class Cell(NamedTuple):
@@ -81,18 +78,9 @@ def _lstm_backward(pre, previous, new, d_new):
 
 
 CELLS = {
-    "rnn": Cell(gates=1, states=1, step=_rnn_step, backward=_rnn_backward, recomputes=False),
-    "lstm": Cell(gates=4, states=2, step=_lstm_step, backward=_lstm_backward, recomputes=True),
+    "rnn": Cell(**FUSED_SHAPES["rnn"]._asdict(), states=1, step=_rnn_step, backward=_rnn_backward),
+    "lstm": Cell(**FUSED_SHAPES["lstm"]._asdict(), states=2, step=_lstm_step, backward=_lstm_backward),
 }
-
-
-def fits(cell_name: str, units: int, precision: str) -> bool:
-    """Whether a program's recurrent blocks fit ``RECURRENT_BYTES``: every gate's U, twice where
-    the backward pass multiplies by U (to recompute the gates) as well as by its transpose."""
-    cell = CELLS[cell_name]
-    padded = max(MIN_UNITS, pl.next_power_of_2(units))
-    copies = 2 if cell.recomputes else 1
-    return cell.gates * padded * padded * jnp.dtype(_operand_dtype(precision)).itemsize * copies <= RECURRENT_BYTES
 
 
 def sequence(cell_name: str, drive, recurrent, initial: tuple, precision: str = "float32") -> tuple:
@@ -104,7 +92,7 @@ def sequence(cell_name: str, drive, recurrent, initial: tuple, precision: str = 
     cell = CELLS[cell_name]
     steps, batch, width = drive.shape
     units = width // cell.gates
-    padded_units, padded_batch = max(MIN_UNITS, pl.next_power_of_2(units)), -(-batch // BATCH_BLOCK) * BATCH_BLOCK
+    padded_units, padded_batch = fused_units(units), -(-batch // BATCH_BLOCK) * BATCH_BLOCK
     drive = _pad(drive.reshape(steps, batch, cell.gates, units), {1: padded_batch, 3: padded_units})
     recurrent = recurrent.reshape(units, cell.gates, units).transpose(1, 0, 2)  # U_k = recurrent[k]
     recurrent = _pad(recurrent, {1: padded_units, 2: padded_units})

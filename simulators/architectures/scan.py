@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from simulators.architectures.compute import DEFAULT_COMPUTE, Compute
+from simulators.architectures.compute import DEFAULT_COMPUTE, Compute, fused_kernel_fits
 
 
 class ScanRecurrence(keras.layers.Layer):
@@ -119,13 +119,10 @@ class ScanRecurrence(keras.layers.Layer):
 
     def uses_fused_kernel(self) -> bool:
         """``Compute.kernel`` fused where the fused kernel serves: a cell it has, on the JAX backend
-        (Pallas), with recurrent blocks a GPU program holds (``fused.fits``: an LSTM up to hidden
-        64); elsewhere the scan runs, as ``remat`` is ignored off JAX."""
-        if self.compute.kernel != "fused" or self.fused_cell is None or keras.backend.backend() != "jax":
-            return False
-        from simulators.architectures import fused
-
-        return fused.fits(self.fused_cell, self.units, self.compute.precision)
+        (Pallas), with recurrent blocks a GPU program holds (``fused_kernel_fits``: an LSTM up to
+        hidden 64); elsewhere the scan runs, as ``remat`` is ignored off JAX."""
+        return (self.compute.kernel == "fused" and self.fused_cell is not None and keras.backend.backend() == "jax"
+                and fused_kernel_fits(self.fused_cell, self.units, self.compute.precision))
 
     def _scanned_states(self, drive, initial, perturbation):
         """Every state at every step, time major, through ``keras.ops.scan``."""

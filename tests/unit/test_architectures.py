@@ -10,7 +10,7 @@ from keras import ops
 
 from simulators.adjoint import _perturbed_output, _state_width, adjoint_norms
 from simulators.architectures import ARCHITECTURE_NAMES, architecture_options
-from simulators.architectures.compute import FUSED_ARCHITECTURES, Compute
+from simulators.architectures.compute import FUSED_ARCHITECTURES, Compute, fused_kernel_fits
 from simulators.architectures.dynamical import (
     AntisymmetricRNN,
     lipschitz_composition,
@@ -297,6 +297,17 @@ def test_kernel_fused_runs_the_scan_off_jax(architecture):
     fused.set_weights(plain.get_weights())
     assert fused.get_layer("recurrent").uses_fused_kernel() == (keras.backend.backend() == "jax")
     np.testing.assert_allclose(numpy_of(fused(data.x_train)), numpy_of(plain(data.x_train)), atol=1e-5)
+
+
+@pytest.mark.parametrize("cell_name, units, precision, compiled", [
+    ("rnn", 128, "float32", True), ("rnn", 256, "bfloat16", True),  # compiled and trained on an H200
+    ("lstm", 32, "float32", True),  # compiled and trained there (benchmarks/precision_parity.py)
+    ("lstm", 128, "float32", False), ("lstm", 128, "bfloat16", False),  # out of shared memory there
+    ("lstm", 64, "bfloat16", True), ("rnn", 256, "float32", False),  # not run: 64 and 256 KiB
+    ("gru", 32, "float32", False)])  # no fused cell
+def test_the_fused_kernel_takes_the_shapes_that_compiled_on_a_gpu_and_refuses_those_that_ran_out(
+        cell_name, units, precision, compiled):
+    assert fused_kernel_fits(cell_name, units, precision) == compiled
 
 
 @pytest.mark.parametrize("units, fused", [(32, True), (128, False)])

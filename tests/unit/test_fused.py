@@ -11,7 +11,7 @@ import jax.numpy as jnp  # noqa: E402
 
 from simulators.architectures import ARCHITECTURE_NAMES, recurrent_layer_factory  # noqa: E402
 from simulators.architectures.compute import FUSED_ARCHITECTURES  # noqa: E402
-from simulators.architectures.fused import CELLS, fits, sequence  # noqa: E402
+from simulators.architectures.fused import CELLS, sequence  # noqa: E402
 
 STEPS, BATCH, UNITS, MEMBERS = 8, 20, 12, 2  # batch and units off Triton's blocks: the padding is tested too
 
@@ -79,7 +79,7 @@ def test_fused_states_and_gradients_are_the_scans_for_every_member(cell_name, pr
 def test_kernels_lower_to_triton_for_a_gpu_at_the_benchmarks_shape(cell_name, units, monkeypatch):
     """Triton's rules (power-of-two blocks, 2-D products) checked here without a GPU: the vmapped
     forward and backward kernels at 784 steps, batch 128, and the largest hidden size that
-    ``fits``, lower to Triton calls. Not a compilation to the GPU, which only a GPU session shows."""
+    ``fused_kernel_fits``, lower to Triton calls. Not a compilation to the GPU, which only a GPU session shows."""
     from simulators.architectures import fused
 
     monkeypatch.setattr(fused, "_interpret", lambda: False)
@@ -95,15 +95,6 @@ def test_kernels_lower_to_triton_for_a_gpu_at_the_benchmarks_shape(cell_name, un
     group = jax.jit(jax.vmap(jax.grad(loss, argnums=(0, 1, 2))))
     lowered = group.trace(drive, recurrent, initial).lower(lowering_platforms=("cuda",)).as_text()
     assert lowered.count("__gpu$xla.gpu.triton") == 2  # the forward and the backward kernel
-
-
-@pytest.mark.parametrize("cell_name, units, precision, compiled", [
-    ("rnn", 128, "float32", True), ("rnn", 256, "bfloat16", True),  # compiled and trained on an H200
-    ("lstm", 128, "float32", False), ("lstm", 128, "bfloat16", False),  # out of shared memory there
-    ("lstm", 64, "bfloat16", True), ("rnn", 256, "float32", False)])  # not run: 64 and 256 KiB
-def test_fits_takes_the_shapes_that_compiled_on_a_gpu_and_refuses_those_that_ran_out(cell_name, units, precision,
-                                                                                   compiled):
-    assert fits(cell_name, units, precision) == compiled
 
 
 def test_the_fused_architectures_are_the_layers_with_a_fused_cell():

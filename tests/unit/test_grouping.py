@@ -11,7 +11,7 @@ import yaml
 
 import simulators.sim_function as sim
 from ensembles.loading import PROJECT_ROOT, load_spec
-from ensembles.resource_plan import gpu_hours, halving_epochs, seconds_per_sample
+from ensembles.resource_plan import fused_fallbacks, gpu_hours, halving_epochs, seconds_per_sample
 from ensembles.settings import trainings_per_sim
 from generators.grouping import SimsInFlight, group_points
 from run_ensemble import main
@@ -78,6 +78,17 @@ def test_the_estimate_takes_the_rates_of_the_specs_compute_settings_where_measur
     assert seconds_per_sample("rnn", 192, table, sets) == pytest.approx((1 / 200 + 1 / 100) / 2)  # fused: 128 only
     assert seconds_per_sample("lstm", 128, table, sets) == pytest.approx(1 / 40)  # only float32 measured it
     assert seconds_per_sample("gru", 128, table, sets) is None
+
+
+def test_dry_run_names_the_configurations_a_fused_kernel_leaves_to_the_scan(write_spec):
+    spec = load_spec(write_spec(simulator={"kernel": "fused", "precision": "bfloat16"},
+                                space={"choices": {"architecture": ["rnn", "lstm", "gru"], "dataset": ["digits"],
+                                                   "hidden_dim": [64, 128]}}))
+    assert fused_fallbacks(spec) == (
+        "plan: kernel fused runs the scan for gru at hidden 64, gru at hidden 128, lstm at hidden 128 (no fused "
+        "cell, or recurrent blocks over what a GPU program holds in bfloat16: docs/performance.md)")
+    scan = spec.model_copy(update={"simulator": spec.simulator.model_copy(update={"kernel": "scan"})})
+    assert fused_fallbacks(scan) is None
 
 
 def test_auto_engine_groups_only_where_a_gpu_and_the_jax_backend_are(write_spec, monkeypatch):

@@ -47,9 +47,11 @@ def test_quick_spec_is_valid_and_small():
          "generator.brackets: 4 brackets need as many rungs"),
         ({"simulator": {"architectures": {"unicornn": {"readout": "middle"}}}}, "readout"),
         ({"simulator": {"kernel": "triton"}}, "simulator.kernel"),
-        ({"simulator": {"kernel": "fused"}, "space": {"choices": {"architecture": ["gru"], "dataset": ["digits"]}}},
-         "simulator.kernel: fused runs rnn, lstm only (other architectures take the scan), and "
-         "space.choices.architecture is ['gru']: set simulator.kernel: scan, or choose one of rnn, lstm"),
+        ({"simulator": {"kernel": "fused"},
+          "space": {"choices": {"architecture": ["gru", "lstm"], "dataset": ["digits"], "hidden_dim": [128]}}},
+         "simulator.kernel: fused runs rnn, lstm where a GPU program holds their recurrent weights (rnn to hidden 128 "
+         "in float32 and 256 in bfloat16, lstm to 64), and no configuration of the space is one (gru/128, "
+         "lstm/128): set simulator.kernel: scan, or choose such an architecture and size"),
     ],
 )
 def test_bad_specs_name_the_field(write_spec, sections, field):
