@@ -163,10 +163,10 @@ class EnsembleSpec(_Strict):
         sizes = {(c["architecture"], c["hidden_dim"]) for c in self.space.configurations(self.point_defaults)}
         if not any(fused_kernel_fits(a, h, self.simulator.precision) for a, h in sizes):
             named = ", ".join(sorted(f"{a}/{h}" for a, h in sizes))
-            raise ValueError(f"simulator.kernel: fused runs {', '.join(FUSED_ARCHITECTURES)} where a GPU program holds "
-                             f"their recurrent weights (rnn to hidden 128 in float32 and 256 in bfloat16, lstm to "
-                             f"64), and no configuration of the space is one ({named}): set simulator.kernel: scan, "
-                             f"or choose such an architecture and size")
+            raise ValueError(f"simulator.kernel: fused runs {', '.join(FUSED_ARCHITECTURES)} where a GPU program "
+                             f"holds their recurrent weights (rnn to hidden 128 in float32 and 256 in bfloat16, "
+                             f"antisymmetric to 128, lstm to 64), and no configuration of the space is one ({named}): "
+                             f"set simulator.kernel: scan, or choose such an architecture and size")
         return self
 
     @model_validator(mode="after")

@@ -91,8 +91,8 @@ class TrainingOptions(BaseModel):
         "scan", description="What runs the recurrence's time loop: scan (keras.ops.scan, every backend and "
         f"architecture) or fused (one Pallas kernel for all steps, with its own backward pass; "
         f"{', '.join(FUSED_ARCHITECTURES)} on the JAX backend where a GPU program holds their recurrent weights: "
-        "rnn to hidden 256 in bfloat16, lstm to hidden 64; the scan elsewhere. On an H200 the rnn trains 3.3x "
-        "faster: docs/performance.md).")
+        "rnn to hidden 256 in bfloat16, antisymmetric to 128, lstm to 64; the scan elsewhere. On an H200 the rnn "
+        "trains 3.3x faster: docs/performance.md).")
     memory_margin: float = Field(
         0.2, ge=0, lt=1, description="Share of a GPU's memory a vectorised group leaves free: the members that "
         "fit in the rest train at once, the others after them (engine jax).")

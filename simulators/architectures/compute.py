@@ -21,7 +21,8 @@ class FusedShape(NamedTuple):
 
 # The architectures whose time loop the fused kernel runs (simulators/architectures/fused.py);
 # the others run the scan whatever ``kernel`` says.
-FUSED_SHAPES = {"rnn": FusedShape(gates=1, recomputes=False), "lstm": FusedShape(gates=4, recomputes=True)}
+FUSED_SHAPES = {"rnn": FusedShape(gates=1, recomputes=False), "lstm": FusedShape(gates=4, recomputes=True),
+                "antisymmetric": FusedShape(gates=1, recomputes=True)}
 FUSED_ARCHITECTURES = tuple(FUSED_SHAPES)
 MIN_FUSED_UNITS = 16  # Triton's smallest product
 # A fused program keeps its recurrent blocks in shared memory (227 KiB on an H200). The largest

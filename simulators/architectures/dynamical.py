@@ -31,6 +31,7 @@ class AntisymmetricRNN(ScanRecurrence):
     """h_t = h_{t-1} + eps tanh((W - W^T - gamma I) h_{t-1} + V x_t + b)  (Chang et al., 2019)."""
 
     options: AntisymmetricOptions
+    fused_cell = "antisymmetric"
 
     def build_recurrent(self):
         root = self.units if self.options.recurrent_std == "sigma_over_units" else math.sqrt(self.units)
@@ -44,6 +45,9 @@ class AntisymmetricRNN(ScanRecurrence):
     def step(self, matrix_t, state, drive):
         (h,) = state
         return (h + self.options.eps * ops.tanh(self.matmul(h, matrix_t) + drive),)
+
+    def fused_constants(self) -> tuple[float, ...]:
+        return (self.options.eps,)
 
 
 def lipschitz_composition(matrix, beta: float, gamma: float):

@@ -1,4 +1,5 @@
-"""The Elman RNN's and the LSTM's whole time loop in one Pallas kernel, with its own VJP.
+"""The Elman RNN's, the LSTM's and the AntisymmetricRNN's whole time loop in one Pallas kernel,
+with its own VJP.
 
 ``keras.ops.scan`` runs a recurrence as a loop of small XLA kernels: on a GPU each of the 784
 steps of sequential MNIST launches dozens, and their fixed costs, not arithmetic, cap the
@@ -34,10 +35,12 @@ BATCH_BLOCK = 16  # batch rows of one program: the smallest product Triton runs;
 
 class Cell(NamedTuple):
     """A recurrence as the kernels see it. A step's ``gates`` pre-activations are drive_k + h U_k
-    (h: the first of its ``states``); ``step(pre, state) -> new state``; ``backward(pre, previous,
-    new, d_new) -> (d_pre, d_previous_rest)``: the pre-activations' cotangents and those of the
-    previous states after h (h's own goes through U, in the kernel). ``recomputes``: backward
-    needs ``pre``, recomputed from the previous h (else it gets None and the drive is not kept)."""
+    (h: the first of its ``states``); ``step(pre, state, constants) -> new state``;
+    ``backward(pre, previous, new, d_new, constants) -> (d_pre, d_previous)``: the pre-activations'
+    cotangents and the previous states' other than through U (h's through U is added in the
+    kernel). ``constants``: the layer's scalar options the step reads (antisymmetric: eps).
+    ``recomputes``: backward needs ``pre``, recomputed from the previous h (else it gets None and
+    the drive is not kept)."""
 
     gates: int
     states: int
@@ -46,14 +49,27 @@ class Cell(NamedTuple):
     recomputes: bool
 
 
-def _rnn_step(pre, state):
+def _rnn_step(pre, state, constants):
     return (jnp.tanh(pre[0]),)
 
 
-def _rnn_backward(pre, previous, new, d_new):
+def _rnn_backward(pre, previous, new, d_new, constants):
     """tanh' from the output itself: no recomputation."""
     (h,), (d_h,) = new, d_new
-    return (d_h * (1 - h * h),), ()
+    return (d_h * (1 - h * h),), (0.0,)
+
+
+def _antisymmetric_step(pre, state, constants):
+    (eps,) = constants
+    return (state[0] + eps * jnp.tanh(pre[0]),)
+
+
+def _antisymmetric_backward(pre, previous, new, d_new, constants):
+    """h_{t-1} reaches h_t directly as well as through U; tanh' from the recomputed pre-activation
+    (from the states it would be (h_t - h_{t-1}) / eps, which cancels)."""
+    (eps,), (d_h,) = constants, d_new
+    tanh = jnp.tanh(pre[0])
+    return (d_h * eps * (1 - tanh * tanh),), (d_h,)
 
 
 def _lstm_gates(pre):
@@ -61,34 +77,37 @@ def _lstm_gates(pre):
     return jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
 
 
-def _lstm_step(pre, state):
+def _lstm_step(pre, state, constants):
     i, f, g, o = _lstm_gates(pre)
     c = f * state[1] + i * g
     return (o * jnp.tanh(c), c)
 
 
-def _lstm_backward(pre, previous, new, d_new):
+def _lstm_backward(pre, previous, new, d_new, constants):
     i, f, g, o = _lstm_gates(pre)
     (_, c_previous), (_, c), (d_h, d_c) = previous, new, d_new
     tanh_c = jnp.tanh(c)
     d_c = d_c + d_h * o * (1 - tanh_c * tanh_c)
     d_pre = (d_c * g * i * (1 - i), d_c * c_previous * f * (1 - f), d_c * i * (1 - g * g),
              d_h * tanh_c * o * (1 - o))
-    return d_pre, (d_c * f,)
+    return d_pre, (0.0, d_c * f)
 
 
 CELLS = {
     "rnn": Cell(**FUSED_SHAPES["rnn"]._asdict(), states=1, step=_rnn_step, backward=_rnn_backward),
     "lstm": Cell(**FUSED_SHAPES["lstm"]._asdict(), states=2, step=_lstm_step, backward=_lstm_backward),
+    "antisymmetric": Cell(**FUSED_SHAPES["antisymmetric"]._asdict(), states=1, step=_antisymmetric_step,
+                          backward=_antisymmetric_backward),
 }
 
 
-def sequence(cell_name: str, drive, recurrent, initial: tuple, precision: str = "float32") -> tuple:
+def sequence(cell_name: str, drive, recurrent, initial: tuple, precision: str = "float32",
+             constants: tuple[float, ...] = ()) -> tuple:
     """Every state at every step, time major, through the fused kernels. ``drive`` (time, batch,
     gates * units): the input projection of every step; ``recurrent`` (units, gates * units): the
     recurrent kernel in Keras' layout; ``initial``: the states at t = 0, (batch, units) each;
-    ``precision``: bfloat16 multiplies bf16 operands (float32 products and sums). Returns one
-    (time, batch, units) array per state, h first."""
+    ``precision``: bfloat16 multiplies bf16 operands (float32 products and sums); ``constants``:
+    the cell's scalar options. Returns one (time, batch, units) array per state, h first."""
     cell = CELLS[cell_name]
     steps, batch, width = drive.shape
     units = width // cell.gates
@@ -97,7 +116,7 @@ def sequence(cell_name: str, drive, recurrent, initial: tuple, precision: str = 
     recurrent = recurrent.reshape(units, cell.gates, units).transpose(1, 0, 2)  # U_k = recurrent[k]
     recurrent = _pad(recurrent, {1: padded_units, 2: padded_units})
     initial = tuple(_pad(state, {0: padded_batch, 1: padded_units}) for state in initial)
-    states = _fused(cell, precision, drive, recurrent, initial)
+    states = _fused(cell, precision, tuple(map(float, constants)), drive, recurrent, initial)
     return tuple(state[:, :batch, :units] for state in states)
 
 
@@ -106,23 +125,23 @@ def _pad(array, sizes: dict[int, int]):
     return jnp.pad(array, [(0, sizes.get(axis, size) - size) for axis, size in enumerate(array.shape)])
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _fused(cell: Cell, precision: str, drive, recurrent, initial):
-    return _forward(cell, precision, drive, recurrent, initial)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _fused(cell: Cell, precision: str, constants: tuple, drive, recurrent, initial):
+    return _forward(cell, precision, constants, drive, recurrent, initial)
 
 
-def _fused_forward(cell: Cell, precision: str, drive, recurrent, initial):
-    states = _forward(cell, precision, drive, recurrent, initial)
+def _fused_forward(cell: Cell, precision: str, constants: tuple, drive, recurrent, initial):
+    states = _forward(cell, precision, constants, drive, recurrent, initial)
     return states, (drive if cell.recomputes else None, recurrent, initial, states)
 
 
-def _fused_backward(cell: Cell, precision: str, residuals, cotangents):
+def _fused_backward(cell: Cell, precision: str, constants: tuple, residuals, cotangents):
     """d drive and d h_0 (c_0) from the reverse kernel; dU = sum over steps of h_{t-1}^T dz_t,
     one product over time and batch (cuDNN's split too): no (units, gates * units) sum per
     program to carry through the loop."""
     drive, recurrent, initial, states = residuals
     previous = tuple(jnp.concatenate([first[None], sequence[:-1]]) for first, sequence in zip(initial, states))
-    d_drive, d_initial = _backward(cell, precision, drive, recurrent, previous, states, cotangents)
+    d_drive, d_initial = _backward(cell, precision, constants, drive, recurrent, previous, states, cotangents)
     operand = _operand_dtype(precision)
     d_recurrent = jnp.einsum("tbh,tbgk->ghk", previous[0].astype(operand), d_drive.astype(operand),
                              preferred_element_type=jnp.float32)
@@ -132,21 +151,21 @@ def _fused_backward(cell: Cell, precision: str, residuals, cotangents):
 _fused.defvjp(_fused_forward, _fused_backward)
 
 
-def _forward(cell: Cell, precision: str, drive, recurrent, initial) -> tuple:
+def _forward(cell: Cell, precision: str, constants: tuple, drive, recurrent, initial) -> tuple:
     steps, batch, _, units = drive.shape
     sequence_shape = jax.ShapeDtypeStruct((steps, batch, units), jnp.float32)
-    return _call(functools.partial(_forward_kernel, cell, precision, steps), batch,
+    return _call(functools.partial(_forward_kernel, cell, precision, constants, steps), batch,
                  [(drive, 1), (recurrent, None), *((state, 0) for state in initial)],
                  [(sequence_shape, 1)] * cell.states)
 
 
-def _backward(cell: Cell, precision: str, drive, recurrent, previous, states, cotangents):
+def _backward(cell: Cell, precision: str, constants: tuple, drive, recurrent, previous, states, cotangents):
     steps, batch, units = states[0].shape
     operands = [(recurrent, None), *([(drive, 1)] if cell.recomputes else []),
                 *((array, 1) for array in (*previous, *states, *cotangents))]
     d_drive = jax.ShapeDtypeStruct((steps, batch, cell.gates, units), jnp.float32)
     d_state = jax.ShapeDtypeStruct((batch, units), jnp.float32)
-    d_drive, *d_initial = _call(functools.partial(_backward_kernel, cell, precision, steps), batch, operands,
+    d_drive, *d_initial = _call(functools.partial(_backward_kernel, cell, precision, constants, steps), batch, operands,
                                 [(d_drive, 1), *[(d_state, 0)] * cell.states])
     return d_drive, tuple(d_initial)
 
@@ -192,12 +211,12 @@ def _pre_activations(drive_ref, t, h, recurrent: tuple, precision: str) -> tuple
                  for k, matrix in enumerate(recurrent))
 
 
-def _forward_kernel(cell: Cell, precision: str, steps: int, drive_ref, recurrent_ref, *refs):
+def _forward_kernel(cell: Cell, precision: str, constants: tuple, steps: int, drive_ref, recurrent_ref, *refs):
     initial_refs, sequence_refs = refs[:cell.states], refs[cell.states:]
     recurrent = _load_recurrent(recurrent_ref, precision)
 
     def step(t, state):
-        new = cell.step(_pre_activations(drive_ref, t, state[0], recurrent, precision), state)
+        new = cell.step(_pre_activations(drive_ref, t, state[0], recurrent, precision), state, constants)
         for ref, value in zip(sequence_refs, new):
             ref[t] = value
         return new
@@ -205,9 +224,10 @@ def _forward_kernel(cell: Cell, precision: str, steps: int, drive_ref, recurrent
     jax.lax.fori_loop(0, steps, step, tuple(ref[...] for ref in initial_refs))
 
 
-def _backward_kernel(cell: Cell, precision: str, steps: int, recurrent_ref, *refs):
+def _backward_kernel(cell: Cell, precision: str, constants: tuple, steps: int, recurrent_ref, *refs):
     """Time in reverse: each step's total cotangent (its output's plus the next step's), the
-    cell's backward, d drive written out, and the cotangent carried to the step before."""
+    cell's backward, d drive written out, and the cotangent carried to the step before (h's
+    through U added to what the cell passes on directly)."""
     drive_ref, refs = (refs[0], refs[1:]) if cell.recomputes else (None, refs)
     n = cell.states
     previous_refs, state_refs, cotangent_refs = refs[:n], refs[n:2 * n], refs[2 * n:3 * n]
@@ -220,8 +240,7 @@ def _backward_kernel(cell: Cell, precision: str, steps: int, recurrent_ref, *ref
         previous = tuple(ref[t] for ref in previous_refs)
         pre = _pre_activations(drive_ref, t, previous[0], recurrent, precision) if cell.recomputes else None
         d_new = tuple(ref[t] + d for ref, d in zip(cotangent_refs, carried))
-        d_pre, d_rest = cell.backward(pre, previous, tuple(ref[t] for ref in state_refs), d_new)
-        d_h = 0.0
+        d_pre, (d_h, *d_rest) = cell.backward(pre, previous, tuple(ref[t] for ref in state_refs), d_new, constants)
         for k, (d, matrix) in enumerate(zip(d_pre, recurrent)):
             d_drive_ref[t, :, k, :] = d
             d_h = d_h + jax.lax.dot_general(d.astype(operand), matrix, (((1,), (1,)), ((), ())),

@@ -23,7 +23,8 @@ class ScanRecurrence(keras.layers.Layer):
     projection's width in units), add their recurrent weights in ``build_recurrent``, and define
     ``constants`` and ``step``. Their options give ``input_init`` and, where the study learns h_0,
     ``initial_state``. ``fused_cell`` names the cell of ``fused.CELLS`` that computes the same
-    step (its ``constants`` then are the recurrent kernel alone), for ``Compute.kernel`` fused.
+    step (its ``constants`` then are the recurrent kernel alone, its scalar options
+    ``fused_constants``), for ``Compute.kernel`` fused.
     """
 
     state_count = 1
@@ -78,6 +79,10 @@ class ScanRecurrence(keras.layers.Layer):
     def step(self, constants, state, drive):
         raise NotImplementedError
 
+    def fused_constants(self) -> tuple[float, ...]:
+        """The scalar options ``fused_cell``'s step reads (none unless a subclass says)."""
+        return ()
+
     def matmul(self, a, b):
         """a @ b in the layer's precision: bfloat16 operands, float32 products and sums."""
         if self.compute.precision == "float32":
@@ -112,7 +117,7 @@ class ScanRecurrence(keras.layers.Layer):
             from simulators.architectures import fused
 
             states = fused.sequence(self.fused_cell, drive, ops.convert_to_tensor(self.constants()), initial,
-                                    self.compute.precision)
+                                    self.compute.precision, self.fused_constants())
         else:
             states = self._scanned_states(drive, initial, perturbation)
         return tuple(ops.transpose(sequence, (1, 0, 2)) for sequence in states)

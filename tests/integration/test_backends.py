@@ -73,7 +73,7 @@ def test_expRNN_skew_rule_holds_on_the_jax_engine_and_in_groups():
 
 REMAT_ON_JAX = """
 import json
-from simulators.architectures.compute import Compute
+from simulators.architectures.compute import FUSED_ARCHITECTURES, Compute
 from simulators.models import build_model
 from tests.helpers.update_rule_check import loss_and_gradient_gaps, tiny_classification
 
@@ -100,7 +100,7 @@ import json, tempfile
 from pathlib import Path
 from generators.points import make_point
 from hypers.fields import defaults
-from simulators.architectures.compute import Compute
+from simulators.architectures.compute import FUSED_ARCHITECTURES, Compute
 from simulators.models import build_model
 from simulators.options import TrainingOptions
 from tests.helpers.training import train_point
@@ -108,7 +108,7 @@ from tests.helpers.update_rule_check import loss_and_gradient_gaps, tiny_classif
 
 data = tiny_classification()
 report = {}
-for architecture in ("rnn", "lstm"):
+for architecture in FUSED_ARCHITECTURES:
     scan = build_model(architecture, 12, 0, data)
     fused = build_model(architecture, 12, 0, data, compute=Compute(kernel="fused"))
     fused.set_weights(scan.get_weights())
@@ -126,7 +126,7 @@ print(json.dumps(report))
 
 
 def test_the_fused_kernel_computes_and_trains_as_the_scan_on_jax():
-    """rnn and lstm: the same loss and gradients from the same weights. lstm: an epoch of digits on
+    """Every fused architecture: the same loss and gradients from the same weights. lstm: an epoch of digits on
     the JAX engine (its adjoint probes through the scan) ends where the scan's does, seed for seed."""
     result = run_command(["python", "-c", FUSED_VS_SCAN_ON_JAX], env={"KERAS_BACKEND": "jax"})
     assert result.returncode == 0, result.stderr[-3000:]

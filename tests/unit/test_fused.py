@@ -14,9 +14,10 @@ from simulators.architectures.compute import FUSED_ARCHITECTURES  # noqa: E402
 from simulators.architectures.fused import CELLS, sequence  # noqa: E402
 
 STEPS, BATCH, UNITS, MEMBERS = 8, 20, 12, 2  # batch and units off Triton's blocks: the padding is tested too
+CONSTANTS = {"antisymmetric": (0.3,)}  # eps, larger than the study's 0.01 so the tanh path weighs
 
 
-def scanned(cell_name: str, drive, recurrent, initial, precision: str) -> tuple:
+def scanned(cell_name: str, drive, recurrent, initial, precision: str, constants: tuple = ()) -> tuple:
     """The scan path's recurrence (classic.py's steps, ScanRecurrence.matmul's precision) in JAX."""
     operand = jnp.bfloat16 if precision == "bfloat16" else jnp.float32
 
@@ -25,6 +26,8 @@ def scanned(cell_name: str, drive, recurrent, initial, precision: str) -> tuple:
                                  preferred_element_type=jnp.float32)
         if cell_name == "rnn":
             new = (jnp.tanh(z),)
+        elif cell_name == "antisymmetric":
+            new = (state[0] + CONSTANTS[cell_name][0] * jnp.tanh(z),)
         else:
             i, f, g, o = jnp.split(z, 4, axis=-1)
             c = jax.nn.sigmoid(f) * state[1] + jax.nn.sigmoid(i) * jnp.tanh(g)
@@ -52,7 +55,7 @@ def group_results(recurrence, cell_name: str, precision: str) -> tuple:
     drive, recurrent, initial, weights = member_inputs(cell_name)
 
     def loss(drive, recurrent, initial):
-        states = recurrence(cell_name, drive, recurrent, initial, precision)
+        states = recurrence(cell_name, drive, recurrent, initial, precision, CONSTANTS.get(cell_name, ()))
         return sum(jnp.sum(state * weights * (k + 1)) for k, state in enumerate(states)), states
 
     (value, states), grads = jax.jit(jax.vmap(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)))(
@@ -61,7 +64,8 @@ def group_results(recurrence, cell_name: str, precision: str) -> tuple:
 
 
 @pytest.mark.parametrize("cell_name, precision, tolerance",  # bf16 once: the cells share its casts
-                         [("rnn", "float32", 2e-5), ("lstm", "float32", 2e-5), ("lstm", "bfloat16", 2e-2)])
+                         [("rnn", "float32", 2e-5), ("lstm", "float32", 2e-5), ("lstm", "bfloat16", 2e-2),
+                          ("antisymmetric", "float32", 2e-5)])
 def test_fused_states_and_gradients_are_the_scans_for_every_member(cell_name, precision, tolerance):
     fused_loss, fused_states, fused_grads = group_results(sequence, cell_name, precision)
     scan_loss, scan_states, scan_grads = group_results(scanned, cell_name, precision)
@@ -75,7 +79,7 @@ def test_fused_states_and_gradients_are_the_scans_for_every_member(cell_name, pr
         np.testing.assert_allclose(fused_grad, scan_grad, atol=tolerance * max(scale, 1.0))
 
 
-@pytest.mark.parametrize("cell_name, units", [("rnn", 128), ("lstm", 64)])
+@pytest.mark.parametrize("cell_name, units", [("rnn", 128), ("lstm", 64), ("antisymmetric", 128)])
 def test_kernels_lower_to_triton_for_a_gpu_at_the_benchmarks_shape(cell_name, units, monkeypatch):
     """Triton's rules (power-of-two blocks, 2-D products) checked here without a GPU: the vmapped
     forward and backward kernels at 784 steps, batch 128, and the largest hidden size that
@@ -90,7 +94,8 @@ def test_kernels_lower_to_triton_for_a_gpu_at_the_benchmarks_shape(cell_name, un
     initial = tuple(jax.ShapeDtypeStruct((members, batch, units), jnp.float32) for _ in range(cell.states))
 
     def loss(drive, recurrent, initial):
-        return sum(jnp.sum(state) for state in sequence(cell_name, drive, recurrent, initial, "bfloat16"))
+        states = sequence(cell_name, drive, recurrent, initial, "bfloat16", CONSTANTS.get(cell_name, ()))
+        return sum(jnp.sum(state) for state in states)
 
     group = jax.jit(jax.vmap(jax.grad(loss, argnums=(0, 1, 2))))
     lowered = group.trace(drive, recurrent, initial).lower(lowering_platforms=("cuda",)).as_text()
