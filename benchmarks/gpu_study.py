@@ -27,7 +27,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.asha_vs_grid import compare, epochs_trained, run  # noqa: E402
-from benchmarks.train_throughput import environment  # noqa: E402
 from simulators.records import Status  # noqa: E402
 
 
@@ -78,18 +77,23 @@ def timed_run(spec: Path, out: Path, args, overrides: list[str]) -> dict:
             "failures": failed.groupby("architecture")["error"].first().to_dict()}
 
 
-def microbenchmark(args) -> dict[str, float]:
-    """The kernel's samples/s per architecture for a group of K, the same shapes and levers. In a
-    process of its own: JAX in this one would hold most of the GPU (it preallocates 75%) while the
-    study's trainers run."""
+def microbenchmark(args) -> tuple[dict, dict[str, float]]:
+    """The device's environment and the kernel's samples/s per architecture for a group of K, the
+    same shapes and levers. In a process of its own: JAX in this one would hold most of the GPU (it
+    preallocates 75%) while the study's trainers run. An architecture it cannot measure ends the
+    benchmark: without its rate, the ratio to the run's would mean nothing."""
     with tempfile.TemporaryDirectory() as work:
         result = Path(work) / "microbenchmark.json"
         subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / "gpu_ensemble.py"), "--architectures",
                         *args.architectures, "--k", str(args.k), "--precision", args.precision, "--unroll",
                         str(args.unroll), "--steps", str(args.steps), "--hidden", str(args.hidden), "--batches", "10",
                         "--epochs", "3", "--no-peak", "--json", str(result)], check=True)
-        rows = json.loads(result.read_text())["results"]
-    return {row["architecture"]: row["samples_per_s"] for row in rows if "samples_per_s" in row}
+        measured = json.loads(result.read_text())
+    rates = {row["architecture"]: row["samples_per_s"] for row in measured["results"] if "samples_per_s" in row}
+    missing = set(args.architectures) - set(rates)
+    if missing:
+        raise SystemExit(f"the microbenchmark measured no rate for {', '.join(sorted(missing))}: see its output above")
+    return measured["environment"], rates
 
 
 def ideal_rate(frame, rates: dict[str, float], samples: int) -> float:
@@ -104,8 +108,9 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     spec = args.out / "spec.yaml"
     spec.write_text(yaml.safe_dump(study_spec(args), sort_keys=False))
-    report = {"environment": environment(), "settings": vars(args) | {"out": str(args.out), "json": str(args.json)},
-              "microbenchmark": microbenchmark(args)}
+    device, rates = microbenchmark(args)
+    report = {"environment": device, "settings": vars(args) | {"out": str(args.out), "json": str(args.json)},
+              "microbenchmark": rates}
     runs = {"grid": ["generator.kind=grid", f"space.choices.epochs=[{args.epochs}]"], "asha": args.asha}
     frames = {}
     for name, overrides in runs.items():  # each run is reported as it ends: a device lease may not see both

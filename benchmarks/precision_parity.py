@@ -25,6 +25,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from benchmarks.train_throughput import environment  # noqa: E402
 from generators.points import make_point  # noqa: E402
 from hypers.fields import defaults  # noqa: E402
+from simulators.architectures.compute import fused_kernel_fits  # noqa: E402
 from simulators.options import TrainingOptions  # noqa: E402
 from simulators.records import write_json  # noqa: E402
 from simulators.run_dir import SimDir  # noqa: E402
@@ -37,6 +38,7 @@ TASKS = {
 }
 ACCURACY_BOUND, MSE_BOUND = 0.02, 0.10
 REFERENCE = "float32:scan"
+VARIANTS = [f"{precision}:{kernel}" for precision in ("float32", "bfloat16") for kernel in ("scan", "fused")]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,7 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--variants", nargs="+", default=["bfloat16:scan"],
+    parser.add_argument("--variants", nargs="+", default=["bfloat16:scan"], choices=VARIANTS,
                         help="precision:kernel pairs compared with float32:scan")
     parser.add_argument("--json", type=Path)
     return parser.parse_args(argv)
@@ -84,8 +86,11 @@ def main(argv=None) -> int:
                 reference = group_score(architecture, dataset, REFERENCE, args, Path(work))
                 for variant in args.variants:
                     score = group_score(architecture, dataset, variant, args, Path(work))
+                    precision, kernel = variant.split(":")
                     row = {"architecture": architecture, "dataset": dataset, "variant": variant,
-                           "reference": reference, "score": score, "within": within(dataset, reference, score)}
+                           "reference": reference, "score": score, "within": within(dataset, reference, score),
+                           # a fused variant where the kernel does not apply compares the scan with itself
+                           "fused": kernel == "fused" and fused_kernel_fits(architecture, args.hidden, precision)}
                     rows.append(row)
                     print(f"{architecture:14} {dataset:8} {variant:15} {reference:>14.4f} {score:>9.4f} "
                           f"{'yes' if row['within'] else 'NO':>6}", flush=True)

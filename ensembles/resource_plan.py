@@ -13,7 +13,7 @@ import yaml
 
 from ensembles.schema import EnsembleSpec
 from ensembles.settings import trainings_per_sim
-from simulators.architectures.compute import fused_kernel_fits
+from simulators.architectures.compute import FUSED_ARCHITECTURES, fused_kernel_fits
 
 THROUGHPUT_FILE = Path(__file__).with_name("gpu_throughput.yaml")
 
@@ -61,13 +61,19 @@ def fused_fallbacks(spec: EnsembleSpec) -> str | None:
     its speed: architectures without a fused cell, and sizes whose blocks a GPU program cannot hold."""
     if spec.simulator.kernel != "fused":
         return None
-    scanned = sorted({(c["architecture"], c["hidden_dim"]) for c in spec.space.configurations(spec.point_defaults)
-                      if not fused_kernel_fits(c["architecture"], c["hidden_dim"], spec.simulator.precision)})
-    if not scanned:
-        return None
-    return ("plan: kernel fused runs the scan for " + ", ".join(f"{a} at hidden {h}" for a, h in scanned)
-            + f" (no fused cell, or recurrent blocks over what a GPU program holds in {spec.simulator.precision}: "
-            "docs/performance.md)")
+    precision = spec.simulator.precision
+    configurations = list(spec.space.configurations(spec.point_defaults))
+    without_cell = sorted({c["architecture"] for c in configurations} - set(FUSED_ARCHITECTURES))
+    too_large: dict[str, set[int]] = {}
+    for c in configurations:
+        if c["architecture"] in FUSED_ARCHITECTURES and not fused_kernel_fits(c["architecture"], c["hidden_dim"],
+                                                                              precision):
+            too_large.setdefault(c["architecture"], set()).add(c["hidden_dim"])
+    parts = ([f"{', '.join(without_cell)} (no fused cell)"] if without_cell else []) + (
+        [", ".join(f"{a} at hidden {', '.join(map(str, sorted(h)))}" for a, h in sorted(too_large.items()))
+         + f" (recurrent blocks over what a GPU program holds in {precision}: docs/performance.md)"]
+        if too_large else [])
+    return f"plan: kernel fused runs the scan for {' and for '.join(parts)}" if parts else None
 
 
 def gpu_hours_estimate(spec: EnsembleSpec, throughput_file: Path = THROUGHPUT_FILE) -> str | None:
@@ -99,6 +105,12 @@ def rate_sets(spec: EnsembleSpec) -> list[str]:
     precision = spec.simulator.precision
     sets = [f"{precision}+fused"] if spec.simulator.kernel == "fused" else []
     return list(dict.fromkeys([*sets, precision, "float32"]))
+
+
+def configuration_rate_sets(spec: EnsembleSpec, architecture: str, hidden: int) -> list[str]:
+    """``rate_sets`` less the fused kernel's where it does not run this configuration (it runs the scan)."""
+    fused = fused_kernel_fits(architecture, hidden, spec.simulator.precision)
+    return [name for name in rate_sets(spec) if fused or not name.endswith("+fused")]
 
 
 def seconds_per_sample(architecture: str, hidden: int, table: dict, sets: list[str]) -> float | None:
@@ -169,8 +181,8 @@ def _per_configuration(spec: EnsembleSpec, table: dict, epochs_of) -> tuple[list
 
 
 def _training_seconds(configuration: dict, spec: EnsembleSpec, table: dict) -> float | None:
-    per_sample = seconds_per_sample(configuration["architecture"], configuration["hidden_dim"], table,
-                                     rate_sets(spec))
+    architecture, hidden = configuration["architecture"], configuration["hidden_dim"]
+    per_sample = seconds_per_sample(architecture, hidden, table, configuration_rate_sets(spec, architecture, hidden))
     dataset = table["datasets"].get(configuration["dataset"])
     if per_sample is None or dataset is None:
         return None

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from generators.asha import DEFAULT_GROUP_BY, rung_budgets
 from hypers.fields import choice_fields
 from hypers.space import SearchSpace
-from simulators.architectures.compute import FUSED_ARCHITECTURES, fused_kernel_fits
+from simulators.architectures.compute import FUSED_ARCHITECTURES, fused_kernel_fits, fused_limits
 from simulators.options import TrainingOptions, WorkerOptions
 from simulators.tasks.corruptions import NONE, check_image_datasets
 
@@ -164,9 +164,8 @@ class EnsembleSpec(_Strict):
         if not any(fused_kernel_fits(a, h, self.simulator.precision) for a, h in sizes):
             named = ", ".join(sorted(f"{a}/{h}" for a, h in sizes))
             raise ValueError(f"simulator.kernel: fused runs {', '.join(FUSED_ARCHITECTURES)} where a GPU program "
-                             f"holds their recurrent weights (rnn to hidden 128 in float32 and 256 in bfloat16, "
-                             f"antisymmetric to 128, lstm to 64), and no configuration of the space is one ({named}): "
-                             f"set simulator.kernel: scan, or choose such an architecture and size")
+                             f"holds their recurrent weights ({fused_limits()}), and no configuration of the space "
+                             f"is one ({named}): set simulator.kernel: scan, or choose such an architecture and size")
         return self
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from simulators.architectures.compute import FUSED_ARCHITECTURES, Compute, Kernel, Precision
+from simulators.architectures.compute import Compute, Kernel, Precision, fused_limits
 from simulators.architectures.options import OPTIONS
 from simulators.tasks import TASK_NAMES, task_module
 
@@ -89,10 +89,9 @@ class TrainingOptions(BaseModel):
         "less memory per training (more of a group fits), more arithmetic (JAX).")
     kernel: Kernel = Field(
         "scan", description="What runs the recurrence's time loop: scan (keras.ops.scan, every backend and "
-        f"architecture) or fused (one Pallas kernel for all steps, with its own backward pass; "
-        f"{', '.join(FUSED_ARCHITECTURES)} on the JAX backend where a GPU program holds their recurrent weights: "
-        "rnn to hidden 256 in bfloat16, antisymmetric to 128, lstm to 64; the scan elsewhere. On an H200 the rnn "
-        "trains 3.3x faster: docs/performance.md).")
+        f"architecture) or fused (one Pallas kernel for all steps, with its own backward pass, on the JAX backend "
+        f"where a GPU program holds the recurrent weights: {fused_limits()}; the scan elsewhere. On an H200 the "
+        "rnn trains 3.3x faster: docs/performance.md).")
     memory_margin: float = Field(
         0.2, ge=0, lt=1, description="Share of a GPU's memory a vectorised group leaves free: the members that "
         "fit in the rest train at once, the others after them (engine jax).")

@@ -25,9 +25,13 @@ FUSED_SHAPES = {"rnn": FusedShape(gates=1, recomputes=False), "lstm": FusedShape
                 "antisymmetric": FusedShape(gates=1, recomputes=True)}
 FUSED_ARCHITECTURES = tuple(FUSED_SHAPES)
 MIN_FUSED_UNITS = 16  # Triton's smallest product
-# A fused program keeps its recurrent blocks in shared memory (227 KiB on an H200). The largest
-# measured to compile there: one 256 x 256 bf16 block (rnn, hidden 256). An LSTM at hidden 128
-# asked for 272 KiB (float32) and 348 KiB (bf16) and did not compile (docs/performance.md).
+# A fused program keeps its recurrent blocks in shared memory (227 KiB on an H200). What the H200
+# showed: the rnn compiled at hidden 128 in float32 (64 KiB of U) and 256 in bf16 (128 KiB), the
+# LSTM at hidden 32; the LSTM at 128 asked for 272 KiB in float32 and 348 KiB in bf16 (more:
+# probably the float32 block kept beside its bf16 copy) and did not compile (docs/performance.md). The rule
+# below is a conservative reading of that, not a model of Triton's allocator: U's bytes, twice
+# for a cell whose backward also multiplies by U, at most the 128 KiB that compiled. It admits
+# sizes not yet compiled on a GPU (the LSTM at 64, the AntisymmetricRNN at 128).
 FUSED_RECURRENT_BYTES = 128 * 1024
 
 
@@ -36,15 +40,33 @@ def fused_units(units: int) -> int:
     return max(MIN_FUSED_UNITS, 1 << (units - 1).bit_length())
 
 
-def fused_kernel_fits(architecture: str, units: int, precision: Precision) -> bool:
-    """Whether the fused kernel runs ``architecture`` at ``units``: a cell it has, whose blocks
-    (every gate's U, twice where the backward pass recomputes) fit ``FUSED_RECURRENT_BYTES``."""
-    shape = FUSED_SHAPES.get(architecture)
+def fused_kernel_fits(cell: str, units: int, precision: Precision) -> bool:
+    """Whether the fused kernel runs ``cell`` (an architecture's name) at ``units``: a cell it
+    has, whose blocks (every gate's U, twice where the backward pass recomputes) fit
+    ``FUSED_RECURRENT_BYTES``."""
+    shape = FUSED_SHAPES.get(cell)
     if shape is None:
         return False
     operand_bytes = 2 if precision == "bfloat16" else 4
     copies = 2 if shape.recomputes else 1
     return shape.gates * fused_units(units) ** 2 * operand_bytes * copies <= FUSED_RECURRENT_BYTES
+
+
+def largest_fused_units(cell: str, precision: Precision) -> int:
+    """The largest power-of-two hidden size at which ``fused_kernel_fits``."""
+    units = MIN_FUSED_UNITS
+    while fused_kernel_fits(cell, units * 2, precision):
+        units *= 2
+    return units
+
+
+def fused_limits() -> str:
+    """Each fused cell's largest hidden size, in words: what the spec's help and errors say."""
+    limits = []
+    for cell in FUSED_ARCHITECTURES:
+        float32, bfloat16 = largest_fused_units(cell, "float32"), largest_fused_units(cell, "bfloat16")
+        limits.append(f"{cell} to hidden {float32}" + (f" ({bfloat16} in bfloat16)" if bfloat16 != float32 else ""))
+    return ", ".join(limits)
 
 
 class Compute(NamedTuple):

@@ -124,8 +124,8 @@ class ScanRecurrence(keras.layers.Layer):
 
     def uses_fused_kernel(self) -> bool:
         """``Compute.kernel`` fused where the fused kernel serves: a cell it has, on the JAX backend
-        (Pallas), with recurrent blocks a GPU program holds (``fused_kernel_fits``: an LSTM up to
-        hidden 64); elsewhere the scan runs, as ``remat`` is ignored off JAX."""
+        (Pallas), with recurrent blocks a GPU program holds (``fused_kernel_fits``); elsewhere the
+        scan runs, as ``remat`` is ignored off JAX."""
         return (self.compute.kernel == "fused" and self.fused_cell is not None and keras.backend.backend() == "jax"
                 and fused_kernel_fits(self.fused_cell, self.units, self.compute.precision))
 

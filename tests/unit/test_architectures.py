@@ -314,7 +314,7 @@ def test_the_fused_kernel_takes_the_shapes_that_compiled_on_a_gpu_and_refuses_th
 @pytest.mark.parametrize("units, fused", [(32, True), (128, False)])
 def test_an_lstm_too_large_for_a_gpu_programs_shared_memory_runs_the_scan(units, fused, monkeypatch):
     """The fused kernel's LSTM at hidden 128 did not compile on an H200 (out of shared memory):
-    there the layer keeps the scan, at hidden 32 it takes the kernel (``fused.fits``)."""
+    there the layer keeps the scan, at hidden 32 it takes the kernel (``fused_kernel_fits``)."""
     pytest.importorskip("jax")
     model = build_model("lstm", units, 0, small_task(), compute=Compute(kernel="fused"))
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")

@@ -11,7 +11,13 @@ import yaml
 
 import simulators.sim_function as sim
 from ensembles.loading import PROJECT_ROOT, load_spec
-from ensembles.resource_plan import fused_fallbacks, gpu_hours, halving_epochs, seconds_per_sample
+from ensembles.resource_plan import (
+    configuration_rate_sets,
+    fused_fallbacks,
+    gpu_hours,
+    halving_epochs,
+    seconds_per_sample,
+)
 from ensembles.settings import trainings_per_sim
 from generators.grouping import SimsInFlight, group_points
 from run_ensemble import main
@@ -85,10 +91,13 @@ def test_dry_run_names_the_configurations_a_fused_kernel_leaves_to_the_scan(writ
                                 space={"choices": {"architecture": ["rnn", "lstm", "gru"], "dataset": ["digits"],
                                                    "hidden_dim": [64, 128]}}))
     assert fused_fallbacks(spec) == (
-        "plan: kernel fused runs the scan for gru at hidden 64, gru at hidden 128, lstm at hidden 128 (no fused "
-        "cell, or recurrent blocks over what a GPU program holds in bfloat16: docs/performance.md)")
+        "plan: kernel fused runs the scan for gru (no fused cell) and for lstm at hidden 128 (recurrent blocks over "
+        "what a GPU program holds in bfloat16: docs/performance.md)")
     scan = spec.model_copy(update={"simulator": spec.simulator.model_copy(update={"kernel": "scan"})})
     assert fused_fallbacks(scan) is None
+    # and the GPU-hour estimate counts them at the scan's rates
+    assert configuration_rate_sets(spec, "rnn", 256) == ["bfloat16+fused", "bfloat16", "float32"]
+    assert configuration_rate_sets(spec, "lstm", 128) == ["bfloat16", "float32"]
 
 
 def test_auto_engine_groups_only_where_a_gpu_and_the_jax_backend_are(write_spec, monkeypatch):

@@ -50,7 +50,7 @@ def test_quick_spec_is_valid_and_small():
         ({"simulator": {"kernel": "fused"},
           "space": {"choices": {"architecture": ["gru", "lstm"], "dataset": ["digits"], "hidden_dim": [128]}}},
          "simulator.kernel: fused runs rnn, lstm, antisymmetric where a GPU program holds their recurrent weights "
-         "(rnn to hidden 128 in float32 and 256 in bfloat16, antisymmetric to 128, lstm to 64), and no configuration "
+         "(rnn to hidden 128 (256 in bfloat16), lstm to hidden 64, antisymmetric to hidden 128), and no configuration "
          "of the space is one (gru/128, lstm/128): set simulator.kernel: scan, or choose such an architecture and "
          "size"),
     ],
