@@ -38,7 +38,7 @@ setup(
         "jax": JAX,
         "mpi": MPI,
         "wandb": WANDB,
-        "test": TENSORFLOW + JAX + MPI + WANDB + ["pytest>=8", "pytest-xdist>=3", "ruff>=0.6"],
+        "test": TENSORFLOW + JAX + MPI + WANDB + ["pytest>=8", "pytest-xdist>=3.2", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["taskgen=run_ensemble:main"]},
 )
