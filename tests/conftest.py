@@ -8,6 +8,7 @@ import os
 import pytest
 import yaml
 
+from tests.helpers.jax_scripts import JaxProcess
 from tests.helpers.runs import tiny_spec_dict
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,3 +24,12 @@ def write_spec(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def on_jax(tmp_path_factory):
+    """Runs a script on Keras' JAX backend, in this pytest process's warm JAX process
+    (tests/helpers/jax_scripts.py); returns the last line it printed, read as JSON."""
+    process = JaxProcess(tmp_path_factory.mktemp("jax") / "stderr.log")
+    yield process.run
+    process.stop()

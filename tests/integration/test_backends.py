@@ -1,12 +1,9 @@
-"""The same model code trains on the JAX backend (CI installs JAX; the GPU machine has no TF)."""
+"""The same model code trains on the JAX backend (CI installs JAX; the GPU machine has no TF).
+The scripts run in the tests' warm JAX process (``on_jax``, tests/helpers/jax_scripts.py)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-
-from tests.helpers.runs import run_command
 
 pytest.importorskip("jax")
 
@@ -30,10 +27,8 @@ print(json.dumps(results))
 """
 
 
-def test_every_architecture_trains_on_jax():
-    result = run_command(["python", "-c", TRAIN_EVERY_ARCHITECTURE], env={"KERAS_BACKEND": "jax"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    results = json.loads(result.stdout.strip().splitlines()[-1])
+def test_every_architecture_trains_on_jax(on_jax):
+    results = on_jax(TRAIN_EVERY_ARCHITECTURE)
     assert results.pop("backend") == "jax"
     for architecture, record in results.items():
         assert record["status"] == "ok", (architecture, record["error"])
@@ -63,11 +58,9 @@ print(json.dumps(report))
 """
 
 
-def test_expRNN_skew_rule_holds_on_the_jax_engine_and_in_groups():
+def test_expRNN_skew_rule_holds_on_the_jax_engine_and_in_groups(on_jax):
     """A takes the study's SGD step at 0.1 lr, the rest Adam's, in the jitted step alone and vmapped."""
-    result = run_command(["python", "-c", SKEW_RULE_ON_JAX], env={"KERAS_BACKEND": "jax"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    for where, errors in json.loads(result.stdout.strip().splitlines()[-1]).items():
+    for where, errors in on_jax(SKEW_RULE_ON_JAX).items():
         assert errors["skew_moved"] > 0 and errors["skew"] < 1e-3 and errors["adam"] < 1e-3, (where, errors)
 
 
@@ -88,10 +81,8 @@ print(json.dumps(report))
 """
 
 
-def test_remat_and_unrolling_compute_the_same_loss_and_gradients_on_jax():
-    result = run_command(["python", "-c", REMAT_ON_JAX], env={"KERAS_BACKEND": "jax"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    for architecture, (loss_gap, gradient_gap) in json.loads(result.stdout.strip().splitlines()[-1]).items():
+def test_remat_and_unrolling_compute_the_same_loss_and_gradients_on_jax(on_jax):
+    for architecture, (loss_gap, gradient_gap) in on_jax(REMAT_ON_JAX).items():
         assert loss_gap < 1e-6 and gradient_gap < 1e-5, architecture
 
 
@@ -125,12 +116,10 @@ print(json.dumps(report))
 """
 
 
-def test_the_fused_kernel_computes_and_trains_as_the_scan_on_jax():
+def test_the_fused_kernel_computes_and_trains_as_the_scan_on_jax(on_jax):
     """Every fused architecture: the same loss and gradients from the same weights. lstm: an epoch of digits on
     the JAX engine (its adjoint probes through the scan) ends where the scan's does, seed for seed."""
-    result = run_command(["python", "-c", FUSED_VS_SCAN_ON_JAX], env={"KERAS_BACKEND": "jax"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = on_jax(FUSED_VS_SCAN_ON_JAX)
     scan, fused = report.pop("trained").values()
     for architecture, found in report.items():
         assert found["uses_fused"] and found["loss_gap"] < 1e-6 and found["gradient_gap"] < 1e-5, architecture

@@ -10,7 +10,6 @@ import pytest
 from generators.points import make_point
 from hypers.fields import defaults
 from simulators.options import TrainingOptions
-from tests.helpers.runs import run_command
 from tests.helpers.training import train_point
 
 TINY_DIGITS = {"digits": {"train_samples": 64}}
@@ -60,11 +59,9 @@ print(json.dumps(out))
 """
 
 
-def test_jax_engine_learns_like_fit_and_resumes():
+def test_jax_engine_learns_like_fit_and_resumes(on_jax):
     pytest.importorskip("jax")
-    result = run_command(["python", "-c", JAX_VS_FIT], env={"KERAS_BACKEND": "jax"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = on_jax(JAX_VS_FIT)
     for engine in ("jax", "fit"):
         assert out[engine]["status"] == "ok", out[engine]["error"]
         assert out[engine]["epochs"] == [1, 2, 3]

@@ -38,13 +38,13 @@ MEASURED = {"rnn": 0.713, "lstm": 0.549, "gru": 0.671, "antisymmetric": 0.331, "
 BOUND_FRACTION = 0.7
 
 
-def train(tmp_path, architecture, tasks, epochs, hidden_dim, **fields):
+def train(tmp_path, architecture, tasks, epochs, hidden_dim, adjoints=True, **fields):
     point = make_point(
         {**defaults(), "architecture": architecture, "hidden_dim": hidden_dim, "epochs": epochs,
          "learning_rate": 1e-2, **fields},
         replicate=0, spec_seed=1,
     )
-    options = TrainingOptions(tasks=tasks, threads=1)
+    options = TrainingOptions(tasks=tasks, threads=1, adjoints=adjoints)
     return train_point(point, options, tmp_path / point["identifier"])
 
 
@@ -60,7 +60,8 @@ def test_one_short_epoch_is_finite(tmp_path, architecture, variant):
 
 @pytest.mark.parametrize("architecture", ARCHITECTURE_NAMES)
 def test_learns_digits_well_above_chance(tmp_path, architecture):
-    result = train(tmp_path, architecture, {}, epochs=4, hidden_dim=32, dataset="digits")
+    # the adjoint probes measure, they do not train: the same accuracies without them, in less time
+    result = train(tmp_path, architecture, {}, epochs=4, hidden_dim=32, adjoints=False, dataset="digits")
     assert result["status"] == "ok", result["error"]
     assert result["best_val_accuracy"] > BOUND_FRACTION * MEASURED[architecture] > 0.15
 

@@ -1,5 +1,6 @@
 """Vectorised trainings on the JAX engine: a member of a group computes what it would alone,
-and a diverging member is recorded without disturbing the others."""
+and a diverging member is recorded without disturbing the others. The scripts run in the tests'
+warm JAX process (``on_jax``, tests/helpers/jax_scripts.py)."""
 
 from __future__ import annotations
 
@@ -47,10 +48,8 @@ print(json.dumps({"alone": alone, "together": together, "curves": curves, "mixed
 """
 
 
-def test_group_members_match_training_alone_and_divergence_is_isolated():
-    result = run_command(["python", "-c", GROUP_VS_ALONE], env={"KERAS_BACKEND": "jax"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+def test_group_members_match_training_alone_and_divergence_is_isolated(on_jax):
+    out = on_jax(GROUP_VS_ALONE)
     for alone, together in zip(out["alone"], out["together"][:3]):
         assert together["status"] == alone["status"] == "ok", together["error"]
         for name in ("loss", "val_loss", "val_accuracy", "terminal_adjoint"):
@@ -123,10 +122,8 @@ print(json.dumps({"alone": alone, "together": together}))
 """
 
 
-def test_promotions_from_different_parents_train_as_one_group_and_each_ends_as_alone():
-    result = run_command(["python", "-c", PROMOTED_FROM_TWO_PARENTS], env={"KERAS_BACKEND": "jax"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+def test_promotions_from_different_parents_train_as_one_group_and_each_ends_as_alone(on_jax):
+    out = on_jax(PROMOTED_FROM_TWO_PARENTS)
     for alone, together in zip(out["alone"], out["together"], strict=True):
         assert alone["status"] == together["status"] == "ok", together["error"]
         assert together["epochs_completed"] == 3  # one from its own parent, two trained in the group
@@ -147,22 +144,24 @@ from simulators.options import TrainingOptions
 from simulators.run_dir import SimDir
 from tests.helpers.training import train_point, train_together
 
+fitting_group_size = jax_step.fitting_group_size
 jax_step.fitting_group_size = lambda members, data, loss, margin: GroupSize(min(2, len(members)), 1.0)
 options = TrainingOptions(engine="jax", tasks={"digits": {"train_samples": 200}})
 points = [make_point({**defaults(), "architecture": "gru", "dataset": "digits", "hidden_dim": 8, "epochs": 2,
                       "learning_rate": 1e-2}, replicate=replicate, spec_seed=5) for replicate in range(5)]
 root = Path(tempfile.mkdtemp())
 alone = [train_point(p, options, root / "alone" / p["identifier"]) for p in points]
-together = train_together(points, options, [root / "group" / p["identifier"] for p in points])
+try:
+    together = train_together(points, options, [root / "group" / p["identifier"] for p in points])
+finally:  # other tests' scripts run in this process after this one: they size their groups as the engine does
+    jax_step.fitting_group_size = fitting_group_size
 curves = [len(json.loads(SimDir(root / "group" / p["identifier"]).history.read_text())) for p in points]
 print(json.dumps({"alone": alone, "together": together, "curves": curves}))
 """
 
 
-def test_a_group_too_large_for_the_device_trains_in_parts_each_member_once_as_alone():
-    result = run_command(["python", "-c", TRAINED_IN_PARTS], env={"KERAS_BACKEND": "jax"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+def test_a_group_too_large_for_the_device_trains_in_parts_each_member_once_as_alone(on_jax):
+    out = on_jax(TRAINED_IN_PARTS)
     assert out["curves"] == [2] * 5  # every member's two epochs, once: parts of 2, 2 and 1
     for alone, together in zip(out["alone"], out["together"], strict=True):
         assert together["status"] == "ok" and together["group_members"] == 2, together
@@ -192,10 +191,8 @@ print(json.dumps({"straight": straight, "resumed": resumed}))
 """
 
 
-def test_a_bfloat16_group_stopped_and_resumed_ends_as_trained_straight():
-    result = run_command(["python", "-c", BF16_RESUMED], env={"KERAS_BACKEND": "jax"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+def test_a_bfloat16_group_stopped_and_resumed_ends_as_trained_straight(on_jax):
+    out = on_jax(BF16_RESUMED)
     for straight, resumed in zip(out["straight"], out["resumed"], strict=True):
         assert straight["status"] == resumed["status"] == "ok" and resumed["epochs_completed"] == 2
         assert resumed["val_loss"] == pytest.approx(straight["val_loss"], rel=1e-4, abs=1e-6)
