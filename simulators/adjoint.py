@@ -18,6 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from simulators.models import program_shape
 from simulators.records import ADJOINT_FIELDS
 from simulators.tasks.base import TaskData
 
@@ -100,9 +101,7 @@ def adjoint_norms(model: keras.Model, loss: keras.losses.Loss, x: np.ndarray, y:
 
 def _gradient_function(model: keras.Model, loss: keras.losses.Loss) -> Callable:
     if keras.backend.backend() == "jax":
-        layer = model.get_layer("recurrent")
-        shape = (model.name, type(loss).__name__, str(model.input_shape), str(model.output_shape),
-                 tuple(tuple(v.shape) for v in model.variables), repr(layer.options), repr(layer.compute))
+        shape = program_shape(model, loss)
         if shape not in _compiled_stateless:
             _compiled_stateless[shape] = _compile_adjoints(model, loss)
         return _compiled_stateless[shape]
@@ -122,13 +121,16 @@ def epoch_adjoints(model: keras.Model, loss: Any, data: TaskData) -> dict[str, f
 def group_adjoints(template: keras.Model, loss: Any, data: TaskData) -> Callable:
     """For the JAX engine's groups: (the K members' stacked trainable and non-trainable weights,
     on the device) -> their adjoint fields, (K, 4) in ``ADJOINT_FIELDS`` order, from one vmapped
-    program per probe batch, so no member's weights leave the device for it."""
+    program over both probe batches at once (on a GPU each call costs a whole time loop's latency,
+    whatever its batch), so no member's weights leave the device for it."""
     import jax
     import jax.numpy as jnp
 
     summed_loss = _summed_loss(template, loss)
     variables = template.trainable_variables + template.non_trainable_variables
     width = _state_width(template)
+    n = PROBE_SAMPLES
+    split = len(data.x_train[:n])  # each sample's own gradient: the two batches side by side change none
 
     def member_norms(trainable, non_trainable, x, y):
         def loss_by_states(perturbation):
@@ -136,11 +138,10 @@ def group_adjoints(template: keras.Model, loss: Any, data: TaskData) -> Callable
                 return summed_loss(x, y, perturbation)
 
         norms = jnp.linalg.norm(jax.grad(loss_by_states)(jnp.zeros((*x.shape[:2], width))), axis=-1)
-        return jnp.stack([norms[:, 0].mean(), norms[:, -1].mean()])
+        train, val = norms[:split], norms[split:]
+        return jnp.stack([train[:, 0].mean(), train[:, -1].mean(), val[:, 0].mean(), val[:, -1].mean()])
 
     program = jax.jit(jax.vmap(member_norms, in_axes=(0, 0, None, None)))
-    n = PROBE_SAMPLES
-    probes = [(jnp.asarray(x[:n]), jnp.asarray(y[:n])) for x, y in ((data.x_train, data.y_train),
-                                                                    (data.x_val, data.y_val))]
-    return lambda trainable, non_trainable: np.concatenate(
-        [np.asarray(program(trainable, non_trainable, x, y)) for x, y in probes], axis=1)
+    x = jnp.asarray(np.concatenate([data.x_train[:n], data.x_val[:n]]))
+    y = jnp.asarray(np.concatenate([data.y_train[:n], data.y_val[:n]]))
+    return lambda trainable, non_trainable: np.asarray(program(trainable, non_trainable, x, y))

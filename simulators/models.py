@@ -37,6 +37,14 @@ def build_model(architecture: str, hidden_dim: int, seed: int, data: TaskData, o
     return keras.Model(inputs, outputs, name=architecture)
 
 
+def program_shape(model: keras.Model, loss: keras.losses.Loss) -> tuple:
+    """What a compiled program of ``model`` depends on besides its weights' values: on JAX the
+    models of one shape share their programs, so a process compiles (or sizes) each shape once."""
+    layer = model.get_layer("recurrent")
+    return (model.name, type(loss).__name__, str(model.input_shape), str(model.output_shape),
+            tuple(tuple(v.shape) for v in model.variables), repr(layer.options), repr(layer.compute))
+
+
 def update_rules(model: keras.Model) -> dict:
     """The recurrent layer's exceptions to Adam (expRNN's skew parameter), by variable path."""
     layer = model.get_layer("recurrent")

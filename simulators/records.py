@@ -28,6 +28,10 @@ class Status(str, Enum):
 # A training that ran to its end (not retried, not trained again on resume).
 FINISHED = frozenset({Status.OK, Status.DIVERGED})
 
+# An epoch record's wall times (engines/jax_step.py says what each covers): the fields that differ
+# between two runs of the same training.
+EPOCH_TIMES = ("seconds", "fit_seconds")
+
 # ||dL/dh_1|| and ||dL/dh_T|| of the last epoch, on train and validation probe batches
 ADJOINT_FIELDS = ("initial_adjoint", "terminal_adjoint", "val_initial_adjoint", "val_terminal_adjoint")
 

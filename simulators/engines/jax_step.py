@@ -22,7 +22,7 @@ from simulators.adjoint import group_adjoints
 from simulators.engines import EpochCallback, Plan
 from simulators.engines.member import Member
 from simulators.engines.memory import GroupSize, device_budget, members_that_fit, program_bytes
-from simulators.models import loss_and_metrics, update_rules
+from simulators.models import loss_and_metrics, program_shape, update_rules
 from simulators.records import ADJOINT_FIELDS
 from simulators.tasks.base import TaskData
 
@@ -127,24 +127,36 @@ def _train_part(members: list[Member], data: TaskData, loss) -> None:
 
 def fitting_group_size(members: list[Member], data: TaskData, loss, memory_margin: float) -> GroupSize:
     """How many of ``members`` fit at once: XLA's memory analysis of one member's epoch program
-    (compiled, not run) against the device's budget; all of them where the device reports none
-    or there is only one."""
+    (compiled, not run; once per shape in this process) against the device's budget; all of them
+    where the device reports none or there is only one."""
     budget = device_budget(memory_margin) if len(members) > 1 else None
     if budget is None:
         return GroupSize(len(members))
+    key = (program_shape(members[0].model, loss), members[0].plan.batch_size, data.x_train.shape, data.x_val.shape)
+    if key not in _member_bytes:
+        _member_bytes[key] = _member_and_shared_bytes(members[0], data, loss)
+    if _member_bytes[key] is None:  # this device's compiler gives no memory analysis: nothing to size by
+        return GroupSize(len(members))
+    member, shared = _member_bytes[key]
+    return GroupSize(members_that_fit(budget, member, shared, len(members)), member / 2**20)
+
+
+_member_bytes: dict[tuple, tuple[int, int] | None] = {}  # a shape's (bytes per member, bytes shared by all)
+
+
+def _member_and_shared_bytes(member: Member, data: TaskData, loss) -> tuple[int, int] | None:
+    """What one member of the shape needs on the device (its state, its program's working memory)
+    and what a group's members share (the data, once for all)."""
     import jax
 
-    train_epoch, arguments = epoch_program(members[:1], data, loss)
+    train_epoch, arguments = epoch_program([member], data, loss)
     abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), arguments)
     needs = program_bytes(train_epoch.lower(*abstract).compile())
-    if needs is None:  # this device's compiler gives no memory analysis: nothing to size by
-        return GroupSize(len(members))
+    if needs is None:
+        return None
     working, argument_bytes = needs
-    state = arguments[0]
-    state_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(state))
-    shared = argument_bytes - state_bytes + data.x_val.nbytes + data.y_val.nbytes  # the data, once for all
-    member = working + state_bytes
-    return GroupSize(members_that_fit(budget, member, shared, len(members)), member / 2**20)
+    state_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(arguments[0]))
+    return working + state_bytes, argument_bytes - state_bytes + data.x_val.nbytes + data.y_val.nbytes
 
 
 def _train_from(members: list[Member], start: int, stop: int, data: TaskData, loss) -> list[Member]:
@@ -164,15 +176,17 @@ def _train_from(members: list[Member], start: int, stop: int, data: TaskData, lo
         started = time.perf_counter()
         state, train_totals = train_epoch(state, jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, epoch),
                                           x_train, y_train)
+        train_totals = np.asarray(train_totals)  # waits for the epoch's training: its time apart from the rest
+        fit_seconds = time.perf_counter() - started
         val_totals = _evaluate_in_chunks(evaluate, state, x_val, y_val, plan.batch_size)
-        totals = np.concatenate([np.asarray(train_totals), val_totals], axis=1)  # (K, 4): loss, hits; val ...
+        totals = np.concatenate([train_totals, val_totals], axis=1)  # (K, 4): loss, hits; val ...
         adjoints = probe(state[0], state[1]) if probe else None
         host_state = jax.device_get(state)  # one transfer, then each member's slice on the host
         seconds = time.perf_counter() - started
         for k, member in enumerate(members):
             if k in active:  # a diverged member is still computed (the program's shape is fixed), not recorded
                 _copy_back(member.model, [[values[k] for values in part] for part in host_state])
-                record = _epoch_record(totals[k], data.objective, seconds)
+                record = _epoch_record(totals[k], data.objective, seconds, fit_seconds)
                 if adjoints is not None and np.isfinite(record["loss"]):
                     record |= dict(zip(ADJOINT_FIELDS, adjoints[k].tolist()))
                 if not member.on_epoch(epoch, record):
@@ -196,12 +210,15 @@ def _stacked(members: list[Member], variables_of) -> list:
     return [jnp.stack(values) for values in zip(*([v.value for v in variables_of(m.model)] for m in members))]
 
 
-def _epoch_record(totals: np.ndarray, objective: str, seconds: float) -> dict[str, float]:
+def _epoch_record(totals: np.ndarray, objective: str, seconds: float, fit_seconds: float) -> dict[str, float]:
+    """The epoch's metrics; ``seconds``: its whole wall time (the group's), ``fit_seconds``: its
+    training program's alone (the first epoch's includes compiling it); the rest went to
+    validation, adjoint probes and the weights' copy to the host."""
     loss, hits, val_loss, val_hits = (float(value) for value in totals)
     record = {"loss": loss, "val_loss": val_loss}
     if objective != "regression":
         record |= {"accuracy": hits, "val_accuracy": val_hits}
-    return record | {"seconds": seconds}
+    return record | {"seconds": seconds, "fit_seconds": fit_seconds}
 
 
 def _programs(template: keras.Model, loss, objective: str, batch_size: int):

@@ -10,6 +10,7 @@ import pytest
 from generators.points import make_point
 from hypers.fields import defaults
 from simulators.options import TrainingOptions
+from simulators.records import EPOCH_TIMES
 from tests.helpers.training import train_point
 
 TINY_DIGITS = {"digits": {"train_samples": 64}}
@@ -24,7 +25,7 @@ def train(sim_dir, **options):
 def test_same_seed_same_numbers(tmp_path):
     first, second = train(tmp_path / "a"), train(tmp_path / "b")
     history = [json.loads((tmp_path / name / "history.json").read_text()) for name in "ab"]
-    drop_seconds = [[{k: v for k, v in epoch.items() if k != "seconds"} for epoch in run] for run in history]
+    drop_seconds = [[{k: v for k, v in epoch.items() if k not in EPOCH_TIMES} for epoch in run] for run in history]
     assert drop_seconds[0] == drop_seconds[1]
     assert first["val_loss"] == second["val_loss"] and first["terminal_adjoint"] == second["terminal_adjoint"]
 

@@ -168,6 +168,44 @@ def test_a_group_too_large_for_the_device_trains_in_parts_each_member_once_as_al
         assert together["val_loss"] == pytest.approx(alone["val_loss"], rel=1e-4, abs=1e-6)
 
 
+SIZED_ONCE_PER_SHAPE = """
+import json, tempfile
+from pathlib import Path
+import simulators.engines.jax_step as jax_step
+from generators.points import make_point
+from hypers.fields import defaults
+from simulators.options import TrainingOptions
+from tests.helpers.training import train_together
+
+sized, measure, budget = [], jax_step._member_and_shared_bytes, jax_step.device_budget
+def counted(member, data, loss):
+    sized.append(member.model.get_layer("recurrent").units)
+    return measure(member, data, loss)
+jax_step._member_and_shared_bytes, jax_step.device_budget = counted, lambda margin: 2**30
+jax_step._member_bytes.clear()
+options = TrainingOptions(engine="jax", tasks={"digits": {"train_samples": 64}})
+root = Path(tempfile.mkdtemp())
+try:
+    results = []
+    for hidden, seed in ((8, 1), (8, 2), (12, 1)):
+        points = [make_point({**defaults(), "architecture": "rnn", "dataset": "digits", "hidden_dim": hidden,
+                              "epochs": 1}, replicate=replicate, spec_seed=seed) for replicate in range(2)]
+        results += train_together(points, options, [root / str(hidden) / p["identifier"] for p in points])
+finally:  # the process serves other tests' scripts after this one
+    jax_step._member_and_shared_bytes, jax_step.device_budget = measure, budget
+    jax_step._member_bytes.clear()
+print(json.dumps({"sized": sized, "results": results}))
+"""
+
+
+def test_a_group_is_sized_by_its_memory_once_per_shape(on_jax):
+    out = on_jax(SIZED_ONCE_PER_SHAPE)
+    assert out["sized"] == [8, 12]  # the second group of hidden 8 reused the first one's analysis
+    for result in out["results"]:
+        assert result["status"] == "ok" and result["group_members"] == 2, result
+        assert result["member_memory_mb"] > 0
+
+
 BF16_RESUMED = """
 import json, tempfile
 from pathlib import Path

@@ -14,6 +14,7 @@ from libensemble.executors import Executor
 from hypers.fields import defaults
 from simulators.inbox import TrainingRequest, trainer_output
 from simulators.options import TrainingOptions
+from simulators.records import EPOCH_TIMES
 from simulators.run_dir import RunDir, SimDir
 from simulators.trainer_client import TRAINER_SCRIPT, WarmTrainer, register_trainer, trainer_environment
 from tests.helpers.training import record_points
@@ -41,7 +42,8 @@ def train(trainer, out, point):
     assert outcome.code == 0, SimDir(out).stderr.read_text()[-2000:]
     recorded = json.loads(SimDir(out).result.read_text())
     assert json.dumps(outcome.results[0], sort_keys=True) == json.dumps(recorded, sort_keys=True)  # the reply
-    return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in json.loads(SimDir(out).history.read_text())]
+    history = json.loads(SimDir(out).history.read_text())
+    return [{k: v for k, v in epoch.items() if k not in EPOCH_TIMES} for epoch in history]
 
 
 def test_a_warm_trainer_trains_each_point_as_a_fresh_process_would(tmp_path):
