@@ -2,10 +2,10 @@
 # The GPU measurements behind docs/performance.md, in stages meant to fit one device call each
 # (10 minutes on one H200). Run from the repository root, with keras, libensemble and pydantic
 # carried as wheels in .whl/ (the GPU image has JAX but neither):
-#   bash benchmarks/gpu_session.sh fused|levers|profile|rates|hidden256|study
+#   bash benchmarks/gpu_session.sh fused|levers|profile|rates|hidden256|study|fill
 # Each stage writes its JSON under $OUT (or runs/gpu) after every measurement.
 set -uo pipefail
-stage=${1:?fused, levers, profile, rates, hidden256 or study}
+stage=${1:?fused, levers, profile, rates, hidden256, study or fill}
 out=${OUT:-runs/gpu}
 mkdir -p "$out"
 if [ -d .whl ]; then
@@ -48,10 +48,19 @@ hidden256)  # hidden 256 for every architecture
     ;;
 study)  # a study slice end to end through run_ensemble.py: grid and asha in groups, sharing the GPU. The
     # study's 10 replicates: the grid multiplies them, asha trains them for its finalists alone, so the
-    # grid outweighs asha's chain of promotions as in the study (4 replicates made it one chain's length)
-    limit python3 benchmarks/gpu_study.py --out runs/gpu_study --architectures rnn gru antisymmetric unicornn \
+    # grid outweighs asha's chain of promotions as in the study (4 replicates made it one chain's length).
+    # Three architectures, so grid and asha fit one device call (STEP_TIMEOUT=590)
+    limit python3 benchmarks/gpu_study.py --out runs/gpu_study --architectures rnn gru unicornn \
         --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --k 30 --sims-per-gpu 4 \
         --replicates 10 --samples 5120 --json "$out/study.json"
     ;;
-*) echo "unknown stage $stage: fused, levers, profile, rates, hidden256 or study" >&2; exit 2 ;;
+fill)  # fill the GPU: one large group per GPU against several grouped sims sharing it, the same grid
+    for shape in "90 1" "45 2" "23 4"; do
+        set -- $shape
+        limit python3 benchmarks/gpu_study.py --out "runs/fill_k$1" --runs grid --architectures rnn gru \
+            --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --replicates 10 --epochs 3 \
+            --samples 5120 --k "$1" --sims-per-gpu "$2" --json "$out/fill_k$1_sims$2.json"
+    done
+    ;;
+*) echo "unknown stage $stage: fused, levers, profile, rates, hidden256, study or fill" >&2; exit 2 ;;
 esac

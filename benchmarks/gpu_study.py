@@ -1,7 +1,8 @@
 """A slice of a study, run as a user runs it (``run_ensemble.py``) on one GPU: the grid and an
 asha search of the same space, both in vectorised groups. Against the kernel microbenchmark
 (``gpu_ensemble.py``, the same K), how much of the GPU's training rate survives end to end; and
-does asha reach the grid's conclusions, for what share of its GPU-seconds?
+does asha reach the grid's conclusions, for what share of its GPU-seconds? And where the rest of
+the workers' time went (``time_breakdown``, from the epoch records' wall times).
 
 The task is offline (the adding problem at the study's 784 steps), so it runs on a GPU node with
 no download. Reports, per run: trained samples / wall time, GPU-seconds and epochs; the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +29,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.asha_vs_grid import compare, epochs_trained, run  # noqa: E402
-from simulators.records import Status  # noqa: E402
+from simulators.records import Status, read_json  # noqa: E402
+from simulators.run_dir import RunDir, SimDir  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,6 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--unroll", type=int, default=1)
     parser.add_argument("--asha", nargs="*", default=["generator.eta=3", "generator.min_budget=1"],
                         help="--set overrides of the asha run")
+    parser.add_argument("--runs", nargs="+", default=["grid", "asha"], choices=["grid", "asha"],
+                        help="which searches to run (asha's comparison needs both)")
     parser.add_argument("--json", type=Path)
     return parser.parse_args(argv)
 
@@ -74,7 +79,50 @@ def timed_run(spec: Path, out: Path, args, overrides: list[str]) -> dict:
     failed = frame[frame["status"] == Status.FAILED]
     return {"frame": frame, "wall_s": round(wall, 1), "epochs": epochs, "trainings": len(frame),
             "samples_per_s": round(epochs * args.samples / wall, 1),
-            "failures": failed.groupby("architecture")["error"].first().to_dict()}
+            "failures": failed.groupby("architecture")["error"].first().to_dict(),
+            "time_breakdown": time_breakdown(out, args.sims_per_gpu * wall)}
+
+
+def time_breakdown(run_dir: Path, worker_seconds: float) -> dict[str, float]:
+    """Where the workers' time went, summed over the run's groups, as shares of ``worker_seconds``
+    (workers x wall time): ``training`` the epochs' training programs, ``compiling`` the first
+    epoch's program beyond a later epoch's, ``validation`` validation, adjoint probes and the
+    weights' copy to the host, ``setup`` the rest of a group's trainer time (task, models, sizing,
+    checkpoints and records), ``outside`` the rest (dispatch, the trainers' start, idle workers)."""
+    totals = dict.fromkeys(("training", "compiling", "validation", "setup"), 0.0)
+    for group in RunDir(run_dir).sim_dirs():
+        if not group.group.exists():
+            continue
+        epochs, group_seconds = _group_epochs(read_json(group.group))
+        fits = [epoch["fit_seconds"] for epoch in epochs]
+        rests = [epoch["seconds"] - epoch["fit_seconds"] for epoch in epochs]
+        compiling = [_first_beyond_the_rest(fits), _first_beyond_the_rest(rests)]
+        totals["compiling"] += sum(compiling)
+        totals["training"] += sum(fits) - compiling[0]
+        totals["validation"] += sum(rests) - compiling[1]
+        totals["setup"] += group_seconds - sum(fits) - sum(rests)
+    totals["outside"] = worker_seconds - sum(totals.values())
+    return {name: round(seconds / worker_seconds, 3) for name, seconds in totals.items()}
+
+
+def _first_beyond_the_rest(seconds: list[float]) -> float:
+    """How much longer the first epoch's part took than a later epoch's (the median): compiling."""
+    return max(0.0, seconds[0] - statistics.median(seconds[1:])) if len(seconds) > 1 else 0.0
+
+
+def _group_epochs(members: list[str]) -> tuple[list[dict], float]:
+    """The group's epochs in order, each as one member that trained it recorded it (a promoted
+    member's history begins with its parent's epochs: those are not this group's), and the group's
+    trainer time (its last member's ``train_seconds``)."""
+    epochs, seconds = {}, 0.0
+    for member in members:
+        sim_dir = SimDir(Path(member))
+        point, history = read_json(sim_dir.point), read_json(sim_dir.history) if sim_dir.history.exists() else []
+        inherited = len(read_json(sim_dir.sibling(point["resume_from"]).history)) if point.get("resume_from") else 0
+        epochs |= {epoch["epoch"]: epoch for epoch in history[inherited:] if "fit_seconds" in epoch}
+        if sim_dir.result.exists():
+            seconds = max(seconds, read_json(sim_dir.result)["train_seconds"])
+    return [epochs[number] for number in sorted(epochs)], seconds
 
 
 def microbenchmark(args) -> tuple[dict, dict[str, float]]:
@@ -113,7 +161,8 @@ def main(argv=None) -> int:
               "microbenchmark": rates}
     runs = {"grid": ["generator.kind=grid", f"space.choices.epochs=[{args.epochs}]"], "asha": args.asha}
     frames = {}
-    for name, overrides in runs.items():  # each run is reported as it ends: a device lease may not see both
+    for name in args.runs:  # each run is reported as it ends: a device lease may not see both
+        overrides = runs[name]
         result = timed_run(spec, args.out / name, args, overrides)
         frames[name] = result.pop("frame")
         ideal = ideal_rate(frames[name], report["microbenchmark"], args.samples)
@@ -121,6 +170,8 @@ def main(argv=None) -> int:
         report[name] = result
         _print_run(name, result)
         _write(report, args.json)
+    if len(frames) < 2:
+        return 0
     table = compare(frames["grid"], frames["asha"], args.epochs)
     report["cells"] = table.to_dict(orient="records")
     _print_comparison(report, table)
@@ -137,6 +188,8 @@ def _print_run(name: str, r: dict) -> None:
     print(f"{name}: {r['trainings']} trainings, {r['epochs']} epochs in {r['wall_s']} s: {r['samples_per_s']} "
           f"samples/s end to end against {r['microbenchmark_samples_per_s']} in the microbenchmark "
           f"({r['samples_per_s'] / r['microbenchmark_samples_per_s']:.0%})", flush=True)
+    shares = ", ".join(f"{part} {share:.0%}" for part, share in r["time_breakdown"].items())
+    print(f"{name}: the workers' time: {shares}", flush=True)
     for architecture, error in r["failures"].items():
         print(f"{name}: {architecture} failed: {error}", flush=True)
 
