@@ -123,14 +123,29 @@ def group_adjoints(template: keras.Model, loss: Any, data: TaskData) -> Callable
     on the device) -> their adjoint fields, (K, 4) in ``ADJOINT_FIELDS`` order, from one vmapped
     program over both probe batches at once (on a GPU each call costs a whole time loop's latency,
     whatever its batch), so no member's weights leave the device for it."""
+    import jax.numpy as jnp
+
+    n = PROBE_SAMPLES
+    split = len(data.x_train[:n])  # each sample's own gradient: the two batches side by side change none
+    key = (program_shape(template, loss), split)
+    if key not in _group_probes:  # once per shape in a process: later groups neither trace nor compile it
+        _group_probes[key] = _group_probe(template, loss, split)
+    x = jnp.asarray(np.concatenate([data.x_train[:n], data.x_val[:n]]))
+    y = jnp.asarray(np.concatenate([data.y_train[:n], data.y_val[:n]]))
+    return lambda trainable, non_trainable: np.asarray(_group_probes[key](trainable, non_trainable, x, y))
+
+
+_group_probes: dict[tuple, Callable] = {}
+
+
+def _group_probe(template: keras.Model, loss: Any, split: int) -> Callable:
+    """The jitted, vmapped probe of ``group_adjoints``: the first ``split`` samples are training's."""
     import jax
     import jax.numpy as jnp
 
     summed_loss = _summed_loss(template, loss)
     variables = template.trainable_variables + template.non_trainable_variables
     width = _state_width(template)
-    n = PROBE_SAMPLES
-    split = len(data.x_train[:n])  # each sample's own gradient: the two batches side by side change none
 
     def member_norms(trainable, non_trainable, x, y):
         def loss_by_states(perturbation):
@@ -141,7 +156,4 @@ def group_adjoints(template: keras.Model, loss: Any, data: TaskData) -> Callable
         train, val = norms[:split], norms[split:]
         return jnp.stack([train[:, 0].mean(), train[:, -1].mean(), val[:, 0].mean(), val[:, -1].mean()])
 
-    program = jax.jit(jax.vmap(member_norms, in_axes=(0, 0, None, None)))
-    x = jnp.asarray(np.concatenate([data.x_train[:n], data.x_val[:n]]))
-    y = jnp.asarray(np.concatenate([data.y_train[:n], data.y_val[:n]]))
-    return lambda trainable, non_trainable: np.asarray(program(trainable, non_trainable, x, y))
+    return jax.jit(jax.vmap(member_norms, in_axes=(0, 0, None, None)))

@@ -9,9 +9,15 @@ packed trainings do not oversubscribe cores.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
-GPU_SHARE_VARIABLE = "TASKGEN_GPU_SHARE"  # tells a training its share of a GPU's memory (engines/memory.py)
+# JAX's cap on what one process's allocator may take of a GPU, which engines/memory.py sizes
+# groups by. Each training gets its share of TRAININGS_SHARE_OF_A_GPU (the rest: every process's
+# CUDA context and libraries' workspaces). Without a cap each process may grow to 75% of the GPU,
+# and its allocator grows in doubling regions: four trainings sharing an H200 ran out of memory.
+JAX_MEMORY_CAP_VARIABLE = "XLA_PYTHON_CLIENT_MEM_FRACTION"
+TRAININGS_SHARE_OF_A_GPU = 0.9
 
 
 @dataclass(frozen=True)
@@ -26,7 +32,8 @@ class Allotment:
         environment = {"OMP_NUM_THREADS": str(self.threads)}
         if self.gpus:
             environment[gpu_env] = ",".join(map(str, self.gpus))
-            environment[GPU_SHARE_VARIABLE] = f"{self.gpu_share:g}"
+            cap = f"{TRAININGS_SHARE_OF_A_GPU * self.gpu_share:.4g}"
+            environment[JAX_MEMORY_CAP_VARIABLE] = os.environ.get(JAX_MEMORY_CAP_VARIABLE, cap)  # a user's own wins
         return environment
 
     def as_record(self) -> dict:

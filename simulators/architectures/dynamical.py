@@ -19,7 +19,7 @@ from simulators.architectures.options import (
     LipschitzOptions,
     UnicornnOptions,
 )
-from simulators.architectures.scan import ScanRecurrence
+from simulators.architectures.scan import ScanRecurrence, read_out_shape
 from simulators.architectures.update_rule import UpdateRule
 
 
@@ -241,3 +241,7 @@ class Unicornn(keras.layers.Layer):
         top_y = states[0]  # as probed: the read-out reads the state tensor itself
         read = ops.concatenate(every_state, axis=-1) if self.options.readout == "all_states" else top_y
         return read if self.return_sequences else read[:, -1]
+
+    def compute_output_shape(self, input_shape):
+        width = self.state_width if self.options.readout == "all_states" else self.units
+        return read_out_shape(input_shape, width, self.return_sequences)

@@ -222,6 +222,29 @@ def _epoch_record(totals: np.ndarray, objective: str, seconds: float, fit_second
 
 
 def _programs(template: keras.Model, loss, objective: str, batch_size: int):
+    """The jitted epoch of K members and their evaluation (``_group_programs``), built once per
+    shape in a process: a later group of the shape reuses them, neither traced nor compiled again
+    (any template of the shape serves: the programs take every weight as an argument)."""
+    key = (program_shape(template, loss), objective, batch_size, _baked_in(template.optimizer))
+    if key not in _built_programs:
+        _built_programs[key] = _group_programs(template, loss, objective, batch_size)
+    return _built_programs[key]
+
+
+_built_programs: dict[tuple, tuple] = {}
+
+
+def _baked_in(optimizer: keras.optimizers.Optimizer) -> str:
+    """What of ``optimizer`` a program holds as constants: its configuration but its name and a
+    constant learning rate (a variable of its state, each member's own)."""
+    config = optimizer.get_config()
+    config.pop("name", None)
+    if isinstance(config.get("learning_rate"), float):
+        config.pop("learning_rate")
+    return repr(sorted(config.items()))
+
+
+def _group_programs(template: keras.Model, loss, objective: str, batch_size: int):
     """The jitted epoch of K members (vmapped, each its own shuffle) and their vmapped evaluation;
     ``template``'s optimizer serves all: each member's rate lives in its own optimizer state."""
     import jax

@@ -2,17 +2,15 @@
 
 A group's program holds, per member, its weights, optimizer state and the activations of one
 batch; the training data once for all. The compiled program of one member says how much that
-is (XLA's memory analysis), the device how much it has, and the worker which share of it this
-training may take (``sims_per_gpu`` trainings share a GPU). A group larger than what fits trains
-in consecutive parts of the size that fits, instead of failing out of memory.
+is (XLA's memory analysis), the device's allocator how much it may take: the worker caps it at
+this training's share of the GPU (``sims_per_gpu`` trainings share one; ``placement.py``). A
+group larger than what fits trains in consecutive parts of the size that fits, instead of
+failing out of memory.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-
-from simulators.placement import GPU_SHARE_VARIABLE  # set by the worker for its trainings: 1 / sims_per_gpu
 
 
 @dataclass(frozen=True)
@@ -36,16 +34,16 @@ def members_that_fit(budget_bytes: int, member_bytes: int, shared_bytes: int, wa
 
 
 def device_budget(margin: float) -> int | None:
-    """Bytes this training may use on its device: its share of what the device's allocator may
-    hand out, less ``margin`` of it; None where the device reports no memory (a CPU)."""
+    """Bytes this training may use on its device: what the device's allocator may hand out (the
+    worker capped it at the training's share of the GPU), less ``margin`` of it; None where the
+    device reports no memory (a CPU)."""
     import jax
 
     stats = jax.devices()[0].memory_stats() or {}
     limit = stats.get("bytes_limit")
     if not limit:
         return None
-    share = float(os.environ.get(GPU_SHARE_VARIABLE, "1"))
-    return int(limit * share * (1 - margin))
+    return int(limit * (1 - margin))
 
 
 def program_bytes(compiled) -> tuple[int, int] | None:

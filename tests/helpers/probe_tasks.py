@@ -21,7 +21,7 @@ class EnvironmentProbe:
 
     @staticmethod
     def load(options, data_dir=None):
-        names = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "OMP_NUM_THREADS")
+        names = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "OMP_NUM_THREADS", "XLA_PYTHON_CLIENT_MEM_FRACTION")
         seen = {name: os.environ.get(name) for name in names}
         record = Path(os.environ[RECORD_DIR_ENV]) / f"{os.getpid()}-{len(os.listdir(os.environ[RECORD_DIR_ENV]))}.json"
         record.write_text(json.dumps(seen))

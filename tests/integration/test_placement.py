@@ -51,3 +51,4 @@ def test_every_training_sees_its_allotted_gpus_and_threads(write_spec, tmp_path,
     assert sorted((s["CUDA_VISIBLE_DEVICES"], s["OMP_NUM_THREADS"]) for s in seen) == sorted(
         (str(p["gpus"][0]), "4") for p in placements
     )
+    assert {s["XLA_PYTHON_CLIENT_MEM_FRACTION"] for s in seen} == {"0.45"}  # 90% of a GPU, 2 trainings on each

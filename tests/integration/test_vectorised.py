@@ -171,18 +171,29 @@ def test_a_group_too_large_for_the_device_trains_in_parts_each_member_once_as_al
 SIZED_ONCE_PER_SHAPE = """
 import json, tempfile
 from pathlib import Path
+import simulators.adjoint as adjoint
 import simulators.engines.jax_step as jax_step
 from generators.points import make_point
 from hypers.fields import defaults
 from simulators.options import TrainingOptions
 from tests.helpers.training import train_together
 
-sized, measure, budget = [], jax_step._member_and_shared_bytes, jax_step.device_budget
+sized, built, probes = [], [], []
+measure, budget, build, probe = (jax_step._member_and_shared_bytes, jax_step.device_budget, jax_step._group_programs,
+                                 adjoint._group_probe)
 def counted(member, data, loss):
     sized.append(member.model.get_layer("recurrent").units)
     return measure(member, data, loss)
+def counted_build(template, *args):
+    built.append(template.get_layer("recurrent").units)
+    return build(template, *args)
+def counted_probe(template, *args):
+    probes.append(template.get_layer("recurrent").units)
+    return probe(template, *args)
 jax_step._member_and_shared_bytes, jax_step.device_budget = counted, lambda margin: 2**30
-jax_step._member_bytes.clear()
+jax_step._group_programs, adjoint._group_probe = counted_build, counted_probe
+for cache in (jax_step._member_bytes, jax_step._built_programs, adjoint._group_probes):
+    cache.clear()
 options = TrainingOptions(engine="jax", tasks={"digits": {"train_samples": 64}})
 root = Path(tempfile.mkdtemp())
 try:
@@ -193,14 +204,17 @@ try:
         results += train_together(points, options, [root / str(hidden) / p["identifier"] for p in points])
 finally:  # the process serves other tests' scripts after this one
     jax_step._member_and_shared_bytes, jax_step.device_budget = measure, budget
-    jax_step._member_bytes.clear()
-print(json.dumps({"sized": sized, "results": results}))
+    jax_step._group_programs, adjoint._group_probe = build, probe
+    for cache in (jax_step._member_bytes, jax_step._built_programs, adjoint._group_probes):
+        cache.clear()
+print(json.dumps({"sized": sized, "built": built, "probes": probes, "results": results}))
 """
 
 
-def test_a_group_is_sized_by_its_memory_once_per_shape(on_jax):
+def test_a_group_is_sized_and_its_programs_built_once_per_shape(on_jax):
     out = on_jax(SIZED_ONCE_PER_SHAPE)
-    assert out["sized"] == [8, 12]  # the second group of hidden 8 reused the first one's analysis
+    # the second group of hidden 8 reused the first one's analysis, programs and adjoint probe
+    assert out["sized"] == out["built"] == out["probes"] == [8, 12]
     for result in out["results"]:
         assert result["status"] == "ok" and result["group_members"] == 2, result
         assert result["member_memory_mb"] > 0

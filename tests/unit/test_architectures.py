@@ -159,6 +159,18 @@ def test_unicornn_readout_width(readout, width):
     assert model.get_layer("readout").kernel.shape == (width, 4)
 
 
+@pytest.mark.parametrize("architecture", ARCHITECTURE_NAMES)
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_a_layer_says_its_output_shape_as_its_call_computes_it(architecture, return_sequences):
+    """Models are built from ``compute_output_shape`` (no traced time loop): it must be the call's."""
+    from simulators.architectures import recurrent_layer_factory
+
+    layer = recurrent_layer_factory(architecture)(6, 0, architecture_options(architecture),
+                                                  return_sequences=return_sequences)
+    x = small_task(samples=3).x_train
+    assert tuple(layer(x).shape) == layer.compute_output_shape(x.shape)
+
+
 def test_unicornn_reads_out_every_layers_y_and_z_as_the_study_concatenated_them():
     """[y1, z1, y2, z2] of the last step, the second layer stepping on the first one's y_t."""
     options = UnicornnOptions(eps=0.1)
@@ -305,6 +317,9 @@ def test_kernel_fused_runs_the_scan_off_jax(architecture):
     ("lstm", 128, "float32", False), ("lstm", 128, "bfloat16", False),  # out of shared memory there
     ("lstm", 64, "bfloat16", True), ("rnn", 256, "float32", False),  # not run: 64 and 256 KiB
     ("antisymmetric", 128, "float32", True), ("antisymmetric", 256, "bfloat16", False),  # not run: 128, 256 KiB
+    ("lipschitz", 64, "float32", True), ("lipschitz", 128, "float32", False),  # not run: 2 blocks, 64 and 256 KiB
+    ("lipschitz", 128, "bfloat16", True),  # not run: 128 KiB
+    ("exponential", 128, "bfloat16", True), ("exponential", 256, "bfloat16", False),  # not run: float32 products
     ("gru", 32, "float32", False)])  # no fused cell
 def test_the_fused_kernel_takes_the_shapes_that_compiled_on_a_gpu_and_refuses_those_that_ran_out(
         cell_name, units, precision, compiled):
