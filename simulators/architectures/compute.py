@@ -12,17 +12,24 @@ Kernel = Literal["scan", "fused"]
 
 
 class FusedShape(NamedTuple):
-    """What sizes a cell in the fused kernel: its ``gates`` (one recurrent block each), and whether
-    its backward pass ``recomputes`` the gates (multiplying by U as well as by its transpose)."""
+    """What sizes a cell in the fused kernel: its ``gates`` (one recurrent block each: the products
+    of h_{t-1} a step takes), whether its backward pass ``recomputes`` the gates (multiplying by U
+    as well as by its transpose), and whether its products are ``float32_products`` whatever the
+    precision (expRNN's: bf16 would undo B's orthogonality, as its scan step says)."""
 
     gates: int
     recomputes: bool
+    float32_products: bool = False
 
 
 # The architectures whose time loop the fused kernel runs (simulators/architectures/fused.py);
 # the others run the scan whatever ``kernel`` says.
+# lipschitz: W_beta h and A_beta h, two blocks, tanh' from the recomputed W gate; exponential: B h,
+# modReLU' read off the states (no recomputation), its products float32 whatever the precision.
 FUSED_SHAPES = {"rnn": FusedShape(gates=1, recomputes=False), "lstm": FusedShape(gates=4, recomputes=True),
-                "antisymmetric": FusedShape(gates=1, recomputes=True)}
+                "antisymmetric": FusedShape(gates=1, recomputes=True),
+                "lipschitz": FusedShape(gates=2, recomputes=True),
+                "exponential": FusedShape(gates=1, recomputes=False, float32_products=True)}
 FUSED_ARCHITECTURES = tuple(FUSED_SHAPES)
 MIN_FUSED_UNITS = 16  # Triton's smallest product
 # A fused program keeps its recurrent blocks in shared memory (227 KiB on an H200). What the H200
@@ -31,7 +38,8 @@ MIN_FUSED_UNITS = 16  # Triton's smallest product
 # probably the float32 block kept beside its bf16 copy) and did not compile (docs/performance.md). The rule
 # below is a conservative reading of that, not a model of Triton's allocator: U's bytes, twice
 # for a cell whose backward also multiplies by U, at most the 128 KiB that compiled. It admits
-# sizes not yet compiled on a GPU (the LSTM at 64, the AntisymmetricRNN at 128).
+# sizes not yet compiled on a GPU (the LSTM at 64, the AntisymmetricRNN, the expRNN at 128, the
+# Lipschitz RNN at 64 in float32 and 128 in bf16).
 FUSED_RECURRENT_BYTES = 128 * 1024
 
 
@@ -42,12 +50,12 @@ def fused_units(units: int) -> int:
 
 def fused_kernel_fits(cell: str, units: int, precision: Precision) -> bool:
     """Whether the fused kernel runs ``cell`` (an architecture's name) at ``units``: a cell it
-    has, whose blocks (every gate's U, twice where the backward pass recomputes) fit
-    ``FUSED_RECURRENT_BYTES``."""
+    has, whose blocks (every gate's U, twice where the backward pass recomputes; in float32 where
+    the cell's products are, whatever ``precision``) fit ``FUSED_RECURRENT_BYTES``."""
     shape = FUSED_SHAPES.get(cell)
     if shape is None:
         return False
-    operand_bytes = 2 if precision == "bfloat16" else 4
+    operand_bytes = 2 if precision == "bfloat16" and not shape.float32_products else 4
     copies = 2 if shape.recomputes else 1
     return shape.gates * fused_units(units) ** 2 * operand_bytes * copies <= FUSED_RECURRENT_BYTES
 

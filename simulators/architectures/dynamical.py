@@ -60,6 +60,7 @@ class LipschitzRNN(ScanRecurrence):
     """h_t = h_{t-1} + eps (A h_{t-1} + tanh(W h_{t-1} + U x_t + b))."""
 
     options: LipschitzOptions
+    fused_cell = "lipschitz"
 
     def build_recurrent(self):
         seeds = (self.seed + 1, self.seed + 1) if self.options.tied_init else (self.seed + 1, self.seed + 2)
@@ -79,6 +80,14 @@ class LipschitzRNN(ScanRecurrence):
         a_t, w_t = constants
         (h,) = state
         return (h + self.options.eps * (self.matmul(h, a_t) + ops.tanh(self.matmul(h, w_t) + drive)),)
+
+    def fused_recurrent(self):
+        """[W_beta^T | A_beta^T]: the fused cell's gate 0 (with the drive) is W's, gate 1 A's."""
+        a_t, w_t = self.constants()
+        return ops.concatenate([w_t, a_t], axis=1)
+
+    def fused_constants(self) -> tuple[float, ...]:
+        return (self.options.eps,)
 
 
 def matrix_exponential(matrix):
@@ -147,6 +156,7 @@ class ExponentialRNN(ScanRecurrence):
 
     input_bias = False
     options: ExponentialOptions
+    fused_cell = "exponential"  # its products float32 there too
 
     def build_recurrent(self):
         initial = (henaff_skew if self.options.init == "henaff" else cayley_skew)(self.units, self.seed)
@@ -171,6 +181,9 @@ class ExponentialRNN(ScanRecurrence):
         (h,) = state
         z = ops.matmul(h, b_t) + drive  # float32 always: bf16 would undo B's orthogonality
         return (ops.sign(z) * ops.relu(ops.abs(z) + self.modrelu_bias),)
+
+    def fused_parameters(self) -> tuple:
+        return (self.modrelu_bias,)
 
 
 class UnicornnLayer(ScanRecurrence):

@@ -1,5 +1,5 @@
-"""The Elman RNN's, the LSTM's and the AntisymmetricRNN's whole time loop in one Pallas kernel,
-with its own VJP.
+"""The whole time loop of the Elman RNN, the LSTM, the AntisymmetricRNN, the Lipschitz RNN and the
+expRNN in one Pallas kernel, with its own VJP.
 
 ``keras.ops.scan`` runs a recurrence as a loop of small XLA kernels: on a GPU each of the 784
 steps of sequential MNIST launches dozens, and their fixed costs, not arithmetic, cap the
@@ -8,7 +8,10 @@ each program takes a block of the batch, loads the recurrent matrix once, loops 
 the states in registers and writes each step's states out. The backward pass is a second kernel
 looping over time in reverse; it recomputes what a step needs from the stored states (nothing
 else is kept, as with remat), and the recurrent matrix's gradient is one product over all steps
-after it, not a sum carried through the loop.
+after it, not a sum carried through the loop. A cell's per-sequence matrices (the Lipschitz RNN's
+A_beta and W_beta, the expRNN's expm(A)) are built outside, by the layer, once per call, and come
+in as its recurrent blocks; a learned vector the step reads (the expRNN's modReLU bias) comes in as
+a ``parameter`` operand with its own gradient.
 
 Triton wants every loaded block's size a power of two and products at least 16 wide, so the
 units are padded to a power of two >= 16 and the batch to a multiple of ``BATCH_BLOCK``: padded
@@ -35,36 +38,50 @@ BATCH_BLOCK = 16  # batch rows of one program: the smallest product Triton runs;
 
 class Cell(NamedTuple):
     """A recurrence as the kernels see it. A step's ``gates`` pre-activations are drive_k + h U_k
-    (h: the first of its ``states``); ``step(pre, state, constants) -> new state``;
-    ``backward(pre, previous, new, d_new, constants) -> (d_pre, d_previous)``: the pre-activations'
-    cotangents and the previous states' other than through U (h's through U is added in the
-    kernel). ``constants``: the layer's scalar options the step reads (antisymmetric: eps).
-    ``recomputes``: backward needs ``pre``, recomputed from the previous h (else it gets None and
-    the drive is not kept)."""
+    for the first ``drives`` gates (all where None) and h U_k for the rest (h: the first of its
+    ``states``); ``step(pre, state, constants, parameters) -> new state``;
+    ``backward(pre, previous, new, d_new, constants, parameters) -> (d_pre, d_previous)``: the
+    pre-activations' cotangents and the previous states' other than through U (h's through U is
+    added in the kernel). ``constants``: the layer's scalar options the step reads (eps), baked
+    into the kernel; ``parameters``: its ``parameter_count`` learned vectors (units each),
+    operands of the kernels, whose gradients ``parameter_gradients(d_pre, previous, states,
+    constants, parameters)`` computes outside the kernel from every step's d_pre (time, batch,
+    gates, units) and states (time, batch, units). ``recomputes``: backward needs ``pre``,
+    recomputed from the previous h (else it gets None and the drive is not kept);
+    ``float32_products``: the products are float32 whatever the precision."""
 
     gates: int
+    recomputes: bool
+    float32_products: bool
     states: int
     step: Callable
     backward: Callable
-    recomputes: bool
+    drives: int | None = None
+    parameter_count: int = 0
+    parameter_gradients: Callable | None = None
+
+    @property
+    def driven(self) -> int:
+        """The gates whose pre-activation has a drive: the drive's width in units."""
+        return self.gates if self.drives is None else self.drives
 
 
-def _rnn_step(pre, state, constants):
+def _rnn_step(pre, state, constants, parameters):
     return (jnp.tanh(pre[0]),)
 
 
-def _rnn_backward(pre, previous, new, d_new, constants):
+def _rnn_backward(pre, previous, new, d_new, constants, parameters):
     """tanh' from the output itself: no recomputation."""
     (h,), (d_h,) = new, d_new
     return (d_h * (1 - h * h),), (0.0,)
 
 
-def _antisymmetric_step(pre, state, constants):
+def _antisymmetric_step(pre, state, constants, parameters):
     (eps,) = constants
     return (state[0] + eps * jnp.tanh(pre[0]),)
 
 
-def _antisymmetric_backward(pre, previous, new, d_new, constants):
+def _antisymmetric_backward(pre, previous, new, d_new, constants, parameters):
     """h_{t-1} reaches h_t directly as well as through U; tanh' from the recomputed pre-activation
     (from the states it would be (h_t - h_{t-1}) / eps, which cancels)."""
     (eps,), (d_h,) = constants, d_new
@@ -77,13 +94,13 @@ def _lstm_gates(pre):
     return jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
 
 
-def _lstm_step(pre, state, constants):
+def _lstm_step(pre, state, constants, parameters):
     i, f, g, o = _lstm_gates(pre)
     c = f * state[1] + i * g
     return (o * jnp.tanh(c), c)
 
 
-def _lstm_backward(pre, previous, new, d_new, constants):
+def _lstm_backward(pre, previous, new, d_new, constants, parameters):
     i, f, g, o = _lstm_gates(pre)
     (_, c_previous), (_, c), (d_h, d_c) = previous, new, d_new
     tanh_c = jnp.tanh(c)
@@ -93,30 +110,75 @@ def _lstm_backward(pre, previous, new, d_new, constants):
     return d_pre, (0.0, d_c * f)
 
 
+def _lipschitz_step(pre, state, constants, parameters):
+    """h_{t-1} + eps (A_beta h_{t-1} + tanh(W_beta h_{t-1} + drive)): gate 0 is W's, with the drive."""
+    (eps,), (w, a) = constants, pre
+    return (state[0] + eps * (a + jnp.tanh(w)),)
+
+
+def _lipschitz_backward(pre, previous, new, d_new, constants, parameters):
+    """h_{t-1} reaches h_t directly, through A and through W; tanh' from the recomputed W gate (A's
+    recomputed product is not read)."""
+    (eps,), (d_h,) = constants, d_new
+    tanh = jnp.tanh(pre[0])
+    return (d_h * eps * (1 - tanh * tanh), d_h * eps), (d_h,)
+
+
+def _exponential_step(pre, state, constants, parameters):
+    """modReLU(z) = sign(z) relu(|z| + b), z = B h_{t-1} + drive, b learned."""
+    (bias,) = parameters
+    return (jnp.sign(pre[0]) * jnp.maximum(jnp.abs(pre[0]) + bias, 0.0),)
+
+
+def _exponential_backward(pre, previous, new, d_new, constants, parameters):
+    """modReLU' from the output itself: dh_t/dz = sign(z)^2 [|z| + b > 0], which is 1 where h_t is
+    not 0 and 0 where it is (z = 0 or |z| + b <= 0): no recomputation."""
+    (h,), (d_h,) = new, d_new
+    return (jnp.where(h != 0, d_h, 0.0),), (0.0,)
+
+
+def _exponential_parameter_gradients(d_pre, previous, states, constants, parameters):
+    """d b = sum over steps and batch of dL/dh_t sign(z) [|z| + b > 0] = d z sign(h_t) (h_t's sign is
+    z's where h_t is not 0, and d z is 0 where it is)."""
+    return (jnp.sum(d_pre[:, :, 0] * jnp.sign(states[0]), axis=(0, 1)),)
+
+
+def _cell(name: str, **kwargs) -> Cell:
+    return Cell(**FUSED_SHAPES[name]._asdict(), **kwargs)
+
+
 CELLS = {
-    "rnn": Cell(**FUSED_SHAPES["rnn"]._asdict(), states=1, step=_rnn_step, backward=_rnn_backward),
-    "lstm": Cell(**FUSED_SHAPES["lstm"]._asdict(), states=2, step=_lstm_step, backward=_lstm_backward),
-    "antisymmetric": Cell(**FUSED_SHAPES["antisymmetric"]._asdict(), states=1, step=_antisymmetric_step,
-                          backward=_antisymmetric_backward),
+    "rnn": _cell("rnn", states=1, step=_rnn_step, backward=_rnn_backward),
+    "lstm": _cell("lstm", states=2, step=_lstm_step, backward=_lstm_backward),
+    "antisymmetric": _cell("antisymmetric", states=1, step=_antisymmetric_step, backward=_antisymmetric_backward),
+    "lipschitz": _cell("lipschitz", states=1, step=_lipschitz_step, backward=_lipschitz_backward, drives=1),
+    "exponential": _cell("exponential", states=1, step=_exponential_step, backward=_exponential_backward,
+                         parameter_count=1, parameter_gradients=_exponential_parameter_gradients),
 }
 
 
 def sequence(cell_name: str, drive, recurrent, initial: tuple, precision: str = "float32",
-             constants: tuple[float, ...] = ()) -> tuple:
+             constants: tuple[float, ...] = (), parameters: tuple = ()) -> tuple:
     """Every state at every step, time major, through the fused kernels. ``drive`` (time, batch,
-    gates * units): the input projection of every step; ``recurrent`` (units, gates * units): the
-    recurrent kernel in Keras' layout; ``initial``: the states at t = 0, (batch, units) each;
-    ``precision``: bfloat16 multiplies bf16 operands (float32 products and sums); ``constants``:
-    the cell's scalar options. Returns one (time, batch, units) array per state, h first."""
+    driven gates * units): the input projection of every step; ``recurrent`` (units, gates *
+    units): the recurrent kernel in Keras' layout (h @ recurrent, gate after gate); ``initial``:
+    the states at t = 0, (batch, units) each; ``precision``: bfloat16 multiplies bf16 operands
+    (float32 products and sums), unless the cell's products are float32; ``constants``: the cell's
+    scalar options; ``parameters``: its learned vectors, (units,) each, differentiable. Returns
+    one (time, batch, units) array per state, h first."""
     cell = CELLS[cell_name]
-    steps, batch, width = drive.shape
-    units = width // cell.gates
+    if len(parameters) != cell.parameter_count:
+        raise ValueError(f"the {cell_name} cell reads {cell.parameter_count} parameters, got {len(parameters)}")
+    precision = "float32" if cell.float32_products else precision
+    steps, batch, _ = drive.shape
+    units = recurrent.shape[0]
     padded_units, padded_batch = fused_units(units), -(-batch // BATCH_BLOCK) * BATCH_BLOCK
-    drive = _pad(drive.reshape(steps, batch, cell.gates, units), {1: padded_batch, 3: padded_units})
+    drive = _pad(drive.reshape(steps, batch, cell.driven, units), {1: padded_batch, 3: padded_units})
     recurrent = recurrent.reshape(units, cell.gates, units).transpose(1, 0, 2)  # U_k = recurrent[k]
     recurrent = _pad(recurrent, {1: padded_units, 2: padded_units})
     initial = tuple(_pad(state, {0: padded_batch, 1: padded_units}) for state in initial)
-    states = _fused(cell, precision, tuple(map(float, constants)), drive, recurrent, initial)
+    parameters = tuple(_pad(vector, {0: padded_units}) for vector in parameters)  # padded units: 0
+    states = _fused(cell, precision, tuple(map(float, constants)), drive, recurrent, initial, parameters)
     return tuple(state[:, :batch, :units] for state in states)
 
 
@@ -126,48 +188,55 @@ def _pad(array, sizes: dict[int, int]):
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _fused(cell: Cell, precision: str, constants: tuple, drive, recurrent, initial):
-    return _forward(cell, precision, constants, drive, recurrent, initial)
+def _fused(cell: Cell, precision: str, constants: tuple, drive, recurrent, initial, parameters):
+    return _forward(cell, precision, constants, drive, recurrent, initial, parameters)
 
 
-def _fused_forward(cell: Cell, precision: str, constants: tuple, drive, recurrent, initial):
-    states = _forward(cell, precision, constants, drive, recurrent, initial)
-    return states, (drive if cell.recomputes else None, recurrent, initial, states)
+def _fused_forward(cell: Cell, precision: str, constants: tuple, drive, recurrent, initial, parameters):
+    states = _forward(cell, precision, constants, drive, recurrent, initial, parameters)
+    return states, (drive if cell.recomputes else None, recurrent, initial, parameters, states)
 
 
 def _fused_backward(cell: Cell, precision: str, constants: tuple, residuals, cotangents):
-    """d drive and d h_0 (c_0) from the reverse kernel; dU = sum over steps of h_{t-1}^T dz_t,
-    one product over time and batch (cuDNN's split too): no (units, gates * units) sum per
-    program to carry through the loop."""
-    drive, recurrent, initial, states = residuals
+    """d z (every gate's pre-activation) and d h_0 (c_0) from the reverse kernel; dU = sum over
+    steps of h_{t-1}^T dz_t, one product over time and batch (cuDNN's split too): no (units,
+    gates * units) sum per program to carry through the loop; d drive is the driven gates' d z;
+    the learned parameters' gradients from d z and the states, outside the kernel too."""
+    drive, recurrent, initial, parameters, states = residuals
     previous = tuple(jnp.concatenate([first[None], sequence[:-1]]) for first, sequence in zip(initial, states))
-    d_drive, d_initial = _backward(cell, precision, constants, drive, recurrent, previous, states, cotangents)
+    d_pre, d_initial = _backward(cell, precision, constants, drive, recurrent, parameters, previous, states,
+                                 cotangents)
     operand = _operand_dtype(precision)
-    d_recurrent = jnp.einsum("tbh,tbgk->ghk", previous[0].astype(operand), d_drive.astype(operand),
+    d_recurrent = jnp.einsum("tbh,tbgk->ghk", previous[0].astype(operand), d_pre.astype(operand),
                              preferred_element_type=jnp.float32)
-    return d_drive, d_recurrent, d_initial
+    d_parameters = cell.parameter_gradients(d_pre, previous, states, constants, parameters) if parameters else ()
+    d_drive = d_pre if cell.driven == cell.gates else d_pre[:, :, :cell.driven]
+    return d_drive, d_recurrent, d_initial, d_parameters
 
 
 _fused.defvjp(_fused_forward, _fused_backward)
 
 
-def _forward(cell: Cell, precision: str, constants: tuple, drive, recurrent, initial) -> tuple:
+def _forward(cell: Cell, precision: str, constants: tuple, drive, recurrent, initial, parameters) -> tuple:
     steps, batch, _, units = drive.shape
     sequence_shape = jax.ShapeDtypeStruct((steps, batch, units), jnp.float32)
     return _call(functools.partial(_forward_kernel, cell, precision, constants, steps), batch,
-                 [(drive, 1), (recurrent, None), *((state, 0) for state in initial)],
+                 [(drive, 1), (recurrent, None), *((vector, None) for vector in parameters),
+                  *((state, 0) for state in initial)],
                  [(sequence_shape, 1)] * cell.states)
 
 
-def _backward(cell: Cell, precision: str, constants: tuple, drive, recurrent, previous, states, cotangents):
+def _backward(cell: Cell, precision: str, constants: tuple, drive, recurrent, parameters, previous, states,
+              cotangents):
     steps, batch, units = states[0].shape
-    operands = [(recurrent, None), *([(drive, 1)] if cell.recomputes else []),
+    operands = [(recurrent, None), *((vector, None) for vector in parameters),
+                *([(drive, 1)] if cell.recomputes else []),
                 *((array, 1) for array in (*previous, *states, *cotangents))]
-    d_drive = jax.ShapeDtypeStruct((steps, batch, cell.gates, units), jnp.float32)
+    d_pre = jax.ShapeDtypeStruct((steps, batch, cell.gates, units), jnp.float32)
     d_state = jax.ShapeDtypeStruct((batch, units), jnp.float32)
-    d_drive, *d_initial = _call(functools.partial(_backward_kernel, cell, precision, constants, steps), batch, operands,
-                                [(d_drive, 1), *[(d_state, 0)] * cell.states])
-    return d_drive, tuple(d_initial)
+    d_pre, *d_initial = _call(functools.partial(_backward_kernel, cell, precision, constants, steps), batch, operands,
+                              [(d_pre, 1), *[(d_state, 0)] * cell.states])
+    return d_pre, tuple(d_initial)
 
 
 def _call(kernel, batch: int, operands: list, outputs: list):
@@ -204,19 +273,23 @@ def _load_recurrent(recurrent_ref, precision: str) -> tuple:
     return tuple(recurrent_ref[k].astype(_operand_dtype(precision)) for k in range(recurrent_ref.shape[0]))
 
 
-def _pre_activations(drive_ref, t, h, recurrent: tuple, precision: str) -> tuple:
-    """drive_k(t) + h U_k for every gate k."""
+def _pre_activations(cell: Cell, drive_ref, t, h, recurrent: tuple, precision: str) -> tuple:
+    """drive_k(t) + h U_k for every driven gate k, h U_k for the others."""
     h = h.astype(_operand_dtype(precision))
-    return tuple(drive_ref[t, :, k, :] + jnp.dot(h, matrix, preferred_element_type=jnp.float32)
-                 for k, matrix in enumerate(recurrent))
+    products = (jnp.dot(h, matrix, preferred_element_type=jnp.float32) for matrix in recurrent)
+    return tuple(drive_ref[t, :, k, :] + product if k < cell.driven else product
+                 for k, product in enumerate(products))
 
 
 def _forward_kernel(cell: Cell, precision: str, constants: tuple, steps: int, drive_ref, recurrent_ref, *refs):
+    parameter_refs, refs = refs[:cell.parameter_count], refs[cell.parameter_count:]
     initial_refs, sequence_refs = refs[:cell.states], refs[cell.states:]
     recurrent = _load_recurrent(recurrent_ref, precision)
+    parameters = tuple(ref[...] for ref in parameter_refs)
 
     def step(t, state):
-        new = cell.step(_pre_activations(drive_ref, t, state[0], recurrent, precision), state, constants)
+        pre = _pre_activations(cell, drive_ref, t, state[0], recurrent, precision)
+        new = cell.step(pre, state, constants, parameters)
         for ref, value in zip(sequence_refs, new):
             ref[t] = value
         return new
@@ -226,23 +299,26 @@ def _forward_kernel(cell: Cell, precision: str, constants: tuple, steps: int, dr
 
 def _backward_kernel(cell: Cell, precision: str, constants: tuple, steps: int, recurrent_ref, *refs):
     """Time in reverse: each step's total cotangent (its output's plus the next step's), the
-    cell's backward, d drive written out, and the cotangent carried to the step before (h's
-    through U added to what the cell passes on directly)."""
+    cell's backward, every gate's d z written out, and the cotangent carried to the step before
+    (h's through U added to what the cell passes on directly)."""
+    parameter_refs, refs = refs[:cell.parameter_count], refs[cell.parameter_count:]
     drive_ref, refs = (refs[0], refs[1:]) if cell.recomputes else (None, refs)
     n = cell.states
     previous_refs, state_refs, cotangent_refs = refs[:n], refs[n:2 * n], refs[2 * n:3 * n]
-    d_drive_ref, d_initial_refs = refs[3 * n], refs[3 * n + 1:]
+    d_pre_ref, d_initial_refs = refs[3 * n], refs[3 * n + 1:]
     recurrent = _load_recurrent(recurrent_ref, precision)
+    parameters = tuple(ref[...] for ref in parameter_refs)
     operand = _operand_dtype(precision)
 
     def step(s, carried):
         t = steps - 1 - s
         previous = tuple(ref[t] for ref in previous_refs)
-        pre = _pre_activations(drive_ref, t, previous[0], recurrent, precision) if cell.recomputes else None
+        pre = _pre_activations(cell, drive_ref, t, previous[0], recurrent, precision) if cell.recomputes else None
         d_new = tuple(ref[t] + d for ref, d in zip(cotangent_refs, carried))
-        d_pre, (d_h, *d_rest) = cell.backward(pre, previous, tuple(ref[t] for ref in state_refs), d_new, constants)
+        d_pre, (d_h, *d_rest) = cell.backward(pre, previous, tuple(ref[t] for ref in state_refs), d_new, constants,
+                                              parameters)
         for k, (d, matrix) in enumerate(zip(d_pre, recurrent)):
-            d_drive_ref[t, :, k, :] = d
+            d_pre_ref[t, :, k, :] = d
             d_h = d_h + jax.lax.dot_general(d.astype(operand), matrix, (((1,), (1,)), ((), ())),
                                             preferred_element_type=jnp.float32)  # d U_k^T
         return (d_h, *d_rest)

@@ -23,8 +23,8 @@ class ScanRecurrence(keras.layers.Layer):
     projection's width in units), add their recurrent weights in ``build_recurrent``, and define
     ``constants`` and ``step``. Their options give ``input_init`` and, where the study learns h_0,
     ``initial_state``. ``fused_cell`` names the cell of ``fused.CELLS`` that computes the same
-    step (its ``constants`` then are the recurrent kernel alone, its scalar options
-    ``fused_constants``), for ``Compute.kernel`` fused.
+    step (from ``fused_recurrent``, its recurrent blocks side by side, its scalar options
+    ``fused_constants`` and its learned vectors ``fused_parameters``), for ``Compute.kernel`` fused.
     """
 
     state_count = 1
@@ -79,8 +79,18 @@ class ScanRecurrence(keras.layers.Layer):
     def step(self, constants, state, drive):
         raise NotImplementedError
 
+    def fused_recurrent(self):
+        """``fused_cell``'s recurrent kernel, (units, gates * units), h @ it gate after gate: the
+        step's ``constants`` unless a subclass says."""
+        return self.constants()
+
     def fused_constants(self) -> tuple[float, ...]:
         """The scalar options ``fused_cell``'s step reads (none unless a subclass says)."""
+        return ()
+
+    def fused_parameters(self) -> tuple:
+        """The learned vectors ``fused_cell``'s step reads, differentiated through the kernel (none
+        unless a subclass says)."""
         return ()
 
     def matmul(self, a, b):
@@ -116,8 +126,9 @@ class ScanRecurrence(keras.layers.Layer):
         if perturbation is None and self.uses_fused_kernel():
             from simulators.architectures import fused
 
-            states = fused.sequence(self.fused_cell, drive, ops.convert_to_tensor(self.constants()), initial,
-                                    self.compute.precision, self.fused_constants())
+            states = fused.sequence(self.fused_cell, drive, ops.convert_to_tensor(self.fused_recurrent()), initial,
+                                    self.compute.precision, self.fused_constants(),
+                                    tuple(ops.convert_to_tensor(vector) for vector in self.fused_parameters()))
         else:
             states = self._scanned_states(drive, initial, perturbation)
         return tuple(ops.transpose(sequence, (1, 0, 2)) for sequence in states)

@@ -14,20 +14,28 @@ from simulators.architectures.compute import FUSED_ARCHITECTURES  # noqa: E402
 from simulators.architectures.fused import CELLS, sequence  # noqa: E402
 
 STEPS, BATCH, UNITS, MEMBERS = 8, 20, 12, 2  # batch and units off Triton's blocks: the padding is tested too
-CONSTANTS = {"antisymmetric": (0.3,)}  # eps, larger than the study's 0.01 so the tanh path weighs
+# eps, larger than the study's (0.01, 0.03) so the tanh path weighs
+CONSTANTS = {"antisymmetric": (0.3,), "lipschitz": (0.3,)}
 
 
-def scanned(cell_name: str, drive, recurrent, initial, precision: str, constants: tuple = ()) -> tuple:
-    """The scan path's recurrence (classic.py's steps, ScanRecurrence.matmul's precision) in JAX."""
-    operand = jnp.bfloat16 if precision == "bfloat16" else jnp.float32
+def scanned(cell_name: str, drive, recurrent, initial, precision: str, constants: tuple = (),
+            parameters: tuple = ()) -> tuple:
+    """The scan path's recurrence (classic.py's and dynamical.py's steps, ScanRecurrence.matmul's
+    precision; the expRNN's products float32) in JAX. lipschitz: recurrent is [W^T | A^T]."""
+    operand = jnp.bfloat16 if precision == "bfloat16" and cell_name != "exponential" else jnp.float32
 
     def step(state, drive_t):
-        z = drive_t + jnp.matmul(state[0].astype(operand), recurrent.astype(operand),
-                                 preferred_element_type=jnp.float32)
-        if cell_name == "rnn":
+        products = jnp.matmul(state[0].astype(operand), recurrent.astype(operand), preferred_element_type=jnp.float32)
+        z = drive_t + products if cell_name != "lipschitz" else None
+        if cell_name == "lipschitz":
+            w, a = jnp.split(products, 2, axis=-1)
+            new = (state[0] + constants[0] * (a + jnp.tanh(w + drive_t)),)
+        elif cell_name == "rnn":
             new = (jnp.tanh(z),)
         elif cell_name == "antisymmetric":
-            new = (state[0] + CONSTANTS[cell_name][0] * jnp.tanh(z),)
+            new = (state[0] + constants[0] * jnp.tanh(z),)
+        elif cell_name == "exponential":
+            new = (jnp.sign(z) * jax.nn.relu(jnp.abs(z) + parameters[0]),)
         else:
             i, f, g, o = jnp.split(z, 4, axis=-1)
             c = jax.nn.sigmoid(f) * state[1] + jax.nn.sigmoid(i) * jnp.tanh(g)
@@ -38,34 +46,40 @@ def scanned(cell_name: str, drive, recurrent, initial, precision: str, constants
 
 
 def member_inputs(cell_name: str, seed: int = 0) -> tuple:
-    """(drive, recurrent, initial states, output weights), a leading axis of MEMBERS."""
+    """(drive, recurrent, initial states, learned vectors, output weights), a leading axis of
+    MEMBERS. The expRNN's modReLU bias in [-0.5, 0.5]: where negative it zeroes some units."""
     cell = CELLS[cell_name]
-    keys = jax.random.split(jax.random.PRNGKey(seed), 4)
-    drive = jax.random.normal(keys[0], (MEMBERS, STEPS, BATCH, cell.gates * UNITS))
+    keys = jax.random.split(jax.random.PRNGKey(seed), 5)
+    drive = jax.random.normal(keys[0], (MEMBERS, STEPS, BATCH, cell.driven * UNITS))
     recurrent = jax.random.normal(keys[1], (MEMBERS, UNITS, cell.gates * UNITS)) / np.sqrt(UNITS)
     initial = tuple(0.5 * jax.random.normal(key, (MEMBERS, BATCH, UNITS)) for key in jax.random.split(keys[2],
                                                                                                        cell.states))
+    parameters = tuple(jax.random.uniform(key, (MEMBERS, UNITS), minval=-0.5, maxval=0.5)
+                       for key in jax.random.split(keys[4], cell.parameter_count))
     weights = jax.random.normal(keys[3], (STEPS, BATCH, UNITS))
-    return drive, recurrent, initial, weights
+    return drive, recurrent, initial, parameters, weights
 
 
 def group_results(recurrence, cell_name: str, precision: str) -> tuple:
     """For each member of a vmapped group: a loss of every state at every step, its gradients by
-    drive, recurrent kernel and initial states, and the states (one compilation for all)."""
-    drive, recurrent, initial, weights = member_inputs(cell_name)
+    drive, recurrent kernel, initial states and learned vectors, and the states (one compilation
+    for all)."""
+    drive, recurrent, initial, parameters, weights = member_inputs(cell_name)
 
-    def loss(drive, recurrent, initial):
-        states = recurrence(cell_name, drive, recurrent, initial, precision, CONSTANTS.get(cell_name, ()))
+    def loss(drive, recurrent, initial, parameters):
+        states = recurrence(cell_name, drive, recurrent, initial, precision, CONSTANTS.get(cell_name, ()), parameters)
         return sum(jnp.sum(state * weights * (k + 1)) for k, state in enumerate(states)), states
 
-    (value, states), grads = jax.jit(jax.vmap(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)))(
-        drive, recurrent, initial)
+    (value, states), grads = jax.jit(jax.vmap(jax.value_and_grad(loss, argnums=(0, 1, 2, 3), has_aux=True)))(
+        drive, recurrent, initial, parameters)
     return value, states, grads
 
 
-@pytest.mark.parametrize("cell_name, precision, tolerance",  # bf16 once: the cells share its casts
+@pytest.mark.parametrize("cell_name, precision, tolerance",  # bf16 where a cell's products differ
                          [("rnn", "float32", 2e-5), ("lstm", "float32", 2e-5), ("lstm", "bfloat16", 2e-2),
-                          ("antisymmetric", "float32", 2e-5)])
+                          ("antisymmetric", "float32", 2e-5), ("lipschitz", "float32", 2e-5),
+                          ("lipschitz", "bfloat16", 2e-2), ("exponential", "float32", 2e-5),
+                          ("exponential", "bfloat16", 2e-5)])  # the expRNN's products stay float32
 def test_fused_states_and_gradients_are_the_scans_for_every_member(cell_name, precision, tolerance):
     fused_loss, fused_states, fused_grads = group_results(sequence, cell_name, precision)
     scan_loss, scan_states, scan_grads = group_results(scanned, cell_name, precision)
@@ -79,7 +93,8 @@ def test_fused_states_and_gradients_are_the_scans_for_every_member(cell_name, pr
         np.testing.assert_allclose(fused_grad, scan_grad, atol=tolerance * max(scale, 1.0))
 
 
-@pytest.mark.parametrize("cell_name, units", [("rnn", 128), ("lstm", 64), ("antisymmetric", 128)])
+@pytest.mark.parametrize("cell_name, units", [("rnn", 128), ("lstm", 64), ("antisymmetric", 128), ("lipschitz", 128),
+                                              ("exponential", 128)])
 def test_kernels_lower_to_triton_for_a_gpu_at_the_benchmarks_shape(cell_name, units, monkeypatch):
     """Triton's rules (power-of-two blocks, 2-D products) checked here without a GPU: the vmapped
     forward and backward kernels at 784 steps, batch 128, and the largest hidden size that
@@ -89,16 +104,17 @@ def test_kernels_lower_to_triton_for_a_gpu_at_the_benchmarks_shape(cell_name, un
     monkeypatch.setattr(fused, "_interpret", lambda: False)
     cell = CELLS[cell_name]
     steps, batch, members = 784, 128, 4
-    drive = jax.ShapeDtypeStruct((members, steps, batch, cell.gates * units), jnp.float32)
+    drive = jax.ShapeDtypeStruct((members, steps, batch, cell.driven * units), jnp.float32)
     recurrent = jax.ShapeDtypeStruct((members, units, cell.gates * units), jnp.float32)
     initial = tuple(jax.ShapeDtypeStruct((members, batch, units), jnp.float32) for _ in range(cell.states))
+    parameters = tuple(jax.ShapeDtypeStruct((members, units), jnp.float32) for _ in range(cell.parameter_count))
 
-    def loss(drive, recurrent, initial):
-        states = sequence(cell_name, drive, recurrent, initial, "bfloat16", CONSTANTS.get(cell_name, ()))
+    def loss(drive, recurrent, initial, parameters):
+        states = sequence(cell_name, drive, recurrent, initial, "bfloat16", CONSTANTS.get(cell_name, ()), parameters)
         return sum(jnp.sum(state) for state in states)
 
-    group = jax.jit(jax.vmap(jax.grad(loss, argnums=(0, 1, 2))))
-    lowered = group.trace(drive, recurrent, initial).lower(lowering_platforms=("cuda",)).as_text()
+    group = jax.jit(jax.vmap(jax.grad(loss, argnums=(0, 1, 2, 3))))
+    lowered = group.trace(drive, recurrent, initial, parameters).lower(lowering_platforms=("cuda",)).as_text()
     assert lowered.count("__gpu$xla.gpu.triton") == 2  # the forward and the backward kernel
 
 
