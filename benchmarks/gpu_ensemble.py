@@ -1,6 +1,8 @@
 """Many trainings per GPU in one program: vectorised groups of K models on the JAX engine, and
 the compute levers of the recurrence (precision of the products, scan unrolling, remat, and the
-fused Pallas kernel in place of the scan for rnn and lstm).
+fused Pallas kernel in place of the scan for the architectures it covers: rnn, lstm,
+antisymmetric, lipschitz and exponential, where ``fused_kernel_fits``; the kernel column says
+``scan*`` where a run asked for fused runs the scan).
 
 For each architecture, K and lever setting: total training samples/s of the group (784 steps x
 1 feature, hidden 128, batch 128 per member), the matrix FLOP/s that is (``flops_per_sample``)
@@ -29,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.train_throughput import environment
 from simulators.architectures import ARCHITECTURE_NAMES
-from simulators.architectures.compute import Compute
+from simulators.architectures.compute import FUSED_ARCHITECTURES, Compute, fused_kernel_fits
 
 STUDY_TRAINING_SAMPLES = 60_000 * 25  # sequential MNIST, the study's shorter epoch budget
 # columns of the matrix a step multiplies the hidden state by (UnICORNN: its second layer's
@@ -53,7 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--unroll", type=int, nargs="+", default=[1], help="time steps per loop iteration")
     parser.add_argument("--remat", type=int, nargs="+", default=[0], choices=[0, 1])
     parser.add_argument("--kernel", nargs="+", default=["scan"], choices=["scan", "fused"],
-                        help="what runs the time loop; fused: rnn and lstm (the others run the scan either way)")
+                        help=f"what runs the time loop; fused: {', '.join(FUSED_ARCHITECTURES)} where "
+                        "fused_kernel_fits (the others, and larger sizes, run the scan either way: scan* in the table)")
     parser.add_argument("--steps", type=int, default=784)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--batch", type=int, default=128)
@@ -135,6 +138,7 @@ def measure(architecture: str, k: int, engine_name: str, compute: Compute, args)
     total = k * len(data.x_train) / steady
     return {
         "architecture": architecture, "engine": engine_name, "k": k, **compute._asdict(),
+        "runs_fused": compute.kernel == "fused" and fused_kernel_fits(architecture, args.hidden, compute.precision),
         "samples_per_s": round(total, 1), "per_member_samples_per_s": round(total / k, 1),
         "tflops": round(total * flops_per_sample(architecture, args.steps, args.hidden) / 1e12, 2),
         "member_mb": None if size is None or size.member_mb is None else round(size.member_mb, 1),
@@ -156,8 +160,9 @@ def _line(row: dict, peaks: dict) -> str:
         return f"{row['architecture']:14} {row['engine']:>4} {row['k']:>4} failed: {row['error']}"
     peak = peaks.get(row["precision"])
     fraction = f"{100 * row['tflops'] / peak:5.1f}%" if peak else "     -"
+    kernel = "scan*" if row["kernel"] == "fused" and not row.get("runs_fused") else row["kernel"]
     return (f"{row['architecture']:14} {row['engine']:>4} {row['k']:>4} {row['precision']:>8} {row['unroll']:>3} "
-            f"{int(row['remat']):>3} {row['kernel']:>5} {row['samples_per_s']:>10} {row['tflops']:>7} {fraction} "
+            f"{int(row['remat']):>3} {kernel:>5} {row['samples_per_s']:>10} {row['tflops']:>7} {fraction} "
             f"{row['member_mb'] or '-':>8} {row['trainings_per_hour']:>9} {row['compile_s']:>7}")
 
 
