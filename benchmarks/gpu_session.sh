@@ -20,13 +20,11 @@ limit() { timeout "${STEP_TIMEOUT:-300}" "$@" || echo "exit $? from: $*" >&2; }
 bench() { limit python3 benchmarks/gpu_ensemble.py --epochs 2 --batches 8 "$@"; }
 
 case $stage in
-fused)  # first: the fused Pallas kernel against the scan (antisymmetric's cell has not run on a GPU yet)
-    bench --architectures antisymmetric rnn --k 64 --precision float32 bfloat16 --kernel scan fused --no-peak \
-        --json "$out/fused_k64.json"
-    bench --architectures antisymmetric rnn --k 256 --precision bfloat16 --kernel fused --no-peak \
-        --json "$out/fused_k256.json"
-    limit python3 benchmarks/precision_parity.py --architectures antisymmetric lstm rnn \
-        --variants bfloat16:scan float32:fused bfloat16:fused --json "$out/parity.json"
+fused)  # the fused Pallas kernel of the dynamical cells (antisymmetric, lipschitz, exponential): rates and parity
+    bench --architectures antisymmetric lipschitz exponential --k 64 256 --precision float32 bfloat16 --kernel fused \
+        --no-peak --json "$out/dynamical_fused.json"
+    limit python3 benchmarks/precision_parity.py --architectures antisymmetric lipschitz exponential \
+        --variants float32:fused bfloat16:fused --json "$out/dynamical_parity.json"
     ;;
 levers)  # which lever pays, on the cheapest and a gated cell: precision, unrolling, K, remat
     bench --architectures lstm rnn --k 64 --precision float32 bfloat16 --unroll 1 8 --json "$out/levers_k64.json"
