@@ -12,12 +12,25 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-# JAX's cap on what one process's allocator may take of a GPU, which engines/memory.py sizes
-# groups by. Each training gets its share of TRAININGS_SHARE_OF_A_GPU (the rest: every process's
-# CUDA context and libraries' workspaces). Without a cap each process may grow to 75% of the GPU,
-# and its allocator grows in doubling regions: four trainings sharing an H200 ran out of memory.
-JAX_MEMORY_CAP_VARIABLE = "XLA_PYTHON_CLIENT_MEM_FRACTION"
+# A GPU's memory among the trainings that share it (``sims_per_gpu``), read by engines/memory.py
+# to size groups. JAX: each training takes its slice up front, TRAININGS_SHARE_OF_A_GPU / sims_per_gpu
+# of the GPU (the rest: every process's CUDA context and libraries' workspaces), as one region it
+# never grows out of. Measured on an H200 shared by four: without a cap, each process may grow to
+# 75% of the GPU; with a cap but growing on demand, its allocator's regions (doubling in size, never
+# given back) fragment the slice, and a group of 30 GRUs (18.7 GiB at once) ran out in a 31.6 GiB
+# slice after an rnn group. Where no share is known, or for TensorFlow (no cap by environment),
+# memory is taken on demand.
 TRAININGS_SHARE_OF_A_GPU = 0.9
+
+
+def gpu_memory_environment(share: float | None) -> dict[str, str]:
+    """The backends' GPU memory settings of a training with ``share`` of each of its GPUs (None:
+    unknown); a user's own setting of each wins."""
+    settings = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    if share is not None:
+        settings |= {"XLA_PYTHON_CLIENT_PREALLOCATE": "true",
+                     "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{TRAININGS_SHARE_OF_A_GPU * share:.4g}"}
+    return {name: os.environ.get(name, value) for name, value in settings.items()}
 
 
 @dataclass(frozen=True)
@@ -32,9 +45,7 @@ class Allotment:
         environment = {"OMP_NUM_THREADS": str(self.threads)}
         if self.gpus:
             environment[gpu_env] = ",".join(map(str, self.gpus))
-            cap = f"{TRAININGS_SHARE_OF_A_GPU * self.gpu_share:.4g}"
-            environment[JAX_MEMORY_CAP_VARIABLE] = os.environ.get(JAX_MEMORY_CAP_VARIABLE, cap)  # a user's own wins
-        return environment
+        return environment | gpu_memory_environment(self.gpu_share if self.gpus else None)
 
     def as_record(self) -> dict:
         return asdict(self)

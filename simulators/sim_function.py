@@ -19,7 +19,7 @@ from libensemble.message_numbers import TASK_FAILED_TO_START, WORKER_DONE, WORKE
 
 from simulators.inbox import TrainingRequest
 from simulators.options import TrainingOptions, WorkerOptions
-from simulators.placement import Allotment, allot
+from simulators.placement import Allotment, allot, gpu_memory_environment
 from simulators.records import RESULT_FIELDS, EpochHistory, Status, empty_result, read_json, write_json
 from simulators.run_dir import RunDir, SimDir
 from simulators.settings import SimSettings
@@ -89,7 +89,7 @@ def _attempt(sim_dirs: list[SimDir], settings: SimSettings, libE_info: dict,
              allotment: Allotment | None) -> list[dict[str, Any]]:
     """One attempt at the trainings of ``sim_dirs``, with the worker's GPUs and threads: in the
     worker itself (``inline``) or in its trainer process."""
-    options, environment = settings.training, {}
+    options, environment = settings.training, gpu_memory_environment(None)
     if allotment is not None:
         environment = allotment.environment(settings.gpu_env)
         options = options.model_copy(update={"threads": options.threads or allotment.threads})

@@ -41,7 +41,6 @@ TRAINER_SCRIPT = Path(__file__).with_name("trainer_server.py")
 PROJECT_ROOT = TRAINER_SCRIPT.parent.parent
 # libEnsemble's MPIExecutor starts the trainer on the node of the worker's resource set
 LAUNCH_ONE_PROCESS = {"MPIExecutor": {"num_procs": 1, "num_nodes": 1}}
-GPU_MEMORY_ON_DEMAND = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 
 
 def register_trainer(executor) -> None:
@@ -59,9 +58,6 @@ def trainer_environment(threads: int | None, engine: str = "fit") -> dict[str, s
         "TASKGEN_WORKER_PID": str(os.getpid()),  # the trainer exits if its worker dies
         "TASKGEN_WORKER_HOST": socket.gethostname(),
     }
-    # several trainers may share a GPU: each allocates as it needs, not 75% (JAX) or all (TF) up front
-    for name, default in GPU_MEMORY_ON_DEMAND.items():
-        environment[name] = os.environ.get(name, default)  # a user's own setting wins
     if threads:
         environment["OMP_NUM_THREADS"] = str(threads)
     if engine == "jax":
