@@ -141,9 +141,10 @@ def asha_gpu_hours(spec: EnsembleSpec, table: dict, every_rung: bool = False) ->
     generator, budgets = spec.generator, spec.budgets
     competitions = Counter(tuple(c[name] for name in generator.group_by)
                            for c in spec.space.configurations(spec.point_defaults))
+    leader = generator.replicate_finalists == "leader"
     per_configuration = {group: (budgets[-1] * spec.replicates if every_rung else
-                                 halving_epochs(count, budgets, generator.eta, spec.replicates, generator.brackets)
-                                 / count) for group, count in competitions.items()}
+                                 halving_epochs(count, budgets, generator.eta, spec.replicates, generator.brackets,
+                                                leader) / count) for group, count in competitions.items()}
     costs, unmeasured = _per_configuration(
         spec, table, lambda c: per_configuration[tuple(c[name] for name in generator.group_by)])
     if not costs:
@@ -151,11 +152,13 @@ def asha_gpu_hours(spec: EnsembleSpec, table: dict, every_rung: bool = False) ->
     return float(np.mean(costs)) * sum(competitions.values()) / 3600, unmeasured
 
 
-def halving_epochs(configurations: int, budgets: list[int], eta: int, replicates: int, brackets: int = 1) -> int:
+def halving_epochs(configurations: int, budgets: list[int], eta: int, replicates: int, brackets: int = 1,
+                   leader: bool = False) -> int:
     """Epochs successive halving trains in one competition: in each bracket its share of the
     configurations at its first rung, the top 1/eta (one at least) of each rung continued to the
-    next, and the finalists' further replicates from scratch."""
-    total = 0
+    next, and the finalists' further replicates from scratch (``leader``: the leader's alone, as
+    when no other finalist overtakes it)."""
+    total = 0 if not leader else (replicates - 1) * budgets[-1]
     for bracket in range(brackets):
         count = len(range(bracket, configurations, brackets))
         reached = 0
@@ -164,7 +167,7 @@ def halving_epochs(configurations: int, budgets: list[int], eta: int, replicates
             reached = budgets[rung]
             if rung < len(budgets) - 1:
                 count = max(1, count // eta) if count else 0
-        total += count * (replicates - 1) * budgets[-1]
+        total += 0 if leader else count * (replicates - 1) * budgets[-1]
     return total
 
 

@@ -35,6 +35,11 @@ class GeneratorSpec(_Strict):
         1, ge=1, description="asha: Hyperband's brackets. A configuration starts at its bracket b's first rung "
         "(min_budget * eta^b; b = a hash of the configuration mod brackets), so some late learners reach a later "
         "first rung before any pruning; 1 = plain ASHA.")
+    replicate_finalists: Literal["all", "leader"] = Field(
+        "all", description="asha: which configurations that reach the full budget are trained again with the "
+        "further replicates (their own chain is replicate 0). all: every one, started alongside its promotion (the "
+        "shortest search); leader: only the one leading its group by mean full-budget score, once its chain has "
+        "ended, and in turn any that overtakes it (racing): fewer epochs, the winner still with every replicate.")
     replicates: int | None = Field(None, ge=1, description="Overrides the space's replicates.")
     seed: int = Field(0, ge=0, description="Seeds identifiers, training seeds and random sampling.")
     batch: int | None = Field(None, ge=1, description="Points in the first batch; default: one per sim worker.")
@@ -148,6 +153,11 @@ class EnsembleSpec(_Strict):
                              "remove it")
         if self.adaptive and self.generator.min_budget > (self.generator.max_budget or self.simulator.epochs):
             raise ValueError("generator.min_budget exceeds the full budget (generator.max_budget or simulator.epochs)")
+        if self.adaptive and self.simulator.schedule != "constant":
+            raise ValueError(f"simulator.schedule: asha takes schedule: constant ({self.simulator.schedule} spans a "
+                             "training's own epochs, so a chain continued rung by rung would restart its schedule at "
+                             "every rung, and a finalist's chain, its replicate 0, would not be one full-budget "
+                             "training)")
         if self.adaptive and self.generator.brackets > len(self.budgets):
             raise ValueError(f"generator.brackets: {self.generator.brackets} brackets need as many rungs; the rungs "
                              f"are {self.budgets}: use at most {len(self.budgets)}")

@@ -55,7 +55,8 @@ def generator_settings(spec: EnsembleSpec, initial_batch: int = 1, skip_identifi
     asha = None
     if spec.adaptive:
         asha = AshaSettings(budgets=tuple(spec.budgets), eta=spec.generator.eta,
-                            group_by=tuple(spec.generator.group_by), brackets=spec.generator.brackets)
+                            group_by=tuple(spec.generator.group_by), brackets=spec.generator.brackets,
+                            replicate_finalists=spec.generator.replicate_finalists)
     return GenSettings(space=spec.space, defaults=spec.point_defaults, replicates=spec.replicates,
                        seed=spec.generator.seed, samples=spec.generator.samples, initial_batch=initial_batch,
                        skip_identifiers=frozenset(skip_identifiers), group_size=group_size, asha=asha)

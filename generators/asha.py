@@ -5,9 +5,14 @@ scheduler promotes, if it can, a configuration in the top 1/eta of its rung (wit
 by default one architecture on one task, so every task gets its own winners) to eta times the
 budget; a promoted training continues from its parent's checkpoint (``resume_from``). Otherwise
 it starts the next configuration. Configurations that go to the full budget are trained again
-with more replicates (from scratch, as the grid would) so finalists can be compared fairly; the
-replicates start as soon as their configuration is sent to the full budget, alongside it, so the
-search's chain of trainings is no longer than that configuration's own.
+with more replicates (from scratch, as the grid would) so finalists can be compared fairly. A
+finalist's own chain is its replicate 0: a chain keeps its first rung's seed and, the learning rate
+held constant (asha takes no schedule), ends as a full-budget training of that seed would.
+``replicate_finalists: all`` starts the replicates as soon as their configuration is sent to the
+full budget, alongside it, so the search's chain of trainings is no longer than that
+configuration's own; ``leader`` waits until a group's chains have ended, then replicates only its
+leader by mean full-budget score, and in turn any finalist that overtakes it (racing, as SMAC's
+intensification): the configuration a group ends with has every replicate, the others one.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from simulators.training import shape_of
 DEFAULT_GROUP_BY = ("architecture", "dataset", "permute", "pad", "orientation", "corruption", "val_corruption")
 # What the generator needs back of each finished training.
 RESULT_INPUTS = ["identifier", "status", "val_accuracy", "val_loss"]
+# Which finalists get the space's further replicates: every one (alongside its promotion), or the
+# leader of its group by mean full-budget score (after its chain), as the leader changes.
+REPLICATE_FINALISTS = ("all", "leader")
 
 
 def rung_budgets(min_budget: int, max_budget: int, eta: int) -> list[int]:
@@ -67,10 +75,14 @@ class AshaScheduler:
     bracket, promotions made, finalists' replicates waiting. Hyperband's brackets (``brackets``
     > 1) start each configuration in the bracket a hash of its identity picks (about 1/brackets
     of them each), whose first rung is the bracket's budget: later first rungs see late learners
-    before any is pruned."""
+    before any is pruned. ``replicate_finalists``: which finalists get their further replicates
+    (``REPLICATE_FINALISTS``)."""
 
     def __init__(self, configurations: Iterator[dict[str, Any]], seed: int, budgets: list[int], eta: int,
-                 finalist_replicates: int, group_by: tuple[str, ...] = DEFAULT_GROUP_BY, brackets: int = 1):
+                 finalist_replicates: int, group_by: tuple[str, ...] = DEFAULT_GROUP_BY, brackets: int = 1,
+                 replicate_finalists: str = "all"):
+        if replicate_finalists not in REPLICATE_FINALISTS:
+            raise ValueError(f"replicate_finalists: {replicate_finalists!r}; allowed: {', '.join(REPLICATE_FINALISTS)}")
         self._configurations = configurations
         self.seed = seed
         self.budgets = budgets
@@ -78,6 +90,7 @@ class AshaScheduler:
         self.finalist_replicates = finalist_replicates
         self.group_by = group_by
         self.brackets = brackets
+        self.replicate_finalists = replicate_finalists
         self.issued: dict[str, dict[str, Any]] = {}  # identifier -> point, running or finished
         self.finished: set[str] = set()
         self._rungs: dict[tuple, list[list[tuple[float, str]]]] = {}  # (group, bracket) -> per rung [(score, id)]
@@ -85,6 +98,8 @@ class AshaScheduler:
         self._finalists: deque[dict[str, Any]] = deque()
         self._ahead: deque[dict[str, Any]] = deque()  # new points pulled ahead while filling a group
         self._exhausted = False  # every configuration of the space has been pulled
+        # replicate_finalists leader: per group, each finalist's full-budget point and scores so far
+        self._full: dict[tuple, dict[str, tuple[dict[str, Any], list[float]]]] = {}
 
     @property
     def running(self) -> int:
@@ -104,6 +119,8 @@ class AshaScheduler:
         """A training came back: file its score under its competition and rung."""
         point = self.issued[identifier]
         self.finished.add(identifier)
+        if self.replicate_finalists == "leader" and point["epochs"] == self.budgets[-1]:
+            self._race(point, score(status, val_accuracy, val_loss))
         if point["replicate"] != 0:
             return  # finalists' extra replicates are results, not search
         rung = self.budgets.index(point["epochs"])
@@ -113,16 +130,54 @@ class AshaScheduler:
             self._promoted.add(point["resume_from"])
 
     def _issue(self, point: dict[str, Any]) -> None:
-        """File ``point`` as handed out; a configuration's first point at the full budget queues
-        its finalist replicates."""
+        """File ``point`` as handed out; with ``replicate_finalists: all``, a configuration's first
+        point at the full budget queues its finalist replicates."""
         self.issued[point["identifier"]] = point
+        if self.replicate_finalists == "all" and point["replicate"] == 0 and point["epochs"] == self.budgets[-1]:
+            self._queue_replicates(point)
+
+    def _queue_replicates(self, point: dict[str, Any]) -> None:
+        """Queue the further replicates of ``point``'s configuration at the full budget (those not
+        handed out or queued yet)."""
         top = len(self.budgets) - 1
-        if point["replicate"] == 0 and point["epochs"] == self.budgets[top]:
-            replicates = range(1, self.finalist_replicates)
-            self._finalists.extend(self._point(point, top, replicate) for replicate in replicates)
+        queued = {queued["identifier"] for queued in self._finalists}
+        for replicate in range(1, self.finalist_replicates):
+            if (extra := self._point(point, top, replicate))["identifier"] not in queued | self.issued.keys():
+                self._finalists.append(extra)
+
+    def _race(self, point: dict[str, Any], value: float) -> None:
+        """``replicate_finalists: leader``: file a full-budget result under its group and configuration."""
+        group = tuple(point[name] for name in self.group_by)
+        configuration, _ = identify({**point, "epochs": self.budgets[-1]}, 0, self.seed)
+        self._full.setdefault(group, {}).setdefault(configuration, (point, []))[1].append(value)
+
+    def _leader_replicate(self, accept: Accept) -> dict[str, Any] | None:
+        """``replicate_finalists: leader``: a further replicate of the leader of a group whose search
+        is settled (every configuration started, none of its chains running). The leader is the
+        finalist with the best mean full-budget score so far; one that overtakes it on its own
+        chain is replicated in turn (racing), so the group's choice has every replicate."""
+        if self.replicate_finalists != "leader" or not self._exhausted:
+            return None
+        unsettled = {tuple(point[name] for name in self.group_by) for point in self._ahead}
+        unsettled |= {tuple(point[name] for name in self.group_by) for point in
+                      (self.issued[i] for i in self.issued.keys() - self.finished) if point["replicate"] == 0}
+        for group, finalists in self._full.items():
+            if group in unsettled:
+                continue
+            leader, _ = max(finalists.values(), key=lambda entry: sum(entry[1]) / len(entry[1]))
+            for replicate in range(1, self.finalist_replicates):
+                point = self._point(leader, len(self.budgets) - 1, replicate)
+                if point["identifier"] not in self.issued and accept(point):
+                    return point
+        return None
 
     def _promote(self, identifier: str, rung: int, accept: Accept) -> dict[str, Any] | None:
-        point = self._point(self.issued[identifier], rung + 1, parent=identifier)
+        """``identifier``'s configuration at the next rung, continued from it with its seed: a chain
+        is one training with one seed (on the fit and jax engines, a chain 1 -> 3 -> 9 ends as a
+        9-epoch training of that seed from scratch, tests/integration/test_asha_ensemble.py), so a
+        finalist's chain is its replicate 0."""
+        parent = self.issued[identifier]
+        point = {**self._point(parent, rung + 1, parent=identifier), "seed": parent["seed"]}
         if not accept(point):
             return None
         self._promoted.add(identifier)
@@ -194,10 +249,11 @@ class AshaScheduler:
         return uuid.UUID(identifier).int % self.brackets
 
     def next_point(self, accept: Accept = _any) -> dict[str, Any] | None:
-        """Promote if possible, else a finalist replicate, else a new configuration, the first that
-        ``accept`` takes; None: nothing to hand out now."""
+        """Promote if possible, else a finalist replicate, else a new configuration, else a closing
+        promotion or a settled group's leader's replicate, the first that ``accept`` takes; None:
+        nothing to hand out now."""
         while (point := self._promotion(accept) or self._finalist(accept) or self._next_new(accept)
-               or self._closing_promotion(accept)) is not None:
+               or self._closing_promotion(accept) or self._leader_replicate(accept)) is not None:
             if point["identifier"] not in self.issued:  # else trained by an earlier run (resume)
                 self._issue(point)
                 return point
@@ -224,7 +280,7 @@ class AshaScheduler:
 def scheduler_from(settings: GenSettings) -> AshaScheduler:
     asha = settings.asha
     return AshaScheduler(settings.space.configurations(settings.defaults), settings.seed, list(asha.budgets),
-                         asha.eta, settings.replicates, asha.group_by, asha.brackets)
+                         asha.eta, settings.replicates, asha.group_by, asha.brackets, asha.replicate_finalists)
 
 
 def restored_scheduler(settings: GenSettings, H: np.ndarray | None) -> AshaScheduler:

@@ -17,6 +17,8 @@ class AshaSettings(BaseModel):
     eta: int = Field(description="Promote the top 1/eta of a rung to eta times the epochs.")
     group_by: tuple[str, ...] = Field(description="Configurations compete within groups of equal values of these.")
     brackets: int = Field(1, description="Hyperband brackets: a configuration starts at its bracket's rung.")
+    replicate_finalists: str = Field("all", description="Finalists given the further replicates: all, or each "
+                                     "group's leader by mean full-budget score.")
 
 
 class GenSettings(HandedOver):

@@ -1,11 +1,14 @@
 """A real ASHA ensemble, killed and resumed: no promotion repeated, each group's best continued
-from its own checkpoint."""
+from its own checkpoint; a chain of rungs ends as one full-budget training of its seed."""
 
+import contextlib
+import io
 import json
 import os
 import signal
 
 import numpy as np
+import pytest
 
 from tests.helpers.runs import run_command, start_ensemble, wait_for_saved
 
@@ -74,3 +77,53 @@ def test_grouped_asha_run_killed_and_resumed_trains_every_chain_once(write_spec,
     assert sorted(promoted["architecture"]) == ["gru", "rnn"] and len(set(promoted["resume_from"])) == 2
     groups = [json.loads(path.read_text()) for path in (run_dir / "sims").glob("*/group.json")]
     assert groups and all(len(group) <= 3 for group in groups)
+
+
+CHAIN_VS_STRAIGHT = """
+import json, tempfile
+from pathlib import Path
+import numpy as np
+from generators.asha import AshaScheduler
+from hypers.fields import defaults
+from simulators.options import TrainingOptions
+from tests.helpers.training import train_point
+
+options = TrainingOptions(engine=ENGINE, tasks={"digits": {"train_samples": 200}})
+configuration = {**defaults(), "architecture": "gru", "dataset": "digits", "hidden_dim": 8, "learning_rate": 1e-2}
+asha = AshaScheduler(iter([configuration]), seed=5, budgets=[1, 3, 9], eta=3, finalist_replicates=1)
+root = Path(tempfile.mkdtemp())
+chain = []
+while (point := asha.next_point()) is not None:  # 1 epoch, then continued to 3 and to 9 (closing promotions)
+    result = train_point(point, options, root / point["identifier"])
+    asha.record(point["identifier"], result["status"], result["val_accuracy"], result["val_loss"])
+    chain.append((point, result))
+top, ended = chain[-1]
+straight = train_point({**top, "resume_from": ""}, options, root / "straight")
+weights = [np.load(root / name / "checkpoint.npz") for name in (top["identifier"], "straight")]
+print(json.dumps({"epochs": [p["epochs"] for p, _ in chain], "seeds": [p["seed"] for p, _ in chain],
+                  "ended": ended, "straight": straight,
+                  "weights_equal": all(np.allclose(weights[0][k], weights[1][k], rtol=1e-5, atol=1e-7)
+                                       for k in weights[0].files if k.startswith("weight_"))}))
+"""
+
+
+def check_chain_ends_as_straight(out):
+    assert out["epochs"] == [1, 3, 9] and len(set(out["seeds"])) == 1  # one seed along the chain
+    assert out["ended"]["epochs_completed"] == out["straight"]["epochs_completed"] == 9
+    for name in ("loss", "val_loss", "val_accuracy"):
+        assert out["ended"][name] == pytest.approx(out["straight"][name], rel=1e-5, abs=1e-7), name
+    assert out["weights_equal"]
+
+
+def test_a_chain_of_rungs_ends_as_a_full_budget_training_of_its_seed_on_fit():
+    """A finalist's chain counts as its replicate 0: on the fit engine (TensorFlow, as quick_asha
+    trains) a configuration continued 1 -> 3 -> 9 epochs ends with the weights and metrics of a
+    9-epoch training from scratch with the same seed."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(CHAIN_VS_STRAIGHT.replace("ENGINE", repr("fit")), {"__name__": "__main__"})
+    check_chain_ends_as_straight(json.loads(printed.getvalue().splitlines()[-1]))
+
+
+def test_a_chain_of_rungs_ends_as_a_full_budget_training_of_its_seed_on_jax(on_jax):
+    check_chain_ends_as_straight(on_jax(CHAIN_VS_STRAIGHT.replace("ENGINE", repr("jax"))))

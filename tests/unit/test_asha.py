@@ -25,9 +25,9 @@ def quality(point):
     return 1.0 - abs(np.log2(point["learning_rate"] / best)) / 10 + point["epochs"] / 1000
 
 
-def scheduler(replicates=2):
+def scheduler(replicates=2, **kwargs):
     return AshaScheduler(SPACE.configurations({"batch_size": 32}), seed=0, budgets=rung_budgets(1, 9, 3), eta=3,
-                         finalist_replicates=replicates)
+                         finalist_replicates=replicates, **kwargs)
 
 
 # The generator's settings for the same search, as libe_inputs passes them
@@ -35,7 +35,7 @@ GEN_SETTINGS = GenSettings(space=SPACE, defaults={"batch_size": 32}, seed=0, rep
                            asha=AshaSettings(budgets=(1, 3, 9), eta=3, group_by=DEFAULT_GROUP_BY))
 
 
-def run_to_end(asha, workers=3, order=None):
+def run_to_end(asha, workers=3, order=None, quality_of=quality):
     """Drive the scheduler as the generator does: ``workers`` trainings at a time, results back
     in the order the trainings were issued (or ``order`` picks which running one ends next)."""
     running, trained = [], []
@@ -45,7 +45,7 @@ def run_to_end(asha, workers=3, order=None):
         if not running:
             return trained
         point = running.pop(order(running) if order else 0)
-        asha.record(point["identifier"], "ok", quality(point), float("nan"))
+        asha.record(point["identifier"], "ok", quality_of(point), float("nan"))
         trained.append(point)
 
 
@@ -84,6 +84,7 @@ def test_each_group_promotes_its_best_and_finalists_get_replicates():
     for point in by_epochs[3] + by_epochs[9]:
         parent = issued[point["resume_from"]]  # promotions continue from the rung below
         assert parent["epochs"] * 3 == point["epochs"] and parent["learning_rate"] == point["learning_rate"]
+        assert point["seed"] == parent["seed"]  # a chain is one training of one seed: replicate 0
     assert len({p["identifier"] for p in trained}) == len(trained)
 
 
@@ -261,3 +262,75 @@ def test_resume_of_a_grouped_search_repeats_nothing():
     assert not {p["identifier"] for p in first_half} & {p["identifier"] for p in rest}
     chains = [p["resume_from"] for p in first_half + rest if p["resume_from"]]
     assert len(chains) == len(set(chains))  # no promotion twice
+
+
+def full_budget_means(trained, quality_of=quality):
+    """Per (architecture, learning rate) the scores at the full budget, as the analysis averages them."""
+    scores = {}
+    for point in trained:
+        if point["epochs"] == 9:
+            scores.setdefault((point["architecture"], point["learning_rate"]), []).append(quality_of(point))
+    return scores
+
+
+def test_leader_replicates_only_the_group_leader_after_its_chains_ended_and_spends_fewer_epochs():
+    """replicate_finalists: leader: once a group's chains have all ended, only its finalist with the
+    best full-budget score gets the further replicates; the others stay at their chain (replicate 0)."""
+    every = run_to_end(scheduler(replicates=3))
+    leader = run_to_end(scheduler(replicates=3, replicate_finalists="leader"))
+    assert search_path([[p for p in every if p["replicate"] == 0]]) == search_path([[p for p in leader
+                                                                                   if p["replicate"] == 0]])
+    finalists = full_budget_means(leader)
+    assert sum(arch == "gru" for arch, _ in finalists) == 3  # asynchronous: several finalists in a group
+    for architecture, best in (("rnn", 0.016), ("gru", 0.064)):
+        scores = {lr: values for (arch, lr), values in finalists.items() if arch == architecture}
+        assert len(scores[best]) == 3  # the leader: its chain and 2 replicates
+        assert all(len(values) == 1 for lr, values in scores.items() if lr != best)
+        chains_ended = max(i for i, p in enumerate(leader) if p["architecture"] == architecture and p["replicate"] == 0)
+        assert all(i > chains_ended for i, p in enumerate(leader) if p["architecture"] == architecture
+                   and p["replicate"] > 0)
+    epochs = [sum(p["epochs"] - issued_epochs(trained, p) for p in trained) for trained in (every, leader)]
+    assert epochs[1] < epochs[0]
+
+
+def chain_beats_its_replicates(point):
+    """The best configuration's replicates score far below its chain: another finalist overtakes it."""
+    value = quality(point)
+    return value - 0.5 if point["replicate"] > 0 and point["learning_rate"] in (0.016, 0.064) else value
+
+
+def test_leader_replicates_a_finalist_that_overtakes_the_leader_so_the_choice_has_every_replicate():
+    trained = run_to_end(scheduler(replicate_finalists="leader"), quality_of=chain_beats_its_replicates)
+    scores = {lr: values for (arch, lr), values in full_budget_means(trained, chain_beats_its_replicates).items()
+              if arch == "gru"}  # 3 finalists (rnn has 1)
+    replicated = {lr for lr, values in scores.items() if len(values) == 2}
+    assert len(scores) == 3 and 0.064 in replicated and len(replicated) == 2  # the first leader, then its overtaker
+    assert max(scores, key=lambda lr: np.mean(scores[lr])) in replicated  # the group's choice
+    assert len({p["identifier"] for p in trained}) == len(trained)
+
+
+def test_resume_of_a_leader_search_repeats_nothing_and_then_is_over():
+    settings = GEN_SETTINGS.model_copy(update={"asha": GEN_SETTINGS.asha.model_copy(
+        update={"replicate_finalists": "leader"})})
+    full = run_to_end(scheduler(replicate_finalists="leader"))
+    for cut in (len(full) // 2, len(full) - 1):
+        resumed = scheduler(replicate_finalists="leader")
+        resumed.restore(full[:cut], [("ok", quality(p), float("nan")) for p in full[:cut]])
+        rest = run_to_end(resumed)
+        assert not {p["identifier"] for p in full[:cut]} & {p["identifier"] for p in rest}
+        assert {p["identifier"] for p in full[:cut] + rest} == {p["identifier"] for p in full}
+    for order, point in enumerate(full):
+        point.update(status="ok", val_accuracy=quality(point), val_loss=float("nan"), sim_ended_time=float(order))
+    results = [("status", "U8"), ("val_accuracy", "f8"), ("val_loss", "f8"), ("sim_ended_time", "f8")]
+    H = to_array(full, point_dtype() + results)
+    assert search_is_over(settings, H)
+    assert not search_is_over(settings, H[:-1])  # the last leader's replicate is still to train
+
+
+def test_grouped_leader_search_trains_what_an_ungrouped_one_does():
+    ungrouped = run_groups_to_end(scheduler(replicate_finalists="leader", brackets=2), workers=3, size=1,
+                                  quality_of=ranked_by_order)
+    grouped = run_groups_to_end(scheduler(replicate_finalists="leader", brackets=2), workers=2, size=4,
+                                quality_of=ranked_by_order)
+    assert search_path(grouped) == search_path(ungrouped)
+    assert sum(p["replicate"] for group in grouped for p in group) == 2  # one leader per architecture

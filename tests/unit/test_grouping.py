@@ -140,6 +140,8 @@ def test_dry_run_estimates_an_asha_search_by_the_epochs_successive_halving_train
     assert halving_epochs(9, [1, 3, 9], eta=3, replicates=2) == 9 + 6 + 6 + 9
     # two brackets: 5 configurations from rung 1 (5 + 2 + 6 + 9), 4 from rung 3 (12 + 6 + 9)
     assert halving_epochs(9, [1, 3, 9], eta=3, replicates=2, brackets=2) == 22 + 27
+    # replicate_finalists: leader: one replicate of the group's leader, not one per bracket's finalist
+    assert halving_epochs(9, [1, 3, 9], eta=3, replicates=2, brackets=2, leader=True) == 13 + 18 + 9
     assert main(["--spec", str(PROJECT_ROOT / "ensembles" / "asha_sweep.yaml"), "--dry-run"]) == 0
     assert "GPU estimate: about" in capsys.readouterr().out
 
