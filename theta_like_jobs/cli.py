@@ -19,6 +19,11 @@ from theta_like_jobs.platforms import PlatformFileError, load_platforms
 from theta_like_jobs.render import render
 
 
+def group_size(text: str) -> int | str:
+    """--group-size: K as a number, anything else as given (the plan refuses all but auto)."""
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     facts = load_platforms()
     description, example = __doc__.split("\n\n", 1)
@@ -53,8 +58,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     packing = parser.add_argument_group("trainings per node")
     packing.add_argument("--sims-per-gpu", type=int, help="trainings sharing one GPU (default: the spec's, else 1)")
     packing.add_argument("--gpus-per-sim", type=int, help="GPUs per training (default: the spec's, else 1)")
-    packing.add_argument("--group-size", type=int,
-                         help="GPU platforms: trainings of one shape vectorised in one sim by the jax engine")
+    packing.add_argument("--group-size", type=group_size,
+                         help="GPU platforms: trainings of one shape vectorised in one sim by the jax engine, K or "
+                         "auto (as many as the GPU's memory holds); one sim per GPU unless --sims-per-gpu says "
+                         "otherwise (measured fastest)")
     packing.add_argument("--threads-per-sim", type=int, help="CPU platforms: threads per training (default 4)")
     packing.add_argument("--workers", type=int, help="trainings at once, instead of filling every node")
     env = parser.add_argument_group("environment (one of)")

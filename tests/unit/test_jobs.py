@@ -165,6 +165,7 @@ def test_nonsense_combinations_are_refused(tmp_path, capsys, platform, scheduler
     ({"--platform": "theta", "--sims-per-gpu": "2"}, "--sims-per-gpu"),
     ({"--platform": "theta", "--group-size": "8"}, "--group-size"),
     ({"--group-size": "0"}, "--group-size"),
+    ({"--group-size": "many"}, "--group-size"),
     ({"--platform": "generic", "--scheduler": "slurm"}, "--cores-per-node"),
 ])
 def test_bad_requests_are_refused_naming_the_flag(tmp_path, capsys, change, flag):
@@ -264,6 +265,9 @@ def test_resume_keeps_the_runs_packing_unless_the_job_gives_another(tmp_path, ca
     _, ensemble = launch(grouped, "mpiexec")
     assert sets(ensemble)["simulator.engine"] == "jax" and sets(ensemble)["simulator.group_size"] == "16"
     assert all(key.startswith(RESUMABLE_OVERRIDES) for key in sets(ensemble))
+    filled, _ = write_job(tmp_path, [*args, "--group-size", "auto"], name="filled.sh")  # one group per GPU
+    _, ensemble = launch(filled, "mpiexec")
+    assert sets(ensemble)["simulator.group_size"] == "auto" and sets(ensemble)["simulator.sims_per_gpu"] == "1"
 
     capsys.readouterr()
     moved = [arg.replace("polaris", "aurora") for arg in args]

@@ -128,6 +128,11 @@ def test_dry_run_prints_the_resource_plan(capsys):
                             "--set", "simulator.group_size=16")
     assert "32 sims at a time of up to 16 trainings each (vectorised groups), 1 per GPU" in grouped
     assert "66 waves, about 11.0 h wall time" in grouped  # 33600 / (32 x 16) = 65.6
+    assert "one group per GPU" not in grouped
+    _, shared, _ = dry_run(capsys, "--spec", GEN_SWEEP, "--set", "resources.gpus_per_node=4", "--set",
+                           "simulator.gpus_per_sim=1", "--set", "simulator.engine=jax", "--set",
+                           "simulator.group_size=auto", "--set", "simulator.sims_per_gpu=4")
+    assert "plan: note: one group per GPU (sims_per_gpu: 1, group_size: auto) trained a grid 6-9% faster" in shared
 
 
 def test_asha_sweep_searches_the_published_space_and_dry_run_counts_it(capsys):
