@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -161,7 +162,9 @@ def _member_and_shared_bytes(member: Member, data: TaskData, loss) -> tuple[int,
 
 def _train_from(members: list[Member], start: int, stop: int, data: TaskData, loss) -> list[Member]:
     """Epochs ``start + 1 ... stop`` of members whose models and optimizers hold the state of
-    ``start``; returns those that go on (the rest stopped: diverged, out of time)."""
+    ``start``; returns those that go on (the rest stopped: diverged, out of time). An epoch is
+    recorded (weights into each model, records, checkpoints) while the device trains the next one:
+    the program's dispatch does not wait for it, so that host work takes no device time."""
     import jax
     import jax.numpy as jnp
 
@@ -171,29 +174,52 @@ def _train_from(members: list[Member], start: int, stop: int, data: TaskData, lo
     state, keys = _state_and_keys(members)
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     x_val, y_val = jnp.asarray(data.x_val), jnp.asarray(data.y_val)
-    active = set(range(len(members)))
+    active, trained = set(range(len(members))), None
     for epoch in range(start + 1, stop + 1):
         started = time.perf_counter()
         state, train_totals = train_epoch(state, jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, epoch),
                                           x_train, y_train)
+        if trained:
+            _record(members, active, trained, data.objective)
+            trained = None
+        if not active:
+            break
         train_totals = np.asarray(train_totals)  # waits for the epoch's training: its time apart from the rest
         fit_seconds = time.perf_counter() - started
         val_totals = _evaluate_in_chunks(evaluate, state, x_val, y_val, plan.batch_size)
-        totals = np.concatenate([train_totals, val_totals], axis=1)  # (K, 4): loss, hits; val ...
         adjoints = probe(state[0], state[1]) if probe else None
         host_state = jax.device_get(state)  # one transfer, then each member's slice on the host
-        seconds = time.perf_counter() - started
-        for k, member in enumerate(members):
-            if k in active:  # a diverged member is still computed (the program's shape is fixed), not recorded
-                _copy_back(member.model, [[values[k] for values in part] for part in host_state])
-                record = _epoch_record(totals[k], data.objective, seconds, fit_seconds)
-                if adjoints is not None and np.isfinite(record["loss"]):
-                    record |= dict(zip(ADJOINT_FIELDS, adjoints[k].tolist()))
-                if not member.on_epoch(epoch, record):
-                    active.discard(k)
-        if not active:
-            break
+        trained = TrainedEpoch(epoch, np.concatenate([train_totals, val_totals], axis=1), adjoints, host_state,
+                               time.perf_counter() - started, fit_seconds)
+    if trained:
+        _record(members, active, trained, data.objective)
     return [members[k] for k in sorted(active)]
+
+
+class TrainedEpoch(NamedTuple):
+    """An epoch of a group as the host holds it: per member (first axis) its totals (loss, hits;
+    validation loss, hits), adjoint fields (or None) and state; its wall time and its training's."""
+
+    number: int
+    totals: np.ndarray
+    adjoints: np.ndarray | None
+    host_state: tuple
+    seconds: float
+    fit_seconds: float
+
+
+def _record(members: list[Member], active: set[int], epoch: TrainedEpoch, objective: str) -> None:
+    """Each active member's epoch: its weights back into its model, its record to its callback
+    (which checkpoints); a member whose callback says stop leaves ``active`` (a diverged member
+    is still computed, the program's shape being fixed, but not recorded)."""
+    for k in sorted(active):
+        member = members[k]
+        _copy_back(member.model, [[values[k] for values in part] for part in epoch.host_state])
+        record = _epoch_record(epoch.totals[k], objective, epoch.seconds, epoch.fit_seconds)
+        if epoch.adjoints is not None and np.isfinite(record["loss"]):
+            record |= dict(zip(ADJOINT_FIELDS, epoch.adjoints[k].tolist()))
+        if not member.on_epoch(epoch.number, record):
+            active.discard(k)
 
 
 # What a member's state is made of, in the order the programs take it.
@@ -212,8 +238,9 @@ def _stacked(members: list[Member], variables_of) -> list:
 
 def _epoch_record(totals: np.ndarray, objective: str, seconds: float, fit_seconds: float) -> dict[str, float]:
     """The epoch's metrics; ``seconds``: its whole wall time (the group's), ``fit_seconds``: its
-    training program's alone (the first epoch's includes compiling it); the rest went to
-    validation, adjoint probes and the weights' copy to the host."""
+    training program's (the first epoch's includes compiling it; any epoch's, the recording of the
+    one before where that took longer); the rest went to validation, adjoint probes and the
+    weights' copy to the host."""
     loss, hits, val_loss, val_hits = (float(value) for value in totals)
     record = {"loss": loss, "val_loss": val_loss}
     if objective != "regression":
