@@ -41,8 +41,8 @@ def resource_plan(spec: EnsembleSpec, nodes: int, workers: int | None, sim_secon
         + (f", {spec.simulator.threads} threads each" if spec.simulator.threads else ""),
     ]
     if grouped > 1 and spec.simulator.gpus_per_sim and spec.simulator.sims_per_gpu > 1:
-        lines.append("plan: note: one group per GPU (sims_per_gpu: 1, group_size: auto) trained a grid 6-9% faster "
-                     "on an H200 than 2 or 4 groups sharing it (docs/performance.md)")
+        lines.append("plan: note: groups sharing a GPU; one group per GPU (sims_per_gpu: 1) trained faster on an "
+                     "H200 (docs/performance.md, filling the GPU)")
     if concurrent < workers:
         lines.append(f"plan: warning: {workers - concurrent} workers will wait: the nodes hold {concurrent} sims")
     if sim_seconds:

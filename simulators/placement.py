@@ -21,16 +21,23 @@ from dataclasses import asdict, dataclass
 # slice after an rnn group. Where no share is known, or for TensorFlow (no cap by environment),
 # memory is taken on demand.
 TRAININGS_SHARE_OF_A_GPU = 0.9
+JAX_MEMORY = ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION")
+TF_MEMORY = ("TF_FORCE_GPU_ALLOW_GROWTH",)
+# The user's own, as this process started: the trainers' settings go into its environment later
+USERS_OWN = {name: os.environ[name] for name in JAX_MEMORY + TF_MEMORY if name in os.environ}
 
 
-def gpu_memory_environment(share: float | None) -> dict[str, str]:
+def gpu_memory_environment(share: float | None, users_own: dict[str, str] | None = None) -> dict[str, str]:
     """The backends' GPU memory settings of a training with ``share`` of each of its GPUs (None:
-    unknown); a user's own setting of each wins."""
-    settings = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
-    if share is not None:
-        settings |= {"XLA_PYTHON_CLIENT_PREALLOCATE": "true",
-                     "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{TRAININGS_SHARE_OF_A_GPU * share:.4g}"}
-    return {name: os.environ.get(name, value) for name, value in settings.items()}
+    unknown). A user's own (``USERS_OWN`` unless given) win, JAX's two as one setting (theirs and
+    ours mixed could grow on demand in a slice, or preallocate more than the GPU has)."""
+    users_own = USERS_OWN if users_own is None else users_own
+    jax = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"} if share is None else {
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "true",
+        "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{TRAININGS_SHARE_OF_A_GPU * share:.4g}"}
+    if any(name in users_own for name in JAX_MEMORY):
+        jax = {name: users_own[name] for name in JAX_MEMORY if name in users_own}
+    return jax | {"TF_FORCE_GPU_ALLOW_GROWTH": users_own.get("TF_FORCE_GPU_ALLOW_GROWTH", "true")}
 
 
 @dataclass(frozen=True)

@@ -139,9 +139,16 @@ class WarmTrainer:
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
 
     def retire(self) -> None:
-        """Let the trainer finish: it exits at its next look at the inbox."""
+        """Let the trainer finish (it exits at its next look at the inbox) and wait until it has: a
+        next trainer on its GPU takes its memory slice as it starts. One that has not ended
+        within ``kill_wait`` s is killed."""
         if not self.retired and not self.ended():
             write_json(request_path(self.inbox, self.sent + 1), STOP)
+            deadline = time.monotonic() + self.kill_wait
+            while not self.ended() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not self.ended():
+                self.task.kill(self.kill_wait)
         self.retired = True
 
 

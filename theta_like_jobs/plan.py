@@ -124,11 +124,11 @@ def make_plan(request: JobRequest, facts: PlatformFile | None = None) -> JobPlan
     margin = _margin(request, walltime_seconds)
     cores, gpus, gpu_env = _node(request, platform)
     spec = _spec_facts(request)
-    gpus_per_sim, sims_per_gpu, capacity = _packing(request, spec, cores, gpus)
     size = request.group_size
     if size is not None and (not gpus or size != "auto" and not (isinstance(size, int) and size >= 1)):
         raise JobError("--group-size", f"vectorised groups (auto, or at least 1 training) need GPUs; "
                        f"{request.platform} has {gpus} per node, got {size}")
+    gpus_per_sim, sims_per_gpu, capacity = _packing(request, spec, cores, gpus)
     workers = _workers(request, capacity, gpus)
     chain = _chain(request, spec, scheduler)
     if chain is not None and request.resume is None:  # the run directory the chain continues, named
@@ -257,9 +257,8 @@ def _packing(request: JobRequest, spec: dict, cores: int, gpus: int) -> tuple[in
         raise JobError("--threads-per-sim", "on GPU nodes each training gets the node's cores divided by its "
                                             "trainings; choose --sims-per-gpu (or --workers) instead")
     gpus_per_sim = request.gpus_per_sim or spec.get("gpus_per_sim") or 1
-    # grouped: one group per GPU, unless the job says otherwise (on an H200 one group of 90 trained a
-    # grid 6-9% faster than 2 of 45 or 4 of 23 sharing the GPU: docs/performance.md)
-    sims_per_gpu = request.sims_per_gpu or (1 if request.group_size else spec.get("sims_per_gpu")) or 1
+    grouped = request.group_size == "auto" or (request.group_size or 0) > 1  # one group per GPU: the fastest
+    sims_per_gpu = request.sims_per_gpu or (1 if grouped else spec.get("sims_per_gpu")) or 1  # (performance.md)
     if not 1 <= gpus_per_sim <= gpus:
         raise JobError("--gpus-per-sim", f"must be between 1 and the node's {gpus} GPUs, got {gpus_per_sim}")
     if sims_per_gpu < 1:

@@ -252,7 +252,10 @@ def _programs(template: keras.Model, loss, objective: str, batch_size: int):
     """The jitted epoch of K members and their evaluation (``_group_programs``), built once per
     shape in a process: a later group of the shape reuses them, neither traced nor compiled again
     (any template of the shape serves: the programs take every weight as an argument)."""
-    key = (program_shape(template, loss), objective, batch_size, _baked_in(template.optimizer))
+    baked_in = _baked_in(template.optimizer)
+    if baked_in is None:  # a group of one with a schedule: its own rate baked in, no later group shares it
+        return _group_programs(template, loss, objective, batch_size)
+    key = (program_shape(template, loss), objective, batch_size, baked_in)
     if key not in _built_programs:
         _built_programs[key] = _group_programs(template, loss, objective, batch_size)
     return _built_programs[key]
@@ -261,14 +264,15 @@ def _programs(template: keras.Model, loss, objective: str, batch_size: int):
 _built_programs: dict[tuple, tuple] = {}
 
 
-def _baked_in(optimizer: keras.optimizers.Optimizer) -> str:
-    """What of ``optimizer`` a program holds as constants: its configuration but its name and a
-    constant learning rate (a variable of its state, each member's own)."""
+def _baked_in(optimizer: keras.optimizers.Optimizer) -> str | None:
+    """What of ``optimizer`` a program holds as constants: its configuration and update rules but
+    its name and a constant learning rate (a variable of its state, each member's own); None for a
+    schedule (its rate is baked in)."""
     config = optimizer.get_config()
     config.pop("name", None)
-    if isinstance(config.get("learning_rate"), float):
-        config.pop("learning_rate")
-    return repr(sorted(config.items()))
+    if not isinstance(config.pop("learning_rate", None), float):
+        return None
+    return repr((sorted(config.items()), sorted(getattr(optimizer, "rules", {}).items())))
 
 
 def _group_programs(template: keras.Model, loss, objective: str, batch_size: int):

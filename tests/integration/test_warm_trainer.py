@@ -103,6 +103,7 @@ def test_a_worker_keeps_its_trainer_until_its_resources_change(tmp_path):
         first = warm.trainer_for(executor, run_dir, on_gpu, 5, "node1")
         assert warm.trainer_for(executor, run_dir, on_gpu, 5, "node1") is first
         other_gpu = warm.trainer_for(executor, run_dir, {**on_gpu, "CUDA_VISIBLE_DEVICES": "1"}, 5, "node1")
+        assert first.task.process.poll() == 0  # ended before the next started: its GPU memory is free
         other_node = warm.trainer_for(executor, run_dir, {**on_gpu, "CUDA_VISIBLE_DEVICES": "1"}, 5, "node2")
         assert len({id(first), id(other_gpu), id(other_node)}) == 3
         assert first.task.process.wait(timeout=30) == 0 and other_gpu.task.process.wait(timeout=30) == 0  # retired

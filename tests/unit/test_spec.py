@@ -132,7 +132,7 @@ def test_dry_run_prints_the_resource_plan(capsys):
     _, shared, _ = dry_run(capsys, "--spec", GEN_SWEEP, "--set", "resources.gpus_per_node=4", "--set",
                            "simulator.gpus_per_sim=1", "--set", "simulator.engine=jax", "--set",
                            "simulator.group_size=auto", "--set", "simulator.sims_per_gpu=4")
-    assert "plan: note: one group per GPU (sims_per_gpu: 1, group_size: auto) trained a grid 6-9% faster" in shared
+    assert "plan: note: groups sharing a GPU; one group per GPU (sims_per_gpu: 1) trained faster" in shared
 
 
 def test_asha_sweep_searches_the_published_space_and_dry_run_counts_it(capsys):
