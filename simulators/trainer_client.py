@@ -139,20 +139,24 @@ class WarmTrainer:
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
 
     def retire(self) -> None:
-        """Let the trainer finish (it exits at its next look at the inbox) and wait until it has: a
-        next trainer on its GPU takes its memory slice as it starts. One that has not ended
-        within ``kill_wait`` s is killed."""
+        """Let the trainer finish: it exits at its next look at the inbox (this worker's next
+        trainer starts once it has: ``_await_retired``)."""
         if not self.retired and not self.ended():
             write_json(request_path(self.inbox, self.sent + 1), STOP)
-            deadline = time.monotonic() + self.kill_wait
-            while not self.ended() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if not self.ended():
-                self.task.kill(self.kill_wait)
+            _retired.append(self)
         self.retired = True
+
+    def await_end(self) -> None:
+        """Wait until the trainer has ended; kill it after ``kill_wait`` s."""
+        deadline = time.monotonic() + self.kill_wait
+        while not self.ended() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not self.ended():
+            self.task.kill(self.kill_wait)
 
 
 _trainer: WarmTrainer | None = None  # this worker's, between sims
+_retired: list[WarmTrainer] = []  # told to stop, perhaps not yet ended
 _hooked_pid: int | None = None  # the process whose exit stops its trainer
 
 
@@ -167,8 +171,16 @@ def trainer_for(executor, run_dir: RunDir, environment: dict[str, str], training
         _trainer.retire()
         _trainer = None
     if _trainer is None:
+        _await_retired()
         _trainer = WarmTrainer(executor, run_dir, environment, trainings, node)
     return _trainer
+
+
+def _await_retired() -> None:
+    """Before the worker starts a trainer, its retired ones have ended: on JAX a trainer takes its
+    slice of the GPU's memory as it starts, and theirs must be free by then."""
+    while _retired:
+        _retired.pop().await_end()
 
 
 def retire_trainer() -> None:
