@@ -1,7 +1,7 @@
 """Many trainings per GPU in one program: vectorised groups of K models on the JAX engine, and
 the compute levers of the recurrence (precision of the products, scan unrolling, remat, and the
 fused Pallas kernel in place of the scan for the architectures it covers: rnn, lstm,
-antisymmetric, lipschitz and exponential, where ``fused_kernel_fits``; the kernel column says
+antisymmetric, lipschitz, exponential and unicornn, where ``fused_kernel_fits``; the kernel column says
 ``scan*`` where a run asked for fused runs the scan).
 
 For each architecture, K and lever setting: total training samples/s of the group (784 steps x

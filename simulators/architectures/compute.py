@@ -13,9 +13,10 @@ Kernel = Literal["scan", "fused"]
 
 class FusedShape(NamedTuple):
     """What sizes a cell in the fused kernel: its ``gates`` (one recurrent block each: the products
-    of h_{t-1} a step takes), whether its backward pass ``recomputes`` the gates (multiplying by U
-    as well as by its transpose), and whether its products are ``float32_products`` whatever the
-    precision (expRNN's: bf16 would undo B's orthogonality, as its scan step says)."""
+    of h_{t-1} a step takes; 0 for a cell with no recurrent matrix, which fits at any size),
+    whether its backward pass ``recomputes`` the gates (multiplying by U as well as by its
+    transpose), and whether its products are ``float32_products`` whatever the precision (expRNN's:
+    bf16 would undo B's orthogonality, as its scan step says)."""
 
     gates: int
     recomputes: bool
@@ -25,11 +26,14 @@ class FusedShape(NamedTuple):
 # The architectures whose time loop the fused kernel runs (simulators/architectures/fused.py);
 # the others run the scan whatever ``kernel`` says.
 # lipschitz: W_beta h and A_beta h, two blocks, tanh' from the recomputed W gate; exponential: B h,
-# modReLU' read off the states (no recomputation), its products float32 whatever the precision.
+# modReLU' read off the states (no recomputation), its products float32 whatever the precision;
+# unicornn: no recurrent matrix (w y is elementwise), no blocks, so any hidden size fits; its backward
+# recomputes tanh(w y + drive) from the drive. Each of its stacked layers is one kernel call.
 FUSED_SHAPES = {"rnn": FusedShape(gates=1, recomputes=False), "lstm": FusedShape(gates=4, recomputes=True),
                 "antisymmetric": FusedShape(gates=1, recomputes=True),
                 "lipschitz": FusedShape(gates=2, recomputes=True),
-                "exponential": FusedShape(gates=1, recomputes=False, float32_products=True)}
+                "exponential": FusedShape(gates=1, recomputes=False, float32_products=True),
+                "unicornn": FusedShape(gates=0, recomputes=True)}
 FUSED_ARCHITECTURES = tuple(FUSED_SHAPES)
 MIN_FUSED_UNITS = 16  # Triton's smallest product
 # A fused program keeps its recurrent blocks in shared memory (227 KiB on an H200). What the H200
@@ -52,7 +56,8 @@ def fused_units(units: int) -> int:
 def fused_kernel_fits(cell: str, units: int, precision: Precision) -> bool:
     """Whether the fused kernel runs ``cell`` (an architecture's name) at ``units``: a cell it
     has, whose blocks (every gate's U, twice where the backward pass recomputes; in float32 where
-    the cell's products are, whatever ``precision``) fit ``FUSED_RECURRENT_BYTES``."""
+    the cell's products are, whatever ``precision``) fit ``FUSED_RECURRENT_BYTES``; a cell with
+    none (unicornn) at any size."""
     shape = FUSED_SHAPES.get(cell)
     if shape is None:
         return False
@@ -61,8 +66,11 @@ def fused_kernel_fits(cell: str, units: int, precision: Precision) -> bool:
     return shape.gates * fused_units(units) ** 2 * operand_bytes * copies <= FUSED_RECURRENT_BYTES
 
 
-def largest_fused_units(cell: str, precision: Precision) -> int:
-    """The largest power-of-two hidden size at which ``fused_kernel_fits``."""
+def largest_fused_units(cell: str, precision: Precision) -> int | None:
+    """The largest power-of-two hidden size at which ``fused_kernel_fits``; None for a cell
+    without recurrent blocks, which fits at any."""
+    if FUSED_SHAPES[cell].gates == 0:
+        return None
     units = MIN_FUSED_UNITS
     while fused_kernel_fits(cell, units * 2, precision):
         units *= 2
@@ -74,6 +82,9 @@ def fused_limits() -> str:
     limits = []
     for cell in FUSED_ARCHITECTURES:
         float32, bfloat16 = largest_fused_units(cell, "float32"), largest_fused_units(cell, "bfloat16")
+        if float32 is None:
+            limits.append(f"{cell} at any hidden size (no recurrent matrix)")
+            continue
         limits.append(f"{cell} to hidden {float32}" + (f" ({bfloat16} in bfloat16)" if bfloat16 != float32 else ""))
     return ", ".join(limits)
 

@@ -194,6 +194,7 @@ class UnicornnLayer(ScanRecurrence):
     state_count = 2
     probed_states = 2
     options: UnicornnOptions
+    fused_cell = "unicornn"  # no recurrent matrix: w and dt are the kernel's learned vectors
 
     def __init__(self, units: int, seed: int, options: UnicornnOptions, recurrent_seed: int | None = None, **kwargs):
         super().__init__(units, seed, options, **kwargs)
@@ -213,10 +214,25 @@ class UnicornnLayer(ScanRecurrence):
         z = z - dt * (ops.tanh(self.w * y + drive) + self.options.alpha * y)
         return (y + dt * z, z)
 
+    def fused_recurrent(self):
+        """No recurrent blocks: (units, 0)."""
+        return ops.zeros((self.units, 0))
+
+    def fused_constants(self) -> tuple[float, ...]:
+        return (self.options.alpha,)
+
+    def fused_parameters(self) -> tuple:
+        """w and dt = eps sigmoid(c), computed once per call: c's gradient flows through it."""
+        return (self.w, self.constants())
+
 
 class Unicornn(keras.layers.Layer):
     """Stacked UnICORNN layers, each reading the previous one's y sequence. The read-out gets
-    every layer's (y, z), concatenated in layer order, or the top layer's y (``readout``)."""
+    every layer's (y, z), concatenated in layer order, or the top layer's y (``readout``). With
+    ``Compute.kernel`` fused each layer runs its own fused kernel (``fused_cell``) over the
+    previous one's y sequence."""
+
+    fused_cell = "unicornn"
 
     def __init__(self, units: int, seed: int, options: UnicornnOptions, return_sequences: bool = False,
                  compute: Compute = DEFAULT_COMPUTE, **kwargs):
@@ -234,6 +250,9 @@ class Unicornn(keras.layers.Layer):
     @property
     def state_width(self) -> int:
         return sum(layer.state_width for layer in self.stack)
+
+    def uses_fused_kernel(self) -> bool:
+        return all(layer.uses_fused_kernel() for layer in self.stack)
 
     def build(self, input_shape):
         for layer in self.stack:

@@ -52,10 +52,11 @@ def test_quick_spec_is_valid_and_small():
         ({"simulator": {"kernel": "triton"}}, "simulator.kernel"),
         ({"simulator": {"kernel": "fused"},
           "space": {"choices": {"architecture": ["gru", "lstm"], "dataset": ["digits"], "hidden_dim": [128]}}},
-         "simulator.kernel: fused runs rnn, lstm, antisymmetric, lipschitz, exponential where a GPU program holds "
-         "their recurrent weights (rnn to hidden 128 (256 in bfloat16), lstm to hidden 64, antisymmetric to hidden "
-         "128, lipschitz to hidden 64 (128 in bfloat16), exponential to hidden 128), and no configuration of the "
-         "space is one (gru/128, lstm/128): set simulator.kernel: scan, or choose such an architecture and size"),
+         "simulator.kernel: fused runs rnn, lstm, antisymmetric, lipschitz, exponential, unicornn where a GPU "
+         "program holds their recurrent weights (rnn to hidden 128 (256 in bfloat16), lstm to hidden 64, "
+         "antisymmetric to hidden 128, lipschitz to hidden 64 (128 in bfloat16), exponential to hidden 128, unicornn "
+         "at any hidden size (no recurrent matrix)), and no configuration of the space is one (gru/128, lstm/128): "
+         "set simulator.kernel: scan, or choose such an architecture and size"),
     ],
 )
 def test_bad_specs_name_the_field(write_spec, sections, field):
