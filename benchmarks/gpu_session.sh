@@ -2,10 +2,10 @@
 # The GPU measurements behind docs/performance.md, in stages meant to fit one device call each
 # (10 minutes on one H200). Run from the repository root, with keras, libensemble and pydantic
 # carried as wheels in .whl/ (the GPU image has JAX but neither):
-#   bash benchmarks/gpu_session.sh fused|levers|profile|rates|hidden256|study|fill
+#   bash benchmarks/gpu_session.sh fused|unicornn|levers|profile|rates|hidden256|study|fill
 # Each stage writes its JSON under $OUT (or runs/gpu) after every measurement.
 set -uo pipefail
-stage=${1:?fused, levers, profile, rates, hidden256, study or fill}
+stage=${1:?fused, unicornn, levers, profile, rates, hidden256, study or fill}
 out=${OUT:-runs/gpu}
 mkdir -p "$out"
 if [ -d .whl ]; then
@@ -25,6 +25,14 @@ fused)  # the fused Pallas kernel of the dynamical cells (antisymmetric, lipschi
         --no-peak --json "$out/dynamical_fused.json"
     limit python3 benchmarks/precision_parity.py --architectures antisymmetric lipschitz exponential \
         --variants float32:fused bfloat16:fused --json "$out/dynamical_parity.json"
+    ;;
+unicornn)  # the UnICORNN's cell in the fused kernel (no recurrent matrix; not yet run on a GPU): rates, parity
+    bench --architectures unicornn --k 64 256 --kernel scan fused --precision float32 bfloat16 --no-peak \
+        --json "$out/unicornn_fused_h128.json"
+    bench --architectures unicornn --k 64 --hidden 256 --kernel scan fused --precision bfloat16 --no-peak \
+        --json "$out/unicornn_fused_h256.json"
+    limit python3 benchmarks/precision_parity.py --architectures unicornn --variants float32:fused bfloat16:fused \
+        --json "$out/unicornn_parity.json"
     ;;
 levers)  # which lever pays, on the cheapest and a gated cell: precision, unrolling, K, remat
     bench --architectures lstm rnn --k 64 --precision float32 bfloat16 --unroll 1 8 --json "$out/levers_k64.json"
@@ -62,5 +70,5 @@ fill)  # fill the GPU: one large group per GPU against several grouped sims shar
             --samples 5120 --k "$1" --sims-per-gpu "$2" --json "$out/fill_k$1_sims$2.json"
     done
     ;;
-*) echo "unknown stage $stage: fused, levers, profile, rates, hidden256, study or fill" >&2; exit 2 ;;
+*) echo "unknown stage $stage: fused, unicornn, levers, profile, rates, hidden256, study or fill" >&2; exit 2 ;;
 esac
