@@ -179,7 +179,7 @@ class ScanRecurrence(keras.layers.Layer):
 
 def read_out_shape(input_shape: tuple, width: int, return_sequences: bool) -> tuple:
     """A recurrent layer's output shape from its input's, so building a model does not trace the
-    time loop to learn it (Keras would: two thirds of the time to build a model, 38 of 55 ms on the CPU)."""
+    time loop to learn it (Keras would: a model took 24 ms to build instead of 8, benchmarks/group_setup.py)."""
     return (*input_shape[:2], width) if return_sequences else (input_shape[0], width)
 
 

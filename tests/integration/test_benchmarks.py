@@ -46,3 +46,18 @@ def test_lstm_floor_reports_the_work_it_timed(tmp_path):
     assert result.returncode == 0, result.stderr
     row = json.loads(out.read_text())["result"]
     assert row["steps"] == 8 and row["samples_per_s"] > 0 and row["gflop_per_s"] > 0
+
+
+def test_group_setup_reports_each_groups_parts(tmp_path):
+    pytest.importorskip("jax")
+    out = tmp_path / "setup.json"
+    result = run_command(["python", "benchmarks/group_setup.py", "--k", "2", "--groups", "2", "--hidden", "4",
+                          "--steps", "5", "--samples", "64", "--epochs", "2", "--json", str(out)],
+                         env={"KERAS_BACKEND": "jax"}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["environment"]["backend"] == "jax" and report["model_build_s"] > 0
+    assert len(report["groups"]) == 2
+    for group in report["groups"]:  # the parts add up to the group's wall time
+        parts = group["training_s"] + group["validation_s"] + group["setup_s"]
+        assert group["training_s"] > 0 and parts == pytest.approx(group["wall_s"], abs=0.002)
