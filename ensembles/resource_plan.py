@@ -161,7 +161,7 @@ def halving_epochs(configurations: int, budgets: list[int], eta: int, replicates
     configurations at its first rung, the top 1/eta (one at least) of each rung continued to the
     next, and the finalists' further replicates from scratch (``leader``: the leader's alone, as
     when no other finalist overtakes it)."""
-    total = 0 if not leader else (replicates - 1) * budgets[-1]
+    total = finalists = 0
     for bracket in range(brackets):
         count = len(range(bracket, configurations, brackets))
         reached = 0
@@ -170,8 +170,8 @@ def halving_epochs(configurations: int, budgets: list[int], eta: int, replicates
             reached = budgets[rung]
             if rung < len(budgets) - 1:
                 count = max(1, count // eta) if count else 0
-        total += 0 if leader else count * (replicates - 1) * budgets[-1]
-    return total
+        finalists += count
+    return total + (1 if leader else finalists) * (replicates - 1) * budgets[-1]
 
 
 def _per_configuration(spec: EnsembleSpec, table: dict, epochs_of) -> tuple[list[float], set[str]]:

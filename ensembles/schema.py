@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from generators.asha import DEFAULT_GROUP_BY, rung_budgets
+from generators.settings import ReplicateFinalists
 from hypers.fields import choice_fields
 from hypers.space import SearchSpace
 from simulators.architectures.compute import FUSED_ARCHITECTURES, fused_kernel_fits, fused_limits
@@ -35,7 +36,7 @@ class GeneratorSpec(_Strict):
         1, ge=1, description="asha: Hyperband's brackets. A configuration starts at its bracket b's first rung "
         "(min_budget * eta^b; b = a hash of the configuration mod brackets), so some late learners reach a later "
         "first rung before any pruning; 1 = plain ASHA.")
-    replicate_finalists: Literal["all", "leader"] = Field(
+    replicate_finalists: ReplicateFinalists = Field(
         "all", description="asha: which configurations that reach the full budget are trained again with the "
         "further replicates (their own chain is replicate 0). all: every one, started alongside its promotion (the "
         "shortest search); leader: only the one leading its group by mean full-budget score, once its chain has "

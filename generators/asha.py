@@ -21,7 +21,7 @@ import math
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from libensemble.message_numbers import EVAL_GEN_TAG, FINISHED_PERSISTENT_GEN_TAG
@@ -29,7 +29,7 @@ from libensemble.tools.persistent_support import PersistentSupport
 
 from generators.grouping import SimsInFlight
 from generators.points import identify, make_point, to_array
-from generators.settings import GenSettings
+from generators.settings import GenSettings, ReplicateFinalists
 from generators.streaming import STOP_TAGS
 from hypers.fields import point_from_row
 from simulators.records import Status
@@ -38,9 +38,6 @@ from simulators.training import shape_of
 DEFAULT_GROUP_BY = ("architecture", "dataset", "permute", "pad", "orientation", "corruption", "val_corruption")
 # What the generator needs back of each finished training.
 RESULT_INPUTS = ["identifier", "status", "val_accuracy", "val_loss"]
-# Which finalists get the space's further replicates: every one (alongside its promotion), or the
-# leader of its group by mean full-budget score (after its chain), as the leader changes.
-REPLICATE_FINALISTS = ("all", "leader")
 
 
 def rung_budgets(min_budget: int, max_budget: int, eta: int) -> list[int]:
@@ -76,13 +73,14 @@ class AshaScheduler:
     > 1) start each configuration in the bracket a hash of its identity picks (about 1/brackets
     of them each), whose first rung is the bracket's budget: later first rungs see late learners
     before any is pruned. ``replicate_finalists``: which finalists get their further replicates
-    (``REPLICATE_FINALISTS``)."""
+    (``ReplicateFinalists``)."""
 
     def __init__(self, configurations: Iterator[dict[str, Any]], seed: int, budgets: list[int], eta: int,
                  finalist_replicates: int, group_by: tuple[str, ...] = DEFAULT_GROUP_BY, brackets: int = 1,
-                 replicate_finalists: str = "all"):
-        if replicate_finalists not in REPLICATE_FINALISTS:
-            raise ValueError(f"replicate_finalists: {replicate_finalists!r}; allowed: {', '.join(REPLICATE_FINALISTS)}")
+                 replicate_finalists: ReplicateFinalists = "all"):
+        if replicate_finalists not in get_args(ReplicateFinalists):
+            raise ValueError(f"replicate_finalists: {replicate_finalists!r}; allowed: "
+                             f"{', '.join(get_args(ReplicateFinalists))}")
         self._configurations = configurations
         self.seed = seed
         self.budgets = budgets

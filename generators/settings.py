@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hypers.space import SearchSpace
 from simulators.settings import HandedOver
+
+# Which asha finalists get the space's further replicates: every one (alongside its promotion), or
+# the leader of its group by mean full-budget score (after its chain), as the leader changes.
+ReplicateFinalists = Literal["all", "leader"]
 
 
 class AshaSettings(BaseModel):
@@ -17,8 +21,8 @@ class AshaSettings(BaseModel):
     eta: int = Field(description="Promote the top 1/eta of a rung to eta times the epochs.")
     group_by: tuple[str, ...] = Field(description="Configurations compete within groups of equal values of these.")
     brackets: int = Field(1, description="Hyperband brackets: a configuration starts at its bracket's rung.")
-    replicate_finalists: str = Field("all", description="Finalists given the further replicates: all, or each "
-                                     "group's leader by mean full-budget score.")
+    replicate_finalists: ReplicateFinalists = Field("all", description="Finalists given the further replicates: "
+                                                    "all, or each group's leader by mean full-budget score.")
 
 
 class GenSettings(HandedOver):

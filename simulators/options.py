@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from simulators.architectures.compute import Compute, Kernel, Precision, fused_limits
 from simulators.architectures.options import OPTIONS
+from simulators.placement import TRAININGS_SHARE_OF_A_GPU
 from simulators.tasks import TASK_NAMES, task_module
 
 MAX_GROUP_SIZE = 1024
@@ -93,9 +94,9 @@ class TrainingOptions(BaseModel):
         f"where a GPU program holds the recurrent weights: {fused_limits()}; the scan elsewhere. On an H200 the "
         "rnn trains 3.3x faster: docs/performance.md).")
     memory_margin: float = Field(
-        0.2, ge=0, lt=1, description="Share of its slice of a GPU's memory (0.9 / sims_per_gpu, taken up front) "
-        "a vectorised group leaves free: the members that fit in the rest train at once, the others after them "
-        "(engine jax).")
+        0.2, ge=0, lt=1, description=f"Share of its slice of a GPU's memory ({TRAININGS_SHARE_OF_A_GPU:g} / "
+        "sims_per_gpu, taken up front) a vectorised group leaves free: the members that fit in the rest train at "
+        "once, the others after them (engine jax).")
     corruption_seed: int = Field(
         0, ge=0, description="Seeds the per-image magnitudes of the points' corruptions: every training of a study "
         "sees the same corrupted images, and the node's trainings share one prepared copy of each.")
