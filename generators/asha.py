@@ -91,6 +91,7 @@ class AshaScheduler:
         self.replicate_finalists = replicate_finalists
         self.issued: dict[str, dict[str, Any]] = {}  # identifier -> point, running or finished
         self.finished: set[str] = set()
+        self._unfinished: set[str] = set()  # issued, not finished: kept, as read at every point handed out
         self._rungs: dict[tuple, list[list[tuple[float, str]]]] = {}  # (group, bracket) -> per rung [(score, id)]
         self._promoted: set[str] = set()  # identifiers whose configuration went up a rung
         self._finalists: deque[dict[str, Any]] = deque()
@@ -101,7 +102,7 @@ class AshaScheduler:
 
     @property
     def running(self) -> int:
-        return len(self.issued) - len(self.finished)
+        return len(self._unfinished)
 
     def _competition(self, point: dict[str, Any]) -> tuple:
         """(competition group, bracket): a bracket is the rung its configuration started at."""
@@ -117,6 +118,7 @@ class AshaScheduler:
         """A training came back: file its score under its competition and rung."""
         point = self.issued[identifier]
         self.finished.add(identifier)
+        self._unfinished.discard(identifier)
         if self.replicate_finalists == "leader" and point["epochs"] == self.budgets[-1]:
             self._race(point, score(status, val_accuracy, val_loss))
         if point["replicate"] != 0:
@@ -131,6 +133,7 @@ class AshaScheduler:
         """File ``point`` as handed out; with ``replicate_finalists: all``, a configuration's first
         point at the full budget queues its finalist replicates."""
         self.issued[point["identifier"]] = point
+        self._unfinished.add(point["identifier"])
         if self.replicate_finalists == "all" and point["replicate"] == 0 and point["epochs"] == self.budgets[-1]:
             self._queue_replicates(point)
 
@@ -140,7 +143,8 @@ class AshaScheduler:
         top = len(self.budgets) - 1
         queued = {queued["identifier"] for queued in self._finalists}
         for replicate in range(1, self.finalist_replicates):
-            if (extra := self._point(point, top, replicate))["identifier"] not in queued | self.issued.keys():
+            extra = self._point(point, top, replicate)
+            if extra["identifier"] not in queued and extra["identifier"] not in self.issued:
                 self._finalists.append(extra)
 
     def _race(self, point: dict[str, Any], value: float) -> None:
@@ -158,7 +162,7 @@ class AshaScheduler:
             return None
         unsettled = {tuple(point[name] for name in self.group_by) for point in self._ahead}
         unsettled |= {tuple(point[name] for name in self.group_by) for point in
-                      (self.issued[i] for i in self.issued.keys() - self.finished) if point["replicate"] == 0}
+                      (self.issued[i] for i in self._unfinished) if point["replicate"] == 0}
         for group, finalists in self._full.items():
             if group in unsettled:
                 continue
@@ -198,7 +202,7 @@ class AshaScheduler:
         promoted member yet sends its best one up, so every competition ends with a finalist."""
         if not self._exhausted:
             return None
-        busy = {self._competition(self.issued[i]) for i in self.issued.keys() - self.finished}
+        busy = {self._competition(self.issued[i]) for i in self._unfinished}
         busy |= {self._competition(point) for point in self._ahead}  # still to start, another shape
         for competition, rungs in self._rungs.items():
             if competition in busy:
