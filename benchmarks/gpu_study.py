@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -47,12 +48,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sims-per-gpu", type=int, default=1, help="grouped sims sharing the GPU (workers)")
     parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--unroll", type=int, default=1)
-    parser.add_argument("--asha", nargs="*", default=["generator.eta=3", "generator.min_budget=1"],
-                        help="--set overrides of the asha run")
+    parser.add_argument("--asha", nargs="+", action="append", metavar=("LABEL", "OVERRIDE"),
+                        help="an asha run to OUT/LABEL with these --set overrides, compared with the grid; "
+                             "repeatable (default: asha generator.eta=3 generator.min_budget=1)")
     parser.add_argument("--runs", nargs="+", default=["grid", "asha"], choices=["grid", "asha"],
                         help="which searches to run (asha's comparison needs both)")
     parser.add_argument("--json", type=Path)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.asha = args.asha or [["asha", "generator.eta=3", "generator.min_budget=1"]]
+    return args
 
 
 def study_spec(args) -> dict:
@@ -159,23 +163,21 @@ def main(argv=None) -> int:
     device, rates = microbenchmark(args)
     report = {"environment": device, "settings": vars(args) | {"out": str(args.out), "json": str(args.json)},
               "microbenchmark": rates}
-    runs = {"grid": ["generator.kind=grid", f"space.choices.epochs=[{args.epochs}]"], "asha": args.asha}
+    runs = {"grid": ["generator.kind=grid", f"space.choices.epochs=[{args.epochs}]"]} if "grid" in args.runs else {}
+    if "asha" in args.runs:
+        runs |= {label: overrides for label, *overrides in args.asha}
     frames = {}
-    for name in args.runs:  # each run is reported as it ends: a device lease may not see both
-        overrides = runs[name]
+    for name, overrides in runs.items():  # each run is reported as it ends: a device lease may not see all
         result = timed_run(spec, args.out / name, args, overrides)
         frames[name] = result.pop("frame")
         ideal = ideal_rate(frames[name], report["microbenchmark"], args.samples)
         result["microbenchmark_samples_per_s"] = round(ideal, 1)
+        if name != "grid" and "grid" in frames:
+            table = compare(frames["grid"], frames[name], args.epochs)
+            result["cells"] = table.to_dict(orient="records")
         report[name] = result
-        _print_run(name, result)
+        _print_run(name, result, report.get("grid"))
         _write(report, args.json)
-    if len(frames) < 2:
-        return 0
-    table = compare(frames["grid"], frames["asha"], args.epochs)
-    report["cells"] = table.to_dict(orient="records")
-    _print_comparison(report, table)
-    _write(report, args.json)
     return 0
 
 
@@ -184,7 +186,7 @@ def _write(report: dict, path: Path | None) -> None:
         path.write_text(json.dumps(report, indent=1, default=str))
 
 
-def _print_run(name: str, r: dict) -> None:
+def _print_run(name: str, r: dict, grid: dict | None) -> None:
     print(f"{name}: {r['trainings']} trainings, {r['epochs']} epochs in {r['wall_s']} s: {r['samples_per_s']} "
           f"samples/s end to end against {r['microbenchmark_samples_per_s']} in the microbenchmark "
           f"({r['samples_per_s'] / r['microbenchmark_samples_per_s']:.0%})", flush=True)
@@ -192,14 +194,11 @@ def _print_run(name: str, r: dict) -> None:
     print(f"{name}: the workers' time: {shares}", flush=True)
     for architecture, error in r["failures"].items():
         print(f"{name}: {architecture} failed: {error}", flush=True)
-
-
-def _print_comparison(report: dict, table) -> None:
-    print(table.to_string(index=False))
-    grid, asha = report["grid"], report["asha"]
-    print(f"asha: {asha['wall_s'] / grid['wall_s']:.0%} of the grid's GPU-seconds (one GPU: its wall time), "
-          f"{asha['epochs'] / grid['epochs']:.0%} of its epochs; choice within the grid's spread in "
-          f"{sum(c['within_spread'] for c in report['cells'])}/{len(report['cells'])} cells")
+    if "cells" in r:
+        print(pd.DataFrame(r["cells"]).to_string(index=False))
+        print(f"{name}: {r['wall_s'] / grid['wall_s']:.0%} of the grid's GPU-seconds (one GPU: its wall time), "
+              f"{r['epochs'] / grid['epochs']:.0%} of its epochs; choice within the grid's spread in "
+              f"{sum(c['within_spread'] for c in r['cells'])}/{len(r['cells'])} cells", flush=True)
 
 
 if __name__ == "__main__":
