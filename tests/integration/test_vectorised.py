@@ -220,7 +220,7 @@ def test_a_group_is_sized_and_its_programs_built_once_per_shape(on_jax):
         assert result["member_memory_mb"] > 0
 
 
-BF16_RESUMED = """
+STOPPED_AND_RESUMED = """
 import json, tempfile
 from pathlib import Path
 from generators.points import make_point
@@ -229,9 +229,9 @@ from simulators.options import TrainingOptions
 from simulators.run_dir import SimDir
 from tests.helpers.training import train_point, train_together
 
-options = TrainingOptions(engine="jax", precision="bfloat16", scan_unroll=4, tasks={"digits": {"train_samples": 200}})
-points = [make_point({**defaults(), "architecture": "lstm", "dataset": "digits", "hidden_dim": 8, "epochs": 2,
-                      "learning_rate": 1e-2}, replicate=replicate, spec_seed=5) for replicate in range(2)]
+options = TrainingOptions(engine="jax", tasks={"digits": {"train_samples": 200}}, **%(options)s)
+points = [make_point({**defaults(), "architecture": "%(architecture)s", "dataset": "digits", "hidden_dim": 8,
+                      "epochs": 2, "learning_rate": 1e-2}, replicate=replicate, spec_seed=5) for replicate in range(2)]
 root = Path(tempfile.mkdtemp())
 straight = train_together(points, options, [root / "straight" / p["identifier"] for p in points])
 halves = [root / "halves" / p["identifier"] for p in points]
@@ -243,8 +243,11 @@ print(json.dumps({"straight": straight, "resumed": resumed}))
 """
 
 
-def test_a_bfloat16_group_stopped_and_resumed_ends_as_trained_straight(on_jax):
-    out = on_jax(BF16_RESUMED)
+@pytest.mark.parametrize("architecture, options", [("lstm", {"precision": "bfloat16", "scan_unroll": 4}),
+                                                   ("unicornn", {"precision": "bfloat16", "kernel": "fused"})])
+def test_a_group_stopped_and_resumed_ends_as_trained_straight(on_jax, architecture, options):
+    """bf16 products, an unrolled scan, the fused kernel: checkpoints hold what resumes exactly."""
+    out = on_jax(STOPPED_AND_RESUMED % {"architecture": architecture, "options": options})
     for straight, resumed in zip(out["straight"], out["resumed"], strict=True):
         assert straight["status"] == resumed["status"] == "ok" and resumed["epochs_completed"] == 2
         assert resumed["val_loss"] == pytest.approx(straight["val_loss"], rel=1e-4, abs=1e-6)
