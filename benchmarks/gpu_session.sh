@@ -26,8 +26,8 @@ fused)  # the fused Pallas kernel of the dynamical cells (antisymmetric, lipschi
     limit python3 benchmarks/precision_parity.py --architectures antisymmetric lipschitz exponential \
         --variants float32:fused bfloat16:fused --json "$out/dynamical_parity.json"
     ;;
-unicornn)  # the UnICORNN's cell in the fused kernel (no recurrent matrix; not yet run on a GPU): rates, parity
-    bench --architectures unicornn --k 64 256 --kernel scan fused --precision float32 bfloat16 --no-peak \
+unicornn)  # the UnICORNN's cell in the fused kernel (no recurrent matrix): rates (its scan's are in rates), parity
+    bench --architectures unicornn --k 64 256 --kernel fused --precision float32 bfloat16 --no-peak \
         --json "$out/unicornn_fused_h128.json"
     bench --architectures unicornn --k 64 --hidden 256 --kernel scan fused --precision bfloat16 --no-peak \
         --json "$out/unicornn_fused_h256.json"
