@@ -52,16 +52,18 @@ rates)  # every architecture at the best lever setting, K from 64 to 512 (member
 hidden256)  # hidden 256 for every architecture
     bench --k 64 --hidden 256 --precision float32 bfloat16 --unroll 8 --no-peak --json "$out/all_h256.json"
     ;;
-study)  # a study slice end to end through run_ensemble.py: the grid, then asha two ways, in groups sharing the
+study)  # a study slice end to end through run_ensemble.py: the grid, then asha three ways, in groups sharing the
     # GPU. The study's 10 replicates: the grid multiplies them, asha trains them for its finalists alone.
     # gru and lstm: the gru learned the adding problem at 784 steps in 9 epochs here (rnn, unicornn and
     # antisymmetric stayed at chance, and asha's choice among them was noise). K=23: each cell's 90
     # trainings are 4 groups, 8 in all, two full rounds of the 4 sims (at K=30 the second round ran 2).
-    # asha: rungs 1, 3, 9 with every finalist replicated alongside its chain (the shortest chain), and
-    # the 2-core recommendation (a 3-epoch grace period, the leader replicated). STEP_TIMEOUT=590
+    # asha three ways: a 3-epoch grace period then the best ninth (eta 9: here the best of 9) to the full
+    # budget with every finalist replicated alongside its chain (12 epoch-times, 2 programs); rungs 1, 3, 9
+    # likewise (12, 3 programs); the 2-core recommendation (grace period, leader replicated: 18). STEP_TIMEOUT=590
     limit python3 benchmarks/gpu_study.py --out runs/gpu_study --architectures gru lstm \
         --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --k 23 --sims-per-gpu 4 \
         --replicates 10 --samples 5120 --json "$out/study.json" \
+        --asha asha_grace_eta9 generator.eta=9 generator.min_budget=3 generator.replicate_finalists=all \
         --asha asha_rungs_1_3_9 generator.eta=3 generator.min_budget=1 generator.replicate_finalists=all \
         --asha asha_grace_leader generator.eta=3 generator.min_budget=3 generator.replicate_finalists=leader
     ;;
