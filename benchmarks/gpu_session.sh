@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU measurements behind docs/performance.md, in stages meant to fit one device call each
 # (10 minutes on one H200). Run from the repository root, with keras, libensemble and pydantic
-# carried as wheels in .whl/ (the GPU image has JAX but neither):
+# carried as wheels in .whl/ (the GPU image has JAX but neither; pytest's for the fused stage's test):
 #   bash benchmarks/gpu_session.sh fused|unicornn|levers|profile|rates|hidden256|study|fill
 # Each stage writes its JSON under $OUT (or runs/gpu) after every measurement.
 set -uo pipefail
@@ -25,6 +25,9 @@ fused)  # the fused Pallas kernel of the dynamical cells (antisymmetric, lipschi
         --no-peak --json "$out/dynamical_fused.json"
     limit python3 benchmarks/precision_parity.py --architectures antisymmetric lipschitz exponential \
         --variants float32:fused bfloat16:fused --json "$out/dynamical_parity.json"
+    # every fused cell's states and gradients against the scan's, Triton kernels, float32 products exact
+    JAX_DEFAULT_MATMUL_PRECISION=highest limit python3 -m pytest -o addopts="" -q -p no:cacheprovider \
+        tests/unit/test_fused.py -k states_and_gradients 2>&1 | tail -3 | tee "$out/test_fused.log"
     ;;
 unicornn)  # the UnICORNN's cell in the fused kernel (no recurrent matrix): rates (its scan's are in rates), parity
     bench --architectures unicornn --k 64 256 --kernel fused --precision float32 bfloat16 --no-peak \

@@ -110,6 +110,14 @@ def profile(architecture: str, k: int, compute: Compute, args) -> dict:
     }
 
 
+def _line(row: dict) -> str:
+    if "error" in row:
+        return f"{row['architecture']:14} {row['k']:>4} failed: {row['error']}"
+    return (f"{row['architecture']:14} {row['k']:>4} {row['step_ms']:>8} {row['time_step_us']:>7} "
+            f"{row['time_loops']:>5} {row['kernels_per_time_step']:>6} {row['us_per_kernel'] or '-':>7} "
+            f"{row['samples_per_s']:>10} {row['tflops']:>7}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     compute = Compute(args.precision, args.unroll, kernel=args.kernel)
@@ -118,12 +126,13 @@ def main(argv=None) -> int:
     results = []
     for architecture in args.architectures:
         for k in args.k:
-            row = profile(architecture, k, compute, args)
+            try:
+                row = profile(architecture, k, compute, args)
+            except Exception as error:  # noqa: BLE001 - a K whose program does not fit is a result too
+                row = {"architecture": architecture, "k": k, **compute._asdict(), "error": str(error)[:200]}
             results.append(row)
-            print(f"{architecture:14} {k:>4} {row['step_ms']:>8} {row['time_step_us']:>7} {row['time_loops']:>5} "
-                  f"{row['kernels_per_time_step']:>6} {row['us_per_kernel'] or '-':>7} {row['samples_per_s']:>10} "
-                  f"{row['tflops']:>7}", flush=True)
-            if args.json:
+            print(_line(row), flush=True)
+            if args.json:  # after every row: a lease cut short keeps what was measured
                 args.json.write_text(json.dumps({"environment": environment(), "settings": vars(args) | {
                     "json": str(args.json)}, "results": results}, indent=1))
     return 0

@@ -225,8 +225,10 @@ import json, tempfile
 from pathlib import Path
 from generators.points import make_point
 from hypers.fields import defaults
+from simulators.models import build_model
 from simulators.options import TrainingOptions
 from simulators.run_dir import SimDir
+from simulators.training import load_task
 from tests.helpers.training import train_point, train_together
 
 options = TrainingOptions(engine="jax", tasks={"digits": {"train_samples": 200}}, **%(options)s)
@@ -239,7 +241,9 @@ train_together([{**p, "epochs": 1} for p in points], options, halves)
 for path in halves:
     SimDir(path).result.unlink()  # stopped after epoch 1 with its checkpoint: resumed below
 resumed = train_together(points, options, halves)
-print(json.dumps({"straight": straight, "resumed": resumed}))
+model = build_model(points[0]["architecture"], 8, 0, load_task(points[0], options), compute=options.compute)
+fused = model.get_layer("recurrent").uses_fused_kernel()
+print(json.dumps({"straight": straight, "resumed": resumed, "fused": fused}))
 """
 
 
@@ -248,6 +252,7 @@ print(json.dumps({"straight": straight, "resumed": resumed}))
 def test_a_group_stopped_and_resumed_ends_as_trained_straight(on_jax, architecture, options):
     """bf16 products, an unrolled scan, the fused kernel: checkpoints hold what resumes exactly."""
     out = on_jax(STOPPED_AND_RESUMED % {"architecture": architecture, "options": options})
+    assert out["fused"] == (options.get("kernel") == "fused")  # the path named is the path trained
     for straight, resumed in zip(out["straight"], out["resumed"], strict=True):
         assert straight["status"] == resumed["status"] == "ok" and resumed["epochs_completed"] == 2
         assert resumed["val_loss"] == pytest.approx(straight["val_loss"], rel=1e-4, abs=1e-6)
