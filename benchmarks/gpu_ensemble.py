@@ -57,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--kernel", nargs="+", default=["scan"], choices=["scan", "fused"],
                         help=f"what runs the time loop; fused: {', '.join(FUSED_ARCHITECTURES)} where "
                         "fused_kernel_fits (the others, and larger sizes, run the scan either way: scan* in the table)")
+    parser.add_argument("--fused-launch", nargs="+", default=[], metavar="BLOCK:WARPS",
+                        help="the fused kernel's batch rows per program and warps (0: Triton's default), "
+                             "each measured in turn (default: fused.py's)")
     parser.add_argument("--steps", type=int, default=784)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--batch", type=int, default=128)
@@ -155,15 +158,31 @@ def _runs(args) -> list[tuple[str, int, Compute]]:
     return [("fit", 1, Compute())] * args.fit + [("jax", k, compute) for k in args.k for compute in levers]
 
 
+def fused_launch(setting: str | None) -> dict:
+    """Set the fused kernel's launch (``BLOCK:WARPS``; None: fused.py's own) for the runs that
+    follow, and forget the programs built with another: they are cached by shape, not by launch."""
+    from simulators import adjoint
+    from simulators.architectures import fused
+    from simulators.engines import jax_step
+
+    if setting is not None:
+        block, warps = (int(value) for value in setting.split(":"))
+        fused.BATCH_BLOCK, fused.NUM_WARPS = block, warps or None
+    for cache in (jax_step._built_programs, jax_step._member_bytes, adjoint._group_probes):
+        cache.clear()
+    return {"batch_block": fused.BATCH_BLOCK, "num_warps": fused.NUM_WARPS}
+
+
 def _line(row: dict, peaks: dict) -> str:
     if "error" in row:
         return f"{row['architecture']:14} {row['engine']:>4} {row['k']:>4} failed: {row['error']}"
     peak = peaks.get(row["precision"])
     fraction = f"{100 * row['tflops'] / peak:5.1f}%" if peak else "     -"
     kernel = "scan*" if row["kernel"] == "fused" and not row.get("runs_fused") else row["kernel"]
+    launch = f" {row['batch_block']}:{row['num_warps'] or 'default'}" if "batch_block" in row else ""
     return (f"{row['architecture']:14} {row['engine']:>4} {row['k']:>4} {row['precision']:>8} {row['unroll']:>3} "
             f"{int(row['remat']):>3} {kernel:>5} {row['samples_per_s']:>10} {row['tflops']:>7} {fraction} "
-            f"{row['member_mb'] or '-':>8} {row['trainings_per_hour']:>9} {row['compile_s']:>7}")
+            f"{row['member_mb'] or '-':>8} {row['trainings_per_hour']:>9} {row['compile_s']:>7}{launch}")
 
 
 def main(argv=None) -> int:
@@ -173,12 +192,13 @@ def main(argv=None) -> int:
     print(f"{'architecture':14} {'eng':>4} {'K':>4} {'precis.':>8} {'unr':>3} {'rem':>3} {'kern.':>5} "
           f"{'samples/s':>10} {'TFLOP/s':>7} {'peak%':>6} {'MB/memb':>8} {'trainings/h':>9} {'compile':>7}", flush=True)
     results = []
-    for architecture in args.architectures:
+    for launch, architecture in itertools.product(args.fused_launch or [None], args.architectures):
+        launched = fused_launch(launch) if "fused" in args.kernel else {}
         for engine_name, k, compute in _runs(args):
             try:
-                row = measure(architecture, k, engine_name, compute, args)
+                row = measure(architecture, k, engine_name, compute, args) | launched
             except Exception as error:  # noqa: BLE001 - an out-of-memory K is a result too
-                row = {"architecture": architecture, "engine": engine_name, "k": k, **compute._asdict(),
+                row = {"architecture": architecture, "engine": engine_name, "k": k, **compute._asdict(), **launched,
                        "error": str(error)[:200]}
             results.append(row)
             print(_line(row, peaks), flush=True)

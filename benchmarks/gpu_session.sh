@@ -2,10 +2,10 @@
 # The GPU measurements behind docs/performance.md, in stages meant to fit one device call each
 # (10 minutes on one H200). Run from the repository root, with keras, libensemble and pydantic
 # carried as wheels in .whl/ (the GPU image has JAX but neither; pytest's for the fused stage's test):
-#   bash benchmarks/gpu_session.sh fused|unicornn|levers|profile|rates|hidden256|study|fill
+#   bash benchmarks/gpu_session.sh fused|unicornn|tune|parity|levers|profile|rates|hidden256|study|fill
 # Each stage writes its JSON under $OUT (or runs/gpu) after every measurement.
 set -uo pipefail
-stage=${1:?fused, unicornn, levers, profile, rates, hidden256, study or fill}
+stage=${1:?fused, unicornn, tune, parity, levers, profile, rates, hidden256, study or fill}
 out=${OUT:-runs/gpu}
 mkdir -p "$out"
 if [ -d .whl ]; then
@@ -37,6 +37,21 @@ unicornn)  # the UnICORNN's cell in the fused kernel (no recurrent matrix): rate
     limit python3 benchmarks/precision_parity.py --architectures unicornn --variants float32:fused bfloat16:fused \
         --json "$out/unicornn_parity.json"
     ;;
+tune)  # the fused kernel's launch: batch rows per program and warps (BLOCK:WARPS, 0: Triton's default 4)
+    bench --architectures rnn --k 256 --kernel fused --precision bfloat16 --fused-launch 16:0 32:4 32:8 64:8 \
+        --no-peak --json "$out/tune_rnn.json"
+    bench --architectures unicornn antisymmetric --k 64 --kernel fused --precision bfloat16 \
+        --fused-launch 16:0 32:4 32:8 64:8 --no-peak --json "$out/tune_dynamical.json"
+    ;;
+parity)  # bf16 and the fused kernel against the float32 scan, 128 seeds: the pairs 3 seeds could not decide
+    # (rnn digits fused, lstm adding bf16) and the gru's bf16 scan
+    limit python3 benchmarks/precision_parity.py --architectures rnn --datasets digits \
+        --variants float32:fused bfloat16:fused bfloat16:scan --json "$out/parity_rnn.json"
+    limit python3 benchmarks/precision_parity.py --architectures lstm --datasets adding \
+        --variants bfloat16:scan bfloat16:fused float32:fused --json "$out/parity_lstm.json"
+    limit python3 benchmarks/precision_parity.py --architectures gru --variants bfloat16:scan \
+        --json "$out/parity_gru.json"
+    ;;
 levers)  # which lever pays, on the cheapest and a gated cell: precision, unrolling, K, remat
     bench --architectures lstm rnn --k 64 --precision float32 bfloat16 --unroll 1 8 --json "$out/levers_k64.json"
     bench --architectures lstm rnn --k 256 --precision float32 bfloat16 --unroll 8 --no-peak \
@@ -55,20 +70,20 @@ rates)  # every architecture at the best lever setting, K from 64 to 512 (member
 hidden256)  # hidden 256 for every architecture
     bench --k 64 --hidden 256 --precision float32 bfloat16 --unroll 8 --no-peak --json "$out/all_h256.json"
     ;;
-study)  # a study slice end to end through run_ensemble.py: the grid, then asha three ways, in groups sharing the
+study)  # a study slice end to end through run_ensemble.py: the grid, then asha two ways, in groups sharing the
     # GPU. The study's 10 replicates: the grid multiplies them, asha trains them for its finalists alone.
     # gru and lstm: the gru learned the adding problem at 784 steps in 9 epochs here (rnn, unicornn and
     # antisymmetric stayed at chance, and asha's choice among them was noise). K=23: each cell's 90
     # trainings are 4 groups, 8 in all, two full rounds of the 4 sims (at K=30 the second round ran 2).
-    # asha three ways: a 3-epoch grace period then the best ninth (eta 9: here the best of 9) to the full
-    # budget with every finalist replicated alongside its chain (12 epoch-times, 2 programs); rungs 1, 3, 9
-    # likewise (12, 3 programs); the 2-core recommendation (grace period, leader replicated: 18). STEP_TIMEOUT=590
+    # asha two ways, each finalist replicated alongside its chain, a configuration that diverges in any
+    # training out of the search (its place goes to the next): a 3-epoch grace period then the best
+    # ninth (eta 9: here the best of 9) to the full budget (12 epoch-times, 2 programs); rungs 1, 3, 9
+    # (12, 3 programs). STEP_TIMEOUT=590
     limit python3 benchmarks/gpu_study.py --out runs/gpu_study --architectures gru lstm \
         --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --k 23 --sims-per-gpu 4 \
         --replicates 10 --samples 5120 --json "$out/study.json" \
         --asha asha_grace_eta9 generator.eta=9 generator.min_budget=3 generator.replicate_finalists=all \
-        --asha asha_rungs_1_3_9 generator.eta=3 generator.min_budget=1 generator.replicate_finalists=all \
-        --asha asha_grace_leader generator.eta=3 generator.min_budget=3 generator.replicate_finalists=leader
+        --asha asha_rungs_1_3_9 generator.eta=3 generator.min_budget=1 generator.replicate_finalists=all
     ;;
 fill)  # fill the GPU: one large group per GPU against several grouped sims sharing it, the same grid
     for shape in "90 1" "45 2" "23 4"; do
@@ -78,5 +93,6 @@ fill)  # fill the GPU: one large group per GPU against several grouped sims shar
             --samples 5120 --k "$1" --sims-per-gpu "$2" --json "$out/fill_k$1_sims$2.json"
     done
     ;;
-*) echo "unknown stage $stage: fused, unicornn, levers, profile, rates, hidden256, study or fill" >&2; exit 2 ;;
+*) echo "unknown stage $stage: fused, unicornn, tune, parity, levers, profile, rates, hidden256, study or fill" >&2
+   exit 2 ;;
 esac

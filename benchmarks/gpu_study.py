@@ -82,9 +82,18 @@ def timed_run(spec: Path, out: Path, args, overrides: list[str]) -> dict:
     epochs = epochs_trained(frame)
     failed = frame[frame["status"] == Status.FAILED]
     return {"frame": frame, "wall_s": round(wall, 1), "epochs": epochs, "trainings": len(frame),
+            "sims_gpu_s": round(sims_gpu_seconds(frame, args.sims_per_gpu), 1),
             "samples_per_s": round(epochs * args.samples / wall, 1),
             "failures": failed.groupby("architecture")["error"].first().to_dict(),
             "time_breakdown": time_breakdown(out, args.sims_per_gpu * wall)}
+
+
+def sims_gpu_seconds(frame: pd.DataFrame, sims_per_gpu: int) -> float:
+    """The GPU-seconds the run's sims held: each sim (a group: its rows share their times) held
+    1/``sims_per_gpu`` of the GPU from its start to its end. Against the wall time, this leaves out
+    the slices no sim held (a chain's idle workers), which a study's other cells would fill."""
+    sims = frame[["sim_started_time", "sim_ended_time"]].drop_duplicates()
+    return float((sims["sim_ended_time"] - sims["sim_started_time"]).sum()) / sims_per_gpu
 
 
 def time_breakdown(run_dir: Path, worker_seconds: float) -> dict[str, float]:
@@ -197,6 +206,7 @@ def _print_run(name: str, r: dict, grid: dict | None) -> None:
     if "cells" in r:
         print(pd.DataFrame(r["cells"]).to_string(index=False))
         print(f"{name}: {r['wall_s'] / grid['wall_s']:.0%} of the grid's GPU-seconds (one GPU: its wall time), "
+              f"{r['sims_gpu_s'] / grid['sims_gpu_s']:.0%} of those its sims held, "
               f"{r['epochs'] / grid['epochs']:.0%} of its epochs; choice within the grid's spread in "
               f"{sum(c['within_spread'] for c in r['cells'])}/{len(r['cells'])} cells", flush=True)
 

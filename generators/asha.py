@@ -13,6 +13,9 @@ full budget, alongside it, so the search's chain of trainings is no longer than 
 configuration's own; ``leader`` waits until a group's chains have ended, then replicates only its
 leader by mean full-budget score, and in turn any finalist that overtakes it (racing, as SMAC's
 intensification): the configuration a group ends with has every replicate, the others one.
+A configuration any of whose trainings diverged ranks last in every rung, as the grid's mean of its
+replicates would rank it: the place it held in a rung's top 1/eta goes to the next configuration,
+so a finalist whose replicate diverges is replaced, not chosen.
 """
 
 from __future__ import annotations
@@ -94,6 +97,8 @@ class AshaScheduler:
         self._unfinished: set[str] = set()  # issued, not finished: kept, as read at every point handed out
         self._rungs: dict[tuple, list[list[tuple[float, str]]]] = {}  # (group, bracket) -> per rung [(score, id)]
         self._promoted: set[str] = set()  # identifiers whose configuration went up a rung
+        self._configuration_of: dict[str, str] = {}  # identifier -> its configuration's (any rung, replicate)
+        self._diverged: set[str] = set()  # configurations one of whose trainings diverged
         self._finalists: deque[dict[str, Any]] = deque()
         self._ahead: deque[dict[str, Any]] = deque()  # new points pulled ahead while filling a group
         self._exhausted = False  # every configuration of the space has been pulled
@@ -119,6 +124,8 @@ class AshaScheduler:
         point = self.issued[identifier]
         self.finished.add(identifier)
         self._unfinished.discard(identifier)
+        if status == Status.DIVERGED:
+            self._diverged.add(self._configuration_of[identifier])
         if self.replicate_finalists == "leader" and point["epochs"] == self.budgets[-1]:
             self._race(point, score(status, val_accuracy, val_loss))
         if point["replicate"] != 0:
@@ -134,6 +141,7 @@ class AshaScheduler:
         point at the full budget queues its finalist replicates."""
         self.issued[point["identifier"]] = point
         self._unfinished.add(point["identifier"])
+        self._configuration_of[point["identifier"]] = self._configuration(point)
         if self.replicate_finalists == "all" and point["replicate"] == 0 and point["epochs"] == self.budgets[-1]:
             self._queue_replicates(point)
 
@@ -147,11 +155,20 @@ class AshaScheduler:
             if extra["identifier"] not in queued and extra["identifier"] not in self.issued:
                 self._finalists.append(extra)
 
+    def _configuration(self, point: dict[str, Any]) -> str:
+        """The key of ``point``'s configuration, the same at every rung and replicate."""
+        return identify({**point, "epochs": self.budgets[-1]}, 0, self.seed)[0]
+
+    def _ranked(self, entries: list[tuple[float, str]]) -> list[tuple[float, str]]:
+        """A rung's (score, identifier) entries best first; a configuration that diverged in any of
+        its trainings scores -inf, as the grid's mean over its replicates would."""
+        return sorted(((-math.inf if self._configuration_of[identifier] in self._diverged else value, identifier)
+                       for value, identifier in entries), reverse=True)
+
     def _race(self, point: dict[str, Any], value: float) -> None:
         """``replicate_finalists: leader``: file a full-budget result under its group and configuration."""
         group = tuple(point[name] for name in self.group_by)
-        configuration, _ = identify({**point, "epochs": self.budgets[-1]}, 0, self.seed)
-        self._full.setdefault(group, {}).setdefault(configuration, (point, []))[1].append(value)
+        self._full.setdefault(group, {}).setdefault(self._configuration(point), (point, []))[1].append(value)
 
     def _leader_replicate(self, accept: Accept) -> dict[str, Any] | None:
         """``replicate_finalists: leader``: a further replicate of the leader of a group whose search
@@ -166,7 +183,10 @@ class AshaScheduler:
         for group, finalists in self._full.items():
             if group in unsettled:
                 continue
-            leader, _ = max(finalists.values(), key=lambda entry: sum(entry[1]) / len(entry[1]))
+            standing = [entry for configuration, entry in finalists.items() if configuration not in self._diverged]
+            if not standing:
+                continue
+            leader, _ = max(standing, key=lambda entry: sum(entry[1]) / len(entry[1]))
             for replicate in range(1, self.finalist_replicates):
                 point = self._point(leader, len(self.budgets) - 1, replicate)
                 if point["identifier"] not in self.issued and accept(point):
@@ -188,7 +208,7 @@ class AshaScheduler:
     def _promotion(self, accept: Accept) -> dict[str, Any] | None:
         for rungs in self._rungs.values():
             for rung in range(len(self.budgets) - 2, -1, -1):
-                ranked = sorted(rungs[rung], reverse=True)
+                ranked = self._ranked(rungs[rung])
                 for value, identifier in ranked[: len(ranked) // self.eta]:
                     if identifier not in self._promoted and math.isfinite(value):
                         if point := self._promote(identifier, rung, accept):
@@ -210,7 +230,7 @@ class AshaScheduler:
             for rung in range(len(self.budgets) - 2, -1, -1):
                 if rungs[rung + 1] or not rungs[rung]:
                     continue  # already reached the next rung, or nothing here
-                value, identifier = max(rungs[rung])
+                value, identifier = self._ranked(rungs[rung])[0]
                 if identifier not in self._promoted and math.isfinite(value):
                     return self._promote(identifier, rung, accept)
                 break
@@ -218,8 +238,8 @@ class AshaScheduler:
 
     def _finalist(self, accept: Accept) -> dict[str, Any] | None:
         for point in list(self._finalists):
-            if point["identifier"] in self.issued:  # trained by an earlier run (resume)
-                self._finalists.remove(point)
+            if point["identifier"] in self.issued or self._configuration(point) in self._diverged:
+                self._finalists.remove(point)  # trained by an earlier run (resume), or out of the search
             elif accept(point):
                 self._finalists.remove(point)
                 return point

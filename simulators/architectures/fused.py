@@ -34,7 +34,9 @@ from jax.experimental.pallas import triton as pltriton
 
 from simulators.architectures.compute import FUSED_SHAPES, fused_units
 
-BATCH_BLOCK = 16  # batch rows of one program: the smallest product Triton runs; not tuned on a GPU
+BATCH_BLOCK = 16  # batch rows of one program: the smallest product Triton runs
+NUM_WARPS = None  # warps of one program: None is Triton's default (4)
+# (benchmarks/gpu_ensemble.py --fused-launch measures other values of both)
 
 
 class Cell(NamedTuple):
@@ -293,7 +295,7 @@ def _call(kernel, batch: int, operands: list, outputs: list):
         in_specs=[_block(array.shape, axis) for array, axis in operands],
         out_specs=[_block(shape.shape, axis) for shape, axis in outputs],
         out_shape=[shape for shape, _ in outputs],
-        compiler_params=pltriton.CompilerParams(),  # Triton, not Mosaic GPU (whose pallas_call is deprecated)
+        compiler_params=pltriton.CompilerParams(num_warps=NUM_WARPS),  # Triton, not Mosaic GPU (deprecated)
         interpret=_interpret(),
     )(*(array for array, _ in operands))
 

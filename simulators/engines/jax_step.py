@@ -127,15 +127,16 @@ def _train_part(members: list[Member], data: TaskData, loss) -> None:
 
 
 def fitting_group_size(members: list[Member], data: TaskData, loss, memory_margin: float) -> GroupSize:
-    """How many of ``members`` fit at once: XLA's memory analysis of one member's epoch program
-    (compiled, not run; once per shape in this process) against the device's budget; all of them
-    where the device reports none or there is only one."""
+    """How many of ``members`` fit at once: XLA's memory analysis of the group's epoch program
+    (compiled, not run: the compile its first epoch then reuses; once per shape in this process,
+    later groups of the shape sized from it) against the device's budget; all of them where the
+    device reports none or there is only one."""
     budget = device_budget(memory_margin) if len(members) > 1 else None
     if budget is None:
         return GroupSize(len(members))
     key = (program_shape(members[0].model, loss), members[0].plan.batch_size, data.x_train.shape, data.x_val.shape)
     if key not in _member_bytes:
-        _member_bytes[key] = _member_and_shared_bytes(members[0], data, loss)
+        _member_bytes[key] = _member_and_shared_bytes(members, data, loss)
     if _member_bytes[key] is None:  # this device's compiler gives no memory analysis: nothing to size by
         return GroupSize(len(members))
     member, shared = _member_bytes[key]
@@ -145,19 +146,23 @@ def fitting_group_size(members: list[Member], data: TaskData, loss, memory_margi
 _member_bytes: dict[tuple, tuple[int, int] | None] = {}  # a shape's (bytes per member, bytes shared by all)
 
 
-def _member_and_shared_bytes(member: Member, data: TaskData, loss) -> tuple[int, int] | None:
-    """What one member of the shape needs on the device (its state, its program's working memory)
-    and what a group's members share (the data, once for all)."""
+def _member_and_shared_bytes(members: list[Member], data: TaskData, loss) -> tuple[int, int] | None:
+    """What one member of the shape needs on the device (its share of the group's state and
+    working memory) and what the members share (the data, once for all), from the group's own
+    epoch program. Compiled ahead with the arguments' shapes, the program lands in JAX's cache of
+    compiled programs, so the group's first epoch does not compile it again where it fits
+    (sizing by a one-member program was a second compile per shape, in every trainer)."""
     import jax
 
-    train_epoch, arguments = epoch_program([member], data, loss)
+    train_epoch, arguments = epoch_program(members, data, loss)
     abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), arguments)
     needs = program_bytes(train_epoch.lower(*abstract).compile())
     if needs is None:
         return None
     working, argument_bytes = needs
     state_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(arguments[0]))
-    return working + state_bytes, argument_bytes - state_bytes + data.x_val.nbytes + data.y_val.nbytes
+    return ((working + state_bytes) // len(members),
+            argument_bytes - state_bytes + data.x_val.nbytes + data.y_val.nbytes)
 
 
 def _train_from(members: list[Member], start: int, stop: int, data: TaskData, loss) -> list[Member]:
@@ -325,12 +330,13 @@ def _group_programs(template: keras.Model, loss, objective: str, batch_size: int
 
 def _evaluate_in_chunks(evaluate, state, x, y, chunk: int) -> np.ndarray:
     """Validation in chunks of a training batch: the members' forward passes then need no more
-    memory than their training steps (the scan keeps every step's state), at most two shapes."""
+    memory than their training steps (the scan keeps every step's state), at most two shapes.
+    The chunks are dispatched back to back and summed on the device: one wait, not one a chunk."""
     totals = 0.0
     for start in range(0, len(x), chunk):
         size = min(chunk, len(x) - start)
-        totals = totals + np.asarray(evaluate(state, x[start : start + size], y[start : start + size])) * size
-    return totals / len(x)
+        totals = totals + evaluate(state, x[start : start + size], y[start : start + size]) * size
+    return np.asarray(totals) / len(x)
 
 
 def _copy_back(model: keras.Model, state) -> None:

@@ -171,6 +171,7 @@ def test_a_group_too_large_for_the_device_trains_in_parts_each_member_once_as_al
 SIZED_ONCE_PER_SHAPE = """
 import json, tempfile
 from pathlib import Path
+import jax
 import simulators.adjoint as adjoint
 import simulators.engines.jax_step as jax_step
 from generators.points import make_point
@@ -178,12 +179,16 @@ from hypers.fields import defaults
 from simulators.options import TrainingOptions
 from tests.helpers.training import train_together
 
-sized, built, probes = [], [], []
+sized, built, probes, compiled = [], [], [], []
+def on_compile(event, seconds, fun_name="", **_):
+    if event == "/jax/core/compile/backend_compile_duration" and "train_epoch" in fun_name:
+        compiled.append(fun_name)
+jax.monitoring.register_event_duration_secs_listener(on_compile)
 measure, budget, build, probe = (jax_step._member_and_shared_bytes, jax_step.device_budget, jax_step._group_programs,
                                  adjoint._group_probe)
-def counted(member, data, loss):
-    sized.append(member.model.get_layer("recurrent").units)
-    return measure(member, data, loss)
+def counted(members, data, loss):
+    sized.append(members[0].model.get_layer("recurrent").units)
+    return measure(members, data, loss)
 def counted_build(template, *args):
     built.append(template.get_layer("recurrent").units)
     return build(template, *args)
@@ -207,7 +212,7 @@ finally:  # the process serves other tests' scripts after this one
     jax_step._group_programs, adjoint._group_probe = build, probe
     for cache in (jax_step._member_bytes, jax_step._built_programs, adjoint._group_probes):
         cache.clear()
-print(json.dumps({"sized": sized, "built": built, "probes": probes, "results": results}))
+print(json.dumps({"sized": sized, "built": built, "probes": probes, "compiled": compiled, "results": results}))
 """
 
 
@@ -215,6 +220,8 @@ def test_a_group_is_sized_and_its_programs_built_once_per_shape(on_jax):
     out = on_jax(SIZED_ONCE_PER_SHAPE)
     # the second group of hidden 8 reused the first one's analysis, programs and adjoint probe
     assert out["sized"] == out["built"] == out["probes"] == [8, 12]
+    # each shape's epoch program compiled once: the compile that sized its group trained it
+    assert len(out["compiled"]) == 2, out["compiled"]
     for result in out["results"]:
         assert result["status"] == "ok" and result["group_members"] == 2, result
         assert result["member_memory_mb"] > 0

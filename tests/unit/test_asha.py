@@ -5,6 +5,7 @@ replicates, the state rebuilt on resume, and a real ASHA ensemble."""
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from generators.asha import DEFAULT_GROUP_BY, AshaScheduler, rung_budgets, score, search_is_over
 from generators.points import to_array
@@ -35,7 +36,7 @@ GEN_SETTINGS = GenSettings(space=SPACE, defaults={"batch_size": 32}, seed=0, rep
                            asha=AshaSettings(budgets=(1, 3, 9), eta=3, group_by=DEFAULT_GROUP_BY))
 
 
-def run_to_end(asha, workers=3, order=None, quality_of=quality):
+def run_to_end(asha, workers=3, order=None, quality_of=quality, status_of=lambda point: "ok"):
     """Drive the scheduler as the generator does: ``workers`` trainings at a time, results back
     in the order the trainings were issued (or ``order`` picks which running one ends next)."""
     running, trained = [], []
@@ -45,7 +46,7 @@ def run_to_end(asha, workers=3, order=None, quality_of=quality):
         if not running:
             return trained
         point = running.pop(order(running) if order else 0)
-        asha.record(point["identifier"], "ok", quality_of(point), float("nan"))
+        asha.record(point["identifier"], status_of(point), quality_of(point), float("nan"))
         trained.append(point)
 
 
@@ -106,6 +107,46 @@ def test_finalist_replicates_start_alongside_the_promotion_not_after_it():
         asha.record(point["identifier"], "ok", quality(point), float("nan"))
     assert started_while_running and started_while_running == {
         i for i, p in asha.issued.items() if p["replicate"] == 0 and p["epochs"] == 9}
+
+
+def gru_best_diverges_in_a_replicate(point):
+    """gru's best configuration (lr 0.064) diverges in its replicate 1, as a learning rate at the
+    edge of stability does in some seeds."""
+    unstable = point["architecture"] == "gru" and point["learning_rate"] == 0.064 and point["replicate"] == 1
+    return "diverged" if unstable else "ok"
+
+
+def full_budget_configurations(trained, architecture):
+    return {p["learning_rate"] for p in trained if p["architecture"] == architecture and p["epochs"] == 9}
+
+
+@pytest.mark.parametrize("replicate_finalists", ["all", "leader"])
+def test_a_finalist_that_diverges_in_a_replicate_ranks_last_and_the_next_configuration_goes_up(
+        replicate_finalists):
+    """As the grid ranks it (its replicates' mean is -inf), so asha: the diverged configuration's
+    place in its rungs' top 1/eta goes to the next one, which reaches the full budget with every
+    replicate and is the group's choice; nothing more of the diverged one is handed out."""
+    steady = run_to_end(scheduler(replicates=3, replicate_finalists=replicate_finalists))
+    asha, issued_before = scheduler(replicates=3, replicate_finalists=replicate_finalists), []
+
+    def status_of(point):
+        status = gru_best_diverges_in_a_replicate(point)
+        if status == "diverged":
+            issued_before.append(len(asha.issued))
+        return status
+
+    trained = run_to_end(asha, status_of=status_of)
+    handed_out_after = list(asha.issued.values())[issued_before[0]:]
+    replacements = full_budget_configurations(trained, "gru") - full_budget_configurations(steady, "gru")
+    assert replacements and replacements <= full_budget_configurations(handed_out_after, "gru")
+    assert not [p for p in handed_out_after if p["architecture"] == "gru" and p["learning_rate"] == 0.064]
+    means = {lr: np.mean([quality(p) if status_of(p) == "ok" else -np.inf for p in trained
+                          if p["architecture"] == "gru" and p["learning_rate"] == lr and p["epochs"] == 9])
+             for lr in full_budget_configurations(trained, "gru")}
+    choice = max(means, key=means.get)  # as the analysis and the benchmark choose
+    assert np.isfinite(means[choice]) and choice != 0.064  # a replacement, or (leader) the next finalist
+    assert sum(p["architecture"] == "gru" and p["learning_rate"] == choice and p["epochs"] == 9 for p in trained) == 3
+    assert full_budget_configurations(trained, "rnn") == full_budget_configurations(steady, "rnn")
 
 
 def test_small_groups_still_reach_the_full_budget():
