@@ -37,11 +37,13 @@ unicornn)  # the UnICORNN's cell in the fused kernel (no recurrent matrix): rate
     limit python3 benchmarks/precision_parity.py --architectures unicornn --variants float32:fused bfloat16:fused \
         --json "$out/unicornn_parity.json"
     ;;
-tune)  # the fused kernel's launch: batch rows per program and warps (BLOCK:WARPS, 0: Triton's default 4)
+tune)  # the fused kernel's launch: batch rows per program and warps (BLOCK:WARPS, 0: Triton's default 4).
+    # 64 batches an epoch: at 8, an epoch of the fused rnn (0.5 s at K=256) is shorter than the host's
+    # recording of the epoch before (256 members' weights into their models), which then sets the pace
     bench --architectures rnn --k 256 --kernel fused --precision bfloat16 --fused-launch 16:0 32:4 32:8 64:8 \
-        --no-peak --json "$out/tune_rnn.json"
+        --batches 64 --no-peak --json "$out/tune_rnn.json"
     bench --architectures unicornn antisymmetric --k 64 --kernel fused --precision bfloat16 \
-        --fused-launch 16:0 32:4 32:8 64:8 --no-peak --json "$out/tune_dynamical.json"
+        --fused-launch 16:0 32:4 32:8 64:8 --batches 64 --no-peak --json "$out/tune_dynamical.json"
     ;;
 parity)  # bf16 and the fused kernel against the float32 scan, 128 seeds: the pairs 3 seeds could not decide
     # (rnn digits fused, lstm adding bf16) and the gru's bf16 scan
