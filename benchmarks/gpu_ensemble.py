@@ -59,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "fused_kernel_fits (the others, and larger sizes, run the scan either way: scan* in the table)")
     parser.add_argument("--fused-launch", nargs="+", default=[], metavar="BLOCK:WARPS",
                         help="the fused kernel's batch rows per program and warps (0: Triton's default), "
-                             "each measured in turn (default: fused.py's)")
+                             "each measured in turn (default: each cell's own, fused.py)")
     parser.add_argument("--steps", type=int, default=784)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--batch", type=int, default=128)
@@ -158,19 +158,23 @@ def _runs(args) -> list[tuple[str, int, Compute]]:
     return [("fit", 1, Compute())] * args.fit + [("jax", k, compute) for k in args.k for compute in levers]
 
 
-def fused_launch(setting: str | None) -> dict:
-    """Set the fused kernel's launch (``BLOCK:WARPS``; None: fused.py's own) for the runs that
-    follow, and forget the programs built with another: they are cached by shape, not by launch."""
+def fused_launch(setting: str | None, architecture: str) -> dict:
+    """Set the fused kernel's launch of ``architecture``'s cell (``BLOCK:WARPS``, warps 0 for
+    Triton's default; None: its own) for the runs that follow, and forget the programs built with
+    another: they are cached by shape, not by launch."""
     from simulators import adjoint
     from simulators.architectures import fused
     from simulators.engines import jax_step
 
+    if architecture not in fused.CELLS:
+        return {}
     if setting is not None:
         block, warps = (int(value) for value in setting.split(":"))
-        fused.BATCH_BLOCK, fused.NUM_WARPS = block, warps or None
+        fused.CELLS[architecture] = fused.CELLS[architecture]._replace(batch_block=block, num_warps=warps or None)
     for cache in (jax_step._built_programs, jax_step._member_bytes, adjoint._group_probes):
         cache.clear()
-    return {"batch_block": fused.BATCH_BLOCK, "num_warps": fused.NUM_WARPS}
+    cell = fused.CELLS[architecture]
+    return {"batch_block": cell.batch_block, "num_warps": cell.num_warps}
 
 
 def _line(row: dict, peaks: dict) -> str:
@@ -193,7 +197,7 @@ def main(argv=None) -> int:
           f"{'samples/s':>10} {'TFLOP/s':>7} {'peak%':>6} {'MB/memb':>8} {'trainings/h':>9} {'compile':>7}", flush=True)
     results = []
     for launch, architecture in itertools.product(args.fused_launch or [None], args.architectures):
-        launched = fused_launch(launch) if "fused" in args.kernel else {}
+        launched = fused_launch(launch, architecture) if "fused" in args.kernel else {}
         for engine_name, k, compute in _runs(args):
             try:
                 row = measure(architecture, k, engine_name, compute, args) | launched

@@ -15,7 +15,7 @@ a ``parameter`` operand with its own gradient. A cell with no recurrent matrix (
 is elementwise) has no blocks: its step reads the drive, its states and its vectors only.
 
 Triton wants every loaded block's size a power of two and products at least 16 wide, so the
-units are padded to a power of two >= 16 and the batch to a multiple of ``BATCH_BLOCK``: padded
+units are padded to a power of two >= 16 and the batch to a multiple of the cell's ``batch_block``: padded
 units start at zero and stay there (their drive and weights are zero), so the padding changes no
 number. JAX only, imported lazily by ``ScanRecurrence`` on the JAX backend; off a GPU the kernels
 run in Pallas' interpreter (the same numbers, slowly: for the tests).
@@ -33,10 +33,6 @@ from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pltriton
 
 from simulators.architectures.compute import FUSED_SHAPES, fused_units
-
-BATCH_BLOCK = 16  # batch rows of one program: the smallest product Triton runs
-NUM_WARPS = None  # warps of one program: None is Triton's default (4)
-# (benchmarks/gpu_ensemble.py --fused-launch measures other values of both)
 
 
 class Cell(NamedTuple):
@@ -67,6 +63,12 @@ class Cell(NamedTuple):
     parameter_count: int = 0
     parameter_gradients: Callable | None = None
     sums_parameters: bool = False
+    # One program's batch rows (16: Triton's smallest product) and warps (None: Triton's default, 4).
+    # Measured on the H200 (benchmarks/gpu_ensemble.py --fused-launch, 64 batches an epoch, bf16):
+    # the UnICORNN trained 189k samples/s at 32 rows and 8 warps against 163k at 16 and 4 (K=64); the
+    # rnn (K=256) and the AntisymmetricRNN (K=64) did no better off 16 and 4 (gpu_h200_tune_*.json).
+    batch_block: int = 16
+    num_warps: int | None = None
 
     @property
     def driven(self) -> int:
@@ -189,7 +191,7 @@ CELLS = {
     "exponential": _cell("exponential", states=1, step=_exponential_step, backward=_exponential_backward,
                          parameter_count=1, parameter_gradients=_exponential_parameter_gradients),
     "unicornn": _cell("unicornn", states=2, step=_unicornn_step, backward=_unicornn_backward, drives=1,
-                      parameter_count=2, sums_parameters=True),
+                      parameter_count=2, sums_parameters=True, batch_block=32, num_warps=8),
 }
 
 
@@ -209,7 +211,7 @@ def sequence(cell_name: str, drive, recurrent, initial: tuple, precision: str = 
     precision = "float32" if cell.float32_products else precision
     steps, batch, _ = drive.shape
     units = recurrent.shape[0]
-    padded_units, padded_batch = fused_units(units), -(-batch // BATCH_BLOCK) * BATCH_BLOCK
+    padded_units, padded_batch = fused_units(units), -(-batch // cell.batch_block) * cell.batch_block
     drive = _pad(drive.reshape(steps, batch, cell.driven, units), {1: padded_batch, 3: padded_units})
     recurrent = recurrent.reshape(units, cell.gates, units).transpose(1, 0, 2)  # U_k = recurrent[k]
     recurrent = _pad(recurrent, {1: padded_units, 2: padded_units})
@@ -261,7 +263,7 @@ _fused.defvjp(_fused_forward, _fused_backward)
 def _forward(cell: Cell, precision: str, constants: tuple, drive, recurrent, initial, parameters) -> tuple:
     steps, batch, _, units = drive.shape
     sequence_shape = jax.ShapeDtypeStruct((steps, batch, units), jnp.float32)
-    return _call(functools.partial(_forward_kernel, cell, precision, constants, steps), batch,
+    return _call(cell, functools.partial(_forward_kernel, cell, precision, constants, steps), batch,
                  [(drive, 1), *_recurrent_operand(cell, recurrent), *((vector, None) for vector in parameters),
                   *((state, 0) for state in initial)],
                  [(sequence_shape, 1)] * cell.states)
@@ -276,7 +278,8 @@ def _backward(cell: Cell, precision: str, constants: tuple, drive, recurrent, pa
     d_pre = jax.ShapeDtypeStruct((steps, batch, cell.width, units), jnp.float32)
     d_state = jax.ShapeDtypeStruct((batch, units), jnp.float32)  # also a parameter's sum over time, per batch row
     sums = len(parameters) if cell.sums_parameters else 0
-    d_pre, *rest = _call(functools.partial(_backward_kernel, cell, precision, constants, steps), batch, operands,
+    d_pre, *rest = _call(cell, functools.partial(_backward_kernel, cell, precision, constants, steps), batch,
+                         operands,
                          [(d_pre, 1), *[(d_state, 0)] * (cell.states + sums)])
     return d_pre, tuple(rest[:cell.states]), tuple(rest[cell.states:])
 
@@ -286,16 +289,16 @@ def _recurrent_operand(cell: Cell, recurrent) -> list:
     return [(recurrent, None)] if cell.gates else []
 
 
-def _call(kernel, batch: int, operands: list, outputs: list):
-    """``kernel`` over a grid of batch blocks. ``operands`` and ``outputs``: (array or shape, the
+def _call(cell: Cell, kernel, batch: int, operands: list, outputs: list):
+    """``kernel`` over a grid of the cell's batch blocks. ``operands`` and ``outputs``: (array or shape, the
     axis that is the batch, None for one block that every program reads whole)."""
     return pl.pallas_call(
         kernel,
-        grid=(batch // BATCH_BLOCK,),
-        in_specs=[_block(array.shape, axis) for array, axis in operands],
-        out_specs=[_block(shape.shape, axis) for shape, axis in outputs],
+        grid=(batch // cell.batch_block,),
+        in_specs=[_block(array.shape, axis, cell.batch_block) for array, axis in operands],
+        out_specs=[_block(shape.shape, axis, cell.batch_block) for shape, axis in outputs],
         out_shape=[shape for shape, _ in outputs],
-        compiler_params=pltriton.CompilerParams(num_warps=NUM_WARPS),  # Triton, not Mosaic GPU (deprecated)
+        compiler_params=pltriton.CompilerParams(num_warps=cell.num_warps),  # Triton, not Mosaic GPU
         interpret=_interpret(),
     )(*(array for array, _ in operands))
 
@@ -305,9 +308,9 @@ def _interpret() -> bool:
     return jax.default_backend() != "gpu"
 
 
-def _block(shape: tuple[int, ...], batch_axis: int | None) -> pl.BlockSpec:
-    """One program's block: its ``BATCH_BLOCK`` rows of the batch axis, all of every other axis."""
-    block = tuple(BATCH_BLOCK if axis == batch_axis else size for axis, size in enumerate(shape))
+def _block(shape: tuple[int, ...], batch_axis: int | None, rows: int) -> pl.BlockSpec:
+    """One program's block: its ``rows`` of the batch axis, all of every other axis."""
+    block = tuple(rows if axis == batch_axis else size for axis, size in enumerate(shape))
     return pl.BlockSpec(block, lambda i: tuple(i if axis == batch_axis else 0 for axis in range(len(shape))))
 
 
