@@ -89,11 +89,12 @@ def timed_run(spec: Path, out: Path, args, overrides: list[str]) -> dict:
 
 
 def sims_gpu_seconds(frame: pd.DataFrame, sims_per_gpu: int) -> float:
-    """The GPU-seconds the run's sims held: each sim (a group: its rows share their times) held
-    1/``sims_per_gpu`` of the GPU from its start to its end. Against the wall time, this leaves out
-    the slices no sim held (a chain's idle workers), which a study's other cells would fill."""
-    sims = frame[["sim_started_time", "sim_ended_time"]].drop_duplicates()
-    return float((sims["sim_ended_time"] - sims["sim_started_time"]).sum()) / sims_per_gpu
+    """The GPU-seconds the run's sims held: each sim (a group: its rows share a ``priority``, the
+    generators' number for it) held 1/``sims_per_gpu`` of the GPU from its first row's start to its
+    last row's end. Against the wall time, this leaves out the slices no sim held (a chain's idle
+    workers), which a study's other cells would fill."""
+    sims = frame.groupby("priority").agg(start=("sim_started_time", "min"), end=("sim_ended_time", "max"))
+    return float((sims["end"] - sims["start"]).sum()) / sims_per_gpu
 
 
 def time_breakdown(run_dir: Path, worker_seconds: float) -> dict[str, float]:
