@@ -136,7 +136,7 @@ def fitting_group_size(members: list[Member], data: TaskData, loss, memory_margi
         return GroupSize(len(members))
     key = (program_shape(members[0].model, loss), members[0].plan.batch_size, data.x_train.shape, data.x_val.shape)
     if key not in _member_bytes:
-        _member_bytes[key] = _member_and_shared_bytes(members, data, loss)
+        _member_bytes[key] = _sized_by_the_group_else_one(members, data, loss)
     if _member_bytes[key] is None:  # this device's compiler gives no memory analysis: nothing to size by
         return GroupSize(len(members))
     member, shared = _member_bytes[key]
@@ -144,6 +144,18 @@ def fitting_group_size(members: list[Member], data: TaskData, loss, memory_margi
 
 
 _member_bytes: dict[tuple, tuple[int, int] | None] = {}  # a shape's (bytes per member, bytes shared by all)
+
+
+def _sized_by_the_group_else_one(members: list[Member], data: TaskData, loss) -> tuple[int, int] | None:
+    """The group's own program's analysis (its compile then serves the first epoch), or, where the
+    device's compiler cannot build a program that large (XLA may run out of memory autotuning it),
+    one member's, as the parts the group will train in are smaller anyway."""
+    import jax
+
+    try:
+        return _member_and_shared_bytes(members, data, loss)
+    except jax.errors.JaxRuntimeError:
+        return _member_and_shared_bytes(members[:1], data, loss)
 
 
 def _member_and_shared_bytes(members: list[Member], data: TaskData, loss) -> tuple[int, int] | None:

@@ -227,6 +227,43 @@ def test_a_group_is_sized_and_its_programs_built_once_per_shape(on_jax):
         assert result["member_memory_mb"] > 0
 
 
+SIZED_BY_ONE_WHERE_THE_GROUP_DOES_NOT_COMPILE = """
+import json, tempfile
+from pathlib import Path
+import jax
+import simulators.engines.jax_step as jax_step
+from generators.points import make_point
+from hypers.fields import defaults
+from simulators.options import TrainingOptions
+from tests.helpers.training import train_together
+
+asked, measure, budget = [], jax_step._member_and_shared_bytes, jax_step.device_budget
+def too_large_for_the_compiler(members, data, loss):
+    asked.append(len(members))
+    if len(members) > 1:
+        raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: out of memory while autotuning")
+    return measure(members, data, loss)
+jax_step._member_and_shared_bytes, jax_step.device_budget = too_large_for_the_compiler, lambda margin: 2**30
+jax_step._member_bytes.clear()
+options = TrainingOptions(engine="jax", tasks={"digits": {"train_samples": 64}})
+points = [make_point({**defaults(), "architecture": "rnn", "dataset": "digits", "hidden_dim": 6, "epochs": 1},
+                     replicate=replicate, spec_seed=3) for replicate in range(3)]
+try:
+    results = train_together(points, options, [Path(tempfile.mkdtemp()) / p["identifier"] for p in points])
+finally:  # the process serves other tests' scripts after this one
+    jax_step._member_and_shared_bytes, jax_step.device_budget = measure, budget
+    jax_step._member_bytes.clear()
+print(json.dumps({"asked": asked, "results": results}))
+"""
+
+
+def test_a_group_whose_program_does_not_compile_is_sized_by_one_member(on_jax):
+    out = on_jax(SIZED_BY_ONE_WHERE_THE_GROUP_DOES_NOT_COMPILE)
+    assert out["asked"] == [3, 1]
+    for result in out["results"]:
+        assert result["status"] == "ok" and result["group_members"] == 3 and result["member_memory_mb"] > 0, result
+
+
 STOPPED_AND_RESUMED = """
 import json, tempfile
 from pathlib import Path
