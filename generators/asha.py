@@ -7,9 +7,7 @@ budget; a promoted training continues from its parent's checkpoint (``resume_fro
 it starts the next configuration. Configurations that go to the full budget are trained again
 with more replicates (from scratch, as the grid would) so finalists can be compared fairly. A
 finalist's own chain is its replicate 0: a chain keeps its first rung's seed and, the learning rate
-held constant (asha takes no schedule), ends as a full-budget training of that seed would. That seed,
-and each further replicate's, is the grid's for the same replicate, so a finalist's trainings are
-the ones the grid of the same space trains for it.
+held constant (asha takes no schedule), ends as a full-budget training of that seed would.
 ``replicate_finalists: all`` starts the replicates as soon as their configuration is sent to the
 full budget, alongside it, so the search's chain of trainings is no longer than that
 configuration's own; ``leader`` waits until a group's chains have ended, then replicates only its
@@ -119,11 +117,7 @@ class AshaScheduler:
         return tuple(point[name] for name in self.group_by), self.budgets.index(root["epochs"])
 
     def _point(self, configuration: dict[str, Any], rung: int, replicate: int = 0, parent: str = "") -> dict[str, Any]:
-        """``configuration`` at ``rung``, with the seed of the grid's training of its ``replicate``
-        (the full budget's): a finalist's chain and replicates are the grid's trainings of it."""
-        point = make_point({**configuration, "epochs": self.budgets[rung]}, replicate, self.seed, parent)
-        _, seed = identify({**configuration, "epochs": self.budgets[-1]}, replicate, self.seed)
-        return {**point, "seed": seed}
+        return make_point({**configuration, "epochs": self.budgets[rung]}, replicate, self.seed, parent)
 
     def record(self, identifier: str, status: str, val_accuracy: float, val_loss: float) -> None:
         """A training came back: file its score under its competition and rung."""

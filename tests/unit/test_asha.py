@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from generators.asha import DEFAULT_GROUP_BY, AshaScheduler, rung_budgets, score, search_is_over
-from generators.grid import grid_points
 from generators.points import to_array
 from generators.settings import AshaSettings, GenSettings
 from hypers.fields import point_dtype
@@ -88,19 +87,6 @@ def test_each_group_promotes_its_best_and_finalists_get_replicates():
         assert parent["epochs"] * 3 == point["epochs"] and parent["learning_rate"] == point["learning_rate"]
         assert point["seed"] == parent["seed"]  # a chain is one training of one seed: replicate 0
     assert len({p["identifier"] for p in trained}) == len(trained)
-
-
-def test_a_finalists_chain_and_replicates_have_the_grids_seeds():
-    """Every training of a configuration, at any rung, takes the seed of the grid's training of the
-    same replicate: a finalist's chain (replicate 0) and its replicates are the grid's trainings of
-    it, so asha and the grid differ only in which configurations they train to the full budget."""
-    trained = run_to_end(scheduler(replicates=3))
-    grid = {(p["architecture"], p["learning_rate"], p["replicate"]): p["seed"]
-            for p in grid_points(SPACE, 3, 0, {"batch_size": 32, "epochs": 9})}
-    finalists = [p for p in trained if p["epochs"] == 9]
-    assert {p["replicate"] for p in finalists} == {0, 1, 2}
-    for point in trained:
-        assert point["seed"] == grid[point["architecture"], point["learning_rate"], point["replicate"]]
 
 
 def test_finalist_replicates_start_alongside_the_promotion_not_after_it():
