@@ -135,6 +135,7 @@ def measure(architecture: str, k: int, engine_name: str, compute: Compute, args)
         engine("fit").train(members[0].model, data, members[0].plan, members[0].on_epoch)
     else:
         size = train_group(members, data)  # in parts of what fits the device, where all do not
+    trained = time.perf_counter() - started
     per_program = size.members if size else 1
     parts = [seconds[first] for first in range(0, k, per_program)]  # a part's members share its times
     steady = sum(statistics.median(times[1:]) for times in parts)  # an epoch of every part, one after another
@@ -147,7 +148,8 @@ def measure(architecture: str, k: int, engine_name: str, compute: Compute, args)
         "member_mb": None if size is None or size.member_mb is None else round(size.member_mb, 1),
         "members_per_program": size.members if size else 1,
         "trainings_per_hour": round(3600 * total / STUDY_TRAINING_SAMPLES, 2),
-        "compile_s": round(sum(times[0] for times in parts) - steady, 2),
+        # beyond the steady epochs: compiles (the sizing one, before the first epoch, included) and setup
+        "compile_s": round(trained - sum(len(times) * statistics.median(times[1:]) for times in parts), 2),
         "wall_s": round(time.perf_counter() - started, 1),
     }
 
@@ -196,14 +198,18 @@ def main(argv=None) -> int:
     print(f"{'architecture':14} {'eng':>4} {'K':>4} {'precis.':>8} {'unr':>3} {'rem':>3} {'kern.':>5} "
           f"{'samples/s':>10} {'TFLOP/s':>7} {'peak%':>6} {'MB/memb':>8} {'trainings/h':>9} {'compile':>7}", flush=True)
     results = []
-    for launch, architecture in itertools.product(args.fused_launch or [None], args.architectures):
+    launches = args.fused_launch or [None]
+    for launch, architecture in itertools.product(launches, args.architectures):
         launched = fused_launch(launch, architecture) if "fused" in args.kernel else {}
         for engine_name, k, compute in _runs(args):
+            if launch != launches[0] and compute.kernel != "fused":
+                continue  # a launch changes the fused runs alone: the others ran with the first
+            launched_here = launched if compute.kernel == "fused" else {}
             try:
-                row = measure(architecture, k, engine_name, compute, args) | launched
+                row = measure(architecture, k, engine_name, compute, args) | launched_here
             except Exception as error:  # noqa: BLE001 - an out-of-memory K is a result too
-                row = {"architecture": architecture, "engine": engine_name, "k": k, **compute._asdict(), **launched,
-                       "error": str(error)[:200]}
+                row = {"architecture": architecture, "engine": engine_name, "k": k, **compute._asdict(),
+                       **launched_here, "error": str(error)[:200]}
             results.append(row)
             print(_line(row, peaks), flush=True)
             if args.json:  # after every run: a lease cut short keeps what was measured

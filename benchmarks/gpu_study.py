@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -93,7 +94,8 @@ def sims_gpu_seconds(frame: pd.DataFrame, sims_per_gpu: int) -> float:
     generators' number for it) held 1/``sims_per_gpu`` of the GPU from its first row's start to its
     last row's end. Against the wall time, this leaves out the slices no sim held (a chain's idle
     workers), which a study's other cells would fill."""
-    sims = frame.groupby("priority").agg(start=("sim_started_time", "min"), end=("sim_ended_time", "max"))
+    started = frame[np.isfinite(frame["sim_started_time"])]  # a row never handed out has no start
+    sims = started.groupby("priority").agg(start=("sim_started_time", "min"), end=("sim_ended_time", "max"))
     return float((sims["end"] - sims["start"]).sum()) / sims_per_gpu
 
 

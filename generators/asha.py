@@ -218,8 +218,9 @@ class AshaScheduler:
     def _closing_promotion(self, accept: Accept) -> dict[str, Any] | None:
         """Once a competition has nothing left running and no new configuration is left to start,
         the 1/eta rule may strand it below the full budget (2 configurations in a rung, eta 3:
-        none promoted). Then, like synchronous successive halving, its highest rung with no
-        promoted member yet sends its best one up, so every competition ends with a finalist."""
+        none promoted). Then, like synchronous successive halving, its highest rung that no
+        standing configuration (one that has not diverged) has left sends its best standing one
+        up, so every competition ends with a finalist that did not diverge, where one is left."""
         if not self._exhausted:
             return None
         busy = {self._competition(self.issued[i]) for i in self._unfinished}
@@ -228,13 +229,19 @@ class AshaScheduler:
             if competition in busy:
                 continue
             for rung in range(len(self.budgets) - 2, -1, -1):
-                if rungs[rung + 1] or not rungs[rung]:
-                    continue  # already reached the next rung, or nothing here
+                if self._standing(rungs[rung + 1]) or not rungs[rung]:
+                    continue  # a standing configuration already reached the next rung, or nothing here
                 value, identifier = self._ranked(rungs[rung])[0]
+                if self._configuration_of[identifier] in self._diverged:
+                    continue  # every configuration here diverged: the rung below sends one up
                 if identifier not in self._promoted and math.isfinite(value):
                     return self._promote(identifier, rung, accept)
                 break
         return None
+
+    def _standing(self, entries: list[tuple[float, str]]) -> bool:
+        """Whether a rung holds a configuration that has not diverged."""
+        return any(self._configuration_of[identifier] not in self._diverged for _, identifier in entries)
 
     def _finalist(self, accept: Accept) -> dict[str, Any] | None:
         for point in list(self._finalists):

@@ -149,7 +149,8 @@ _member_bytes: dict[tuple, tuple[int, int] | None] = {}  # a shape's (bytes per 
 def _sized_by_the_group_else_one(members: list[Member], data: TaskData, loss) -> tuple[int, int] | None:
     """The group's own program's analysis (its compile then serves the first epoch), or, where the
     device's compiler cannot build a program that large (XLA may run out of memory autotuning it),
-    one member's, as the parts the group will train in are smaller anyway."""
+    one member's, as groups were sized before: the parts that sizes then compile, or fail, as they
+    would have."""
     import jax
 
     try:
@@ -255,9 +256,10 @@ def _stacked(members: list[Member], variables_of) -> list:
 
 def _epoch_record(totals: np.ndarray, objective: str, seconds: float, fit_seconds: float) -> dict[str, float]:
     """The epoch's metrics; ``seconds``: its whole wall time (the group's), ``fit_seconds``: its
-    training program's (the first epoch's includes compiling it; any epoch's, the recording of the
-    one before where that took longer); the rest went to validation, adjoint probes and the
-    weights' copy to the host."""
+    training program's (the first epoch's includes compiling it, unless sizing the group compiled
+    it before, as where the device reports its memory; any epoch's, the recording of the one
+    before where that took longer); the rest went to validation, adjoint probes and the weights'
+    copy to the host."""
     loss, hits, val_loss, val_hits = (float(value) for value in totals)
     record = {"loss": loss, "val_loss": val_loss}
     if objective != "regression":

@@ -1,8 +1,10 @@
 """How many members of a vectorised group fit on the device at once.
 
 A group's program holds, per member, its weights, optimizer state and the activations of one
-batch; the training data once for all. The compiled program of one member says how much that
-is (XLA's memory analysis), the device's allocator how much it may take: the worker caps it at
+batch; the training data once for all. The group's compiled program says how much that is
+(XLA's memory analysis, per member: a part smaller than the group is sized as if the program's
+fixed working memory grew with it, inside the margin), the device's allocator how much it may
+take: the worker caps it at
 this training's share of the GPU (``sims_per_gpu`` trainings share one; ``placement.py``). A
 group larger than what fits trains in consecutive parts of the size that fits, instead of
 failing out of memory.

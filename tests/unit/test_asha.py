@@ -167,6 +167,25 @@ def test_small_groups_still_reach_the_full_budget():
         assert [p["learning_rate"] for p in finalists] == [best]
 
 
+@pytest.mark.parametrize("replicate_finalists", ["all", "leader"])
+def test_a_small_group_whose_finalist_diverges_still_ends_with_one_that_did_not(replicate_finalists):
+    """2 configurations a group, eta 3: only the closing promotion reaches the full budget. When its
+    finalist diverges in a replicate, the other configuration goes up in its place."""
+    space = SearchSpace.model_validate({"choices": {
+        "architecture": ["rnn", "gru"], "dataset": ["digits"], "learning_rate": [0.016, 0.064]}})
+    asha = AshaScheduler(space.configurations({"batch_size": 32}), seed=0, budgets=[1, 3, 9], eta=3,
+                         finalist_replicates=3, replicate_finalists=replicate_finalists)
+    first_rung = [asha.next_point() for _ in range(4)]
+    for point in first_rung:  # all first-rung results in before any promotion
+        asha.record(point["identifier"], "ok", quality(point), float("nan"))
+    trained = first_rung + run_to_end(asha, workers=12, status_of=gru_best_diverges_in_a_replicate)
+    assert full_budget_configurations(trained, "gru") == {0.064, 0.016}
+    replicates = [p["replicate"] for p in trained if p["architecture"] == "gru" and p["learning_rate"] == 0.016
+                  and p["epochs"] == 9]
+    assert sorted(replicates) == [0, 1, 2]
+    assert full_budget_configurations(trained, "rnn") == {0.016}
+
+
 def test_promotions_are_asynchronous_and_never_repeated_whatever_the_order():
     trained = run_to_end(scheduler(), workers=4, order=lambda running: len(running) - 1)
     promoted_parents = [p["resume_from"] for p in trained if p["resume_from"]]
