@@ -86,6 +86,8 @@ def timed_run(spec: Path, out: Path, args, overrides: list[str]) -> dict:
             "sims_gpu_s": round(sims_gpu_seconds(frame, args.sims_per_gpu), 1),
             "samples_per_s": round(epochs * args.samples / wall, 1),
             "failures": failed.groupby("architecture")["error"].first().to_dict(),
+            "diverged": frame[frame["status"] == Status.DIVERGED][
+                ["architecture", "learning_rate", "replicate", "epochs", "resume_from"]].to_dict(orient="records"),
             "time_breakdown": time_breakdown(out, args.sims_per_gpu * wall)}
 
 
