@@ -150,7 +150,7 @@ def measure(architecture: str, k: int, engine_name: str, compute: Compute, args)
         "trainings_per_hour": round(3600 * total / STUDY_TRAINING_SAMPLES, 2),
         # beyond the steady epochs: compiles (the sizing one, before the first epoch, included) and setup
         "compile_s": round(trained - sum(len(times) * statistics.median(times[1:]) for times in parts), 2),
-        "wall_s": round(time.perf_counter() - started, 1),
+        "wall_s": round(trained, 1),
     }
 
 
@@ -200,10 +200,10 @@ def main(argv=None) -> int:
     results = []
     launches = args.fused_launch or [None]
     for launch, architecture in itertools.product(launches, args.architectures):
-        launched = fused_launch(launch, architecture) if "fused" in args.kernel else {}
+        launched = fused_launch(launch, architecture)
         for engine_name, k, compute in _runs(args):
-            if launch != launches[0] and compute.kernel != "fused":
-                continue  # a launch changes the fused runs alone: the others ran with the first
+            if launch != launches[0] and not (compute.kernel == "fused" and launched):
+                continue  # a launch changes the runs of a fused cell alone: the others ran with the first
             launched_here = launched if compute.kernel == "fused" else {}
             try:
                 row = measure(architecture, k, engine_name, compute, args) | launched_here

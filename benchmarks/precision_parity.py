@@ -9,7 +9,7 @@ exits 1 if a pair is out of bounds.
 
 Many seeds, because rounding alone parts two trainings of one seed within a few hundred steps:
 the same rnn on digits trained through the scan and through the fused kernel (the same function
-to 1e-7 in its gradients) scored 0.61 and 0.71 on one seed, and 10 seeds' means differed by
+to 1e-7 in its gradients, by hand) scored 0.61 and 0.71 on one seed, and 10 seeds' means differed by
 0.027 on the CPU, 0.004 over 128. So each row also gives the mean of the paired differences
 (variant - reference, seed by seed) and its standard error: ``within`` compares the means with the
 bound, and the error says how far to trust it (at 128 seeds, about half the bound on digits).

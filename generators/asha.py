@@ -125,7 +125,7 @@ class AshaScheduler:
         self.finished.add(identifier)
         self._unfinished.discard(identifier)
         if status == Status.DIVERGED:
-            self._diverged.add(self._configuration_of[identifier])
+            self._rule_out(self._configuration_of[identifier])
         if self.replicate_finalists == "leader" and point["epochs"] == self.budgets[-1]:
             self._race(point, score(status, val_accuracy, val_loss))
         if point["replicate"] != 0:
@@ -147,7 +147,10 @@ class AshaScheduler:
 
     def _queue_replicates(self, point: dict[str, Any]) -> None:
         """Queue the further replicates of ``point``'s configuration at the full budget (those not
-        handed out or queued yet)."""
+        handed out or queued yet; none for a configuration ruled out, as on resume a replicate's
+        divergence can be replayed before its chain is)."""
+        if self._configuration_of[point["identifier"]] in self._diverged:
+            return
         top = len(self.budgets) - 1
         queued = {queued["identifier"] for queued in self._finalists}
         for replicate in range(1, self.finalist_replicates):
@@ -168,7 +171,15 @@ class AshaScheduler:
     def _race(self, point: dict[str, Any], value: float) -> None:
         """``replicate_finalists: leader``: file a full-budget result under its group and configuration."""
         group = tuple(point[name] for name in self.group_by)
-        self._full.setdefault(group, {}).setdefault(self._configuration(point), (point, []))[1].append(value)
+        configuration = self._configuration_of[point["identifier"]]
+        self._full.setdefault(group, {}).setdefault(configuration, (point, []))[1].append(value)
+
+    def _rule_out(self, configuration: str) -> None:
+        """A training of ``configuration`` diverged: it ranks last from now on (``_ranked``), and
+        its finalist replicates still queued are dropped."""
+        self._diverged.add(configuration)
+        self._finalists = deque(point for point in self._finalists
+                                if self._configuration(point) != configuration)
 
     def _leader_replicate(self, accept: Accept) -> dict[str, Any] | None:
         """``replicate_finalists: leader``: a further replicate of the leader of a group whose search
@@ -245,8 +256,8 @@ class AshaScheduler:
 
     def _finalist(self, accept: Accept) -> dict[str, Any] | None:
         for point in list(self._finalists):
-            if point["identifier"] in self.issued or self._configuration(point) in self._diverged:
-                self._finalists.remove(point)  # trained by an earlier run (resume), or out of the search
+            if point["identifier"] in self.issued:  # trained by an earlier run (resume)
+                self._finalists.remove(point)
             elif accept(point):
                 self._finalists.remove(point)
                 return point

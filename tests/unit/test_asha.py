@@ -203,6 +203,43 @@ def test_resume_rebuilds_the_state_without_repeating_a_training():
     assert {p["identifier"] for p in first_half + rest} == {p["identifier"] for p in full}
 
 
+@pytest.mark.parametrize("replicate_finalists", ["all", "leader"])
+def test_resume_of_a_search_with_a_diverged_finalist_trains_what_the_whole_run_did(replicate_finalists):
+    """Replayed in the order trainings ended, a replicate's divergence can come before its chain's
+    own result: at every cut, the resumed search repeats nothing, hands out nothing more of the
+    diverged configuration, and ends the group with a configuration that has every replicate."""
+    statuses = gru_best_diverges_in_a_replicate
+    last_first = lambda running: len(running) - 1  # noqa: E731 - the latest handed out ends first
+    full = run_to_end(scheduler(replicates=3, replicate_finalists=replicate_finalists), workers=6,
+                      order=last_first, status_of=statuses)
+    diverged_at = next(i for i, p in enumerate(full) if statuses(p) == "diverged")
+    for cut in range(diverged_at + 1, len(full)):
+        resumed = scheduler(replicates=3, replicate_finalists=replicate_finalists)
+        resumed.restore(full[:cut], [(statuses(p), quality(p), float("nan")) for p in full[:cut]])
+        rest = run_to_end(resumed, workers=6, order=last_first, status_of=statuses)
+        assert not {p["identifier"] for p in full[:cut]} & {p["identifier"] for p in rest}
+        assert not [p for p in rest if p["architecture"] == "gru" and p["learning_rate"] == 0.064], cut
+        counts = Counter(p["learning_rate"] for p in full[:cut] + rest if p["architecture"] == "gru"
+                         and p["epochs"] == 9 and p["learning_rate"] != 0.064)
+        assert 3 in counts.values(), cut
+
+
+def test_a_replicates_divergence_replayed_before_its_chain_queues_no_further_replicate():
+    """On resume the history is replayed in the order trainings ended: replicate 1 diverged, then
+    the chain (replicate 0) ended, replicate 2 was still training when the run stopped. Replaying
+    the chain queues its replicates; the diverged configuration's must stay unqueued."""
+    full = run_to_end(scheduler(replicates=3), status_of=gru_best_diverges_in_a_replicate)
+    unstable = [p for p in full if p["architecture"] == "gru" and p["learning_rate"] == 0.064 and p["epochs"] == 9]
+    chain, diverged, still_training = (next(p for p in unstable if p["replicate"] == r) for r in (0, 1, 2))
+    replayed = [p for p in full[: full.index(chain) + 1] if p is not diverged and p is not still_training]
+    replayed.insert(replayed.index(chain), diverged)  # replicate 1 ended (diverged) before its chain
+    resumed = scheduler(replicates=3)
+    resumed.restore(replayed, [(gru_best_diverges_in_a_replicate(p), quality(p), float("nan")) for p in replayed])
+    rest = run_to_end(resumed, status_of=gru_best_diverges_in_a_replicate)
+    assert still_training["identifier"] not in {p["identifier"] for p in rest}
+    assert not [p for p in rest if p["architecture"] == "gru" and p["learning_rate"] == 0.064]
+
+
 def test_a_search_is_over_once_its_history_leaves_nothing_to_hand_out():
     trained = run_to_end(scheduler())
     for order, point in enumerate(trained):
