@@ -204,7 +204,7 @@ def _train_from(members: list[Member], start: int, stop: int, data: TaskData, lo
             break
         train_totals = np.asarray(train_totals)  # waits for the epoch's training: its time apart from the rest
         fit_seconds = time.perf_counter() - started
-        val_totals = _evaluate_in_chunks(evaluate, state, x_val, y_val, plan.batch_size)
+        val_totals = _evaluate_in_chunks(evaluate, state, x_val, y_val, VALIDATION_BATCHES * plan.batch_size)
         adjoints = probe(state[0], state[1]) if probe else None
         host_state = jax.device_get(state)  # one transfer, then each member's slice on the host
         trained = TrainedEpoch(epoch, np.concatenate([train_totals, val_totals], axis=1), adjoints, host_state,
@@ -342,10 +342,16 @@ def _group_programs(template: keras.Model, loss, objective: str, batch_size: int
     return train_epoch, jax.jit(jax.vmap(member_evaluate, in_axes=(0, None, None)))
 
 
+# Validation's chunk, in training batches. A forward pass of two batches holds no more than a
+# training step of one (which keeps the same activations and makes their cotangents beside them),
+# and where a step is bound by its latency, as these small recurrent steps are on a GPU, twice the
+# rows take about as long: half the sequential passes.
+VALIDATION_BATCHES = 2
+
+
 def _evaluate_in_chunks(evaluate, state, x, y, chunk: int) -> np.ndarray:
-    """Validation in chunks of a training batch: the members' forward passes then need no more
-    memory than their training steps (the scan keeps every step's state), at most two shapes.
-    The chunks are dispatched back to back and summed on the device: one wait, not one a chunk."""
+    """Validation in chunks of ``chunk`` samples, at most two shapes. The chunks are dispatched
+    back to back and summed on the device: one wait, not one a chunk."""
     totals = 0.0
     for start in range(0, len(x), chunk):
         size = min(chunk, len(x) - start)
