@@ -2,10 +2,10 @@
 # The GPU measurements behind docs/performance.md, in stages meant to fit one device call each
 # (10 minutes on one H200). Run from the repository root, with keras, libensemble and pydantic
 # carried as wheels in .whl/ (the GPU image has JAX but neither; pytest's for the fused stage's test):
-#   bash benchmarks/gpu_session.sh fused|unicornn|tune|parity|levers|profile|rates|hidden256|study|fill
+#   bash benchmarks/gpu_session.sh fused|unicornn|tune|parity|levers|profile|rates|hidden256|study|fill|probe|rate
 # Each stage writes its JSON under $OUT (or runs/gpu) after every measurement.
 set -uo pipefail
-stage=${1:?fused, unicornn, tune, parity, levers, profile, rates, hidden256, study or fill}
+stage=${1:?fused, unicornn, tune, parity, levers, profile, rates, hidden256, study, fill, probe or rate}
 out=${OUT:-runs/gpu}
 mkdir -p "$out"
 if [ -d .whl ]; then
@@ -73,16 +73,17 @@ hidden256)  # hidden 256 for every architecture
     bench --k 64 --hidden 256 --precision float32 bfloat16 --unroll 8 --no-peak --json "$out/all_h256.json"
     ;;
 study)  # a study slice end to end through run_ensemble.py: the grid, then asha two ways, in groups sharing the
-    # GPU. The study's 10 replicates: the grid multiplies them, asha trains them for its finalists alone.
-    # gru and lstm: the gru learned the adding problem at 784 steps in 9 epochs here (rnn, unicornn and
-    # antisymmetric stayed at chance, and asha's choice among them was noise). K=23: each cell's 90
-    # trainings are 4 groups, 8 in all, two full rounds of the 4 sims (at K=30 the second round ran 2).
-    # asha two ways, each finalist replicated alongside its chain, a configuration that diverges in any
-    # training out of the search (its place goes to the next): a 3-epoch grace period then the best
-    # ninth (eta 9: here the best of 9) to the full budget (12 epoch-times, 2 programs); rungs 1, 3, 9
-    # (12, 3 programs). STEP_TIMEOUT=590
+    # GPU. The study's 10 replicates (the grid multiplies them, asha trains them for its finalists alone) and
+    # its learning rates' range, 1e-5 to 1e-2, in 10 steps: a cell's configurations are many against the
+    # finalist's replicates, as in the study's 2 x 4 per cell x its 80 cells. gru and lstm on the adding
+    # problem at 784 steps: the gru learns it in 9 epochs at 1e-2 alone (0.02 learned too, but diverged in
+    # 1 of 10 replicates in 3 runs of 4, which decided the cell by chance), the lstm stays near chance,
+    # graded by how near each rate gets. K=25: each cell's 100 trainings are 4 groups, 8 in all, two full
+    # rounds of the 4 sims. asha two ways, each finalist replicated alongside its chain, a configuration
+    # that diverges in any training out (its place goes to the next): a 3-epoch grace period then the best
+    # ninth to the full budget (12 epoch-times, 2 programs); rungs 1, 3, 9 (12, 3 programs). STEP_TIMEOUT=590
     limit python3 benchmarks/gpu_study.py --out runs/gpu_study --architectures gru lstm \
-        --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --k 23 --sims-per-gpu 4 \
+        --learning-rates 1e-5 2e-5 5e-5 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 --k 25 --sims-per-gpu 4 \
         --replicates 10 --samples 5120 --json "$out/study.json" \
         --asha asha_grace_eta9 generator.eta=9 generator.min_budget=3 generator.replicate_finalists=all \
         --asha asha_rungs_1_3_9 generator.eta=3 generator.min_budget=1 generator.replicate_finalists=all
@@ -95,6 +96,29 @@ fill)  # fill the GPU: one large group per GPU against several grouped sims shar
             --samples 5120 --k "$1" --sims-per-gpu "$2" --json "$out/fill_k$1_sims$2.json"
     done
     ;;
-*) echo "unknown stage $stage: fused, unicornn, tune, parity, levers, profile, rates, hidden256, study or fill" >&2
+probe)  # which offline task of 784 steps grades the learning rates with a margin (the adding problem leaves
+    # the lstm at chance and the gru's best two tied): a group's word problem, running labels, one replicate;
+    # then the first again with XLA's deterministic ops (does a seed replay, and at what cost)
+    for group in "cyclic 2" "cyclic 5" "symmetric 3" "dihedral 4"; do
+        set -- $group
+        limit python3 benchmarks/gpu_study.py --out "runs/probe_$1$2" --runs grid --no-microbenchmark --task group \
+            --task-option group "$1" --task-option degree "$2" --architectures gru lstm \
+            --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --replicates 1 --samples 5120 --k 9 \
+            --sims-per-gpu 2 --json "$out/probe_$1$2.json"
+    done
+    XLA_FLAGS=--xla_gpu_deterministic_ops=true limit python3 benchmarks/gpu_study.py --out runs/probe_deterministic \
+        --runs grid --no-microbenchmark --task group --task-option group cyclic --task-option degree 2 \
+        --architectures gru lstm --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --replicates 1 \
+        --samples 5120 --k 9 --sims-per-gpu 2 --json "$out/probe_cyclic2_deterministic.json"
+    ;;
+rate)  # the end-to-end rate at the study's epoch length (60,000 samples: 469 batches, against the study
+    # stage's 40), where a group's fixed costs (its programs' compiles, about 16 s each on this host;
+    # its setup and records) weigh against hours of training, not 100 s: gru x 9 learning rates x 10
+    # replicates, 2 epochs, K=23 (4 groups: one round of the 4 sims). STEP_TIMEOUT=590
+    limit python3 benchmarks/gpu_study.py --out runs/gpu_rate --runs grid --architectures gru \
+        --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --k 23 --sims-per-gpu 4 \
+        --replicates 10 --samples 60000 --epochs 2 --json "$out/rate_study_epochs.json"
+    ;;
+*) echo "unknown stage $stage: fused, unicornn, tune, parity, levers, profile, rates, hidden256, study, fill, probe or rate" >&2
    exit 2 ;;
 esac

@@ -4,8 +4,10 @@ asha search of the same space, both in vectorised groups. Against the kernel mic
 does asha reach the grid's conclusions, for what share of its GPU-seconds? And where the rest of
 the workers' time went (``time_breakdown``, from the epoch records' wall times).
 
-The task is offline (the adding problem at the study's 784 steps), so it runs on a GPU node with
-no download. Reports, per run: trained samples / wall time, GPU-seconds and epochs; the
+The task is offline, at the study's 784 steps, so it runs on a GPU node with no download: the
+adding problem (``--task adding``), or a group's word problem (``--task group``, ``--task-option
+group=cyclic`` ...), whose running labels grade the configurations where the adding problem leaves
+most at chance. Reports, per run: trained samples / wall time, GPU-seconds and epochs; the
 microbenchmark's rate for the same mix; and asha's choice per cell against the grid's (as
 ``asha_vs_grid.py`` decides). Writes JSON.
 
@@ -30,7 +32,7 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from benchmarks.asha_vs_grid import compare, epochs_trained, run  # noqa: E402
+from benchmarks.asha_vs_grid import CELL, CONFIGURATION, compare, epochs_trained, run  # noqa: E402
 from simulators.records import Status, read_json  # noqa: E402
 from simulators.run_dir import RunDir, SimDir  # noqa: E402
 
@@ -42,8 +44,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--learning-rates", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3, 1e-2, 3e-2])
     parser.add_argument("--replicates", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=9, help="the grid's epochs and asha's full budget")
-    parser.add_argument("--samples", type=int, default=25_600, help="training samples of the adding task")
-    parser.add_argument("--steps", type=int, default=784)
+    parser.add_argument("--task", default="adding", choices=["adding", "group"], help="an offline task")
+    parser.add_argument("--task-option", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                        help="one of the task's options (simulators/tasks/TASK.py), beyond its length and samples")
+    parser.add_argument("--samples", type=int, default=25_600, help="the task's training samples")
+    parser.add_argument("--steps", type=int, default=784, help="the task's length")
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--k", type=int, default=16, help="group_size")
     parser.add_argument("--sims-per-gpu", type=int, default=1, help="grouped sims sharing the GPU (workers)")
@@ -54,6 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "repeatable (default: asha generator.eta=3 generator.min_budget=1)")
     parser.add_argument("--runs", nargs="+", default=["grid", "asha"], choices=["grid", "asha"],
                         help="which searches to run (asha's comparison needs both)")
+    parser.add_argument("--no-microbenchmark", dest="microbenchmark", action="store_false",
+                        help="skip the kernel's rates (and the ratio to them): a run for its scores alone")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     args.asha = args.asha or [["asha", "generator.eta=3", "generator.min_budget=1"]]
@@ -63,14 +70,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 def study_spec(args) -> dict:
     return {
         "name": "gpu_study",
-        "space": {"choices": {"architecture": args.architectures, "dataset": ["adding"], "hidden_dim": [args.hidden],
+        "space": {"choices": {"architecture": args.architectures, "dataset": [args.task], "hidden_dim": [args.hidden],
                               "learning_rate": args.learning_rates}, "replicates": args.replicates},
         "generator": {"kind": "asha", "max_budget": args.epochs},
         "simulator": {"isolation": "process", "engine": "jax", "group_size": args.k, "epochs": args.epochs,
                       "batch_size": 128, "gpus_per_sim": 1, "sims_per_gpu": args.sims_per_gpu, "timeout": 3600,
                       "precision": args.precision, "scan_unroll": args.unroll,
-                      "tasks": {"adding": {"length": args.steps, "train_samples": args.samples,
-                                           "val_samples": 1024}}},
+                      "tasks": {args.task: {"length": args.steps, "train_samples": args.samples,
+                                            "val_samples": 1024, **dict(args.task_option)}}},
         "resources": {"gpus_per_node": 1},
         "allocator": {"progress_interval": 30},
     }
@@ -88,7 +95,19 @@ def timed_run(spec: Path, out: Path, args, overrides: list[str]) -> dict:
             "failures": failed.groupby("architecture")["error"].first().to_dict(),
             "diverged": frame[frame["status"] == Status.DIVERGED][
                 ["architecture", "learning_rate", "replicate", "epochs", "resume_from"]].to_dict(orient="records"),
-            "time_breakdown": time_breakdown(out, args.sims_per_gpu * wall)}
+            "time_breakdown": time_breakdown(out, args.sims_per_gpu * wall), "groups": group_timings(out),
+            "scores": scores(frame)}
+
+
+def scores(frame: pd.DataFrame) -> list[dict]:
+    """Each configuration's score at its largest budget (the grid's every training, asha's
+    finalists): mean, spread and count over its replicates, and how many diverged; what tells
+    whether a cell learns, and by what margin between configurations."""
+    final = frame[frame["epochs"] == frame.groupby(CELL + CONFIGURATION)["epochs"].transform("max")]
+    final = final.assign(diverged=final["status"] == Status.DIVERGED)
+    table = final.groupby(["architecture", *CONFIGURATION]).agg(
+        mean=("score", "mean"), std=("score", "std"), count=("score", "size"), diverged=("diverged", "sum"))
+    return table.round(4).reset_index().to_dict(orient="records")
 
 
 def sims_gpu_seconds(frame: pd.DataFrame, sims_per_gpu: int) -> float:
@@ -103,44 +122,77 @@ def sims_gpu_seconds(frame: pd.DataFrame, sims_per_gpu: int) -> float:
 
 def time_breakdown(run_dir: Path, worker_seconds: float) -> dict[str, float]:
     """Where the workers' time went, summed over the run's groups, as shares of ``worker_seconds``
-    (workers x wall time): ``training`` the epochs' training programs, ``compiling`` the first
-    epoch's program beyond a later epoch's, ``validation`` validation, adjoint probes and the
-    weights' copy to the host, ``setup`` the rest of a group's trainer time (task, models, sizing,
+    (workers x wall time): ``training`` the epochs' training programs, ``compiling`` each program's
+    first epoch beyond a later epoch, ``validation`` validation, adjoint probes and the weights'
+    copy to the host, ``setup`` the rest of a group's trainer time (task, models, sizing,
     checkpoints and records), ``outside`` the rest (dispatch, the trainers' start, idle workers)."""
     totals = dict.fromkeys(("training", "compiling", "validation", "setup"), 0.0)
-    for group in RunDir(run_dir).sim_dirs():
-        if not group.group.exists():
-            continue
-        epochs, group_seconds = _group_epochs(read_json(group.group))
-        fits = [epoch["fit_seconds"] for epoch in epochs]
-        rests = [epoch["seconds"] - epoch["fit_seconds"] for epoch in epochs]
-        compiling = [_first_beyond_the_rest(fits), _first_beyond_the_rest(rests)]
+    for _, epochs, group_seconds in _groups(run_dir):
+        fits = sum(epoch["fit_seconds"] for epoch in epochs.values())
+        rests = sum(epoch["seconds"] for epoch in epochs.values()) - fits
+        compiling = _compiling(epochs)
         totals["compiling"] += sum(compiling)
-        totals["training"] += sum(fits) - compiling[0]
-        totals["validation"] += sum(rests) - compiling[1]
-        totals["setup"] += group_seconds - sum(fits) - sum(rests)
+        totals["training"] += fits - compiling[0]
+        totals["validation"] += rests - compiling[1]
+        totals["setup"] += group_seconds - fits - rests
     totals["outside"] = worker_seconds - sum(totals.values())
     return {name: round(seconds / worker_seconds, 3) for name, seconds in totals.items()}
 
 
-def _first_beyond_the_rest(seconds: list[float]) -> float:
-    """How much longer the first epoch's part took than a later epoch's (the median): compiling."""
-    return max(0.0, seconds[0] - statistics.median(seconds[1:])) if len(seconds) > 1 else 0.0
+def group_timings(run_dir: Path) -> list[dict]:
+    """Per group, in seconds: its trainer time, its epochs' (every part's and phase's), its programs
+    (parts and phases: each compiles on its first epoch) and their first epochs' excess over a
+    later epoch (whole, and its training program's): what the breakdown's shares are made of."""
+    timings = []
+    for group, epochs, group_seconds in _groups(run_dir):
+        compiling = _compiling(epochs)
+        timings.append({"architecture": read_json(group.point)["architecture"], "members": len(read_json(group.group)),
+                        "programs": sum(epoch["starts"] for epoch in epochs.values()),
+                        "trainer_s": round(group_seconds, 2),
+                        "epochs_s": round(sum(epoch["seconds"] for epoch in epochs.values()), 2),
+                        "compiling_s": round(sum(compiling), 2), "training_compiling_s": round(compiling[0], 2)})
+    return timings
 
 
-def _group_epochs(members: list[str]) -> tuple[list[dict], float]:
-    """The group's epochs in order, each as one member that trained it recorded it (a promoted
-    member's history begins with its parent's epochs: those are not this group's), and the group's
-    trainer time (its last member's ``train_seconds``)."""
+def _compiling(epochs: dict[tuple, dict]) -> tuple[float, float]:
+    """Compiling, in the training programs and in the rest of the epochs: each program's first
+    epoch (where it starts) beyond the median of the epochs that start none."""
+    later = [epoch for epoch in epochs.values() if not epoch["starts"]] or list(epochs.values())
+    fit = statistics.median(epoch["fit_seconds"] for epoch in later)
+    rest = statistics.median(epoch["seconds"] - epoch["fit_seconds"] for epoch in later)
+    firsts = [epoch for epoch in epochs.values() if epoch["starts"]]
+    return (sum(max(0.0, epoch["fit_seconds"] - fit) for epoch in firsts),
+            sum(max(0.0, epoch["seconds"] - epoch["fit_seconds"] - rest) for epoch in firsts))
+
+
+def _groups(run_dir: Path):
+    """Each group that trained an epoch: its first member's sim dir, its epochs and its trainer time."""
+    for group in RunDir(run_dir).sim_dirs():
+        if group.group.exists():
+            epochs, seconds = _group_epochs(read_json(group.group))
+            if epochs:
+                yield group, epochs, seconds
+
+
+def _group_epochs(members: list[str]) -> tuple[dict[tuple, dict], float]:
+    """Every epoch the group's programs ran, once, by (number, wall time): the members a program
+    trained together record the same epoch times (a group larger than the device's memory trains in
+    consecutive parts, one program each; members resumed from different epochs join in phases),
+    with ``starts``, the programs that epoch began (0 or 1: a member's first epoch here begins its
+    part or phase); a promoted member's history begins with its parent's epochs, not this group's.
+    And the group's trainer time (its last member's ``train_seconds``)."""
     epochs, seconds = {}, 0.0
     for member in members:
         sim_dir = SimDir(Path(member))
         point, history = read_json(sim_dir.point), read_json(sim_dir.history) if sim_dir.history.exists() else []
         inherited = len(read_json(sim_dir.sibling(point["resume_from"]).history)) if point.get("resume_from") else 0
-        epochs |= {epoch["epoch"]: epoch for epoch in history[inherited:] if "fit_seconds" in epoch}
+        own = [epoch for epoch in history[inherited:] if "fit_seconds" in epoch]
+        for position, epoch in enumerate(own):
+            entry = epochs.setdefault((epoch["epoch"], epoch["seconds"]), {**epoch, "starts": 0})
+            entry["starts"] = entry["starts"] or int(position == 0)
         if sim_dir.result.exists():
             seconds = max(seconds, read_json(sim_dir.result)["train_seconds"])
-    return [epochs[number] for number in sorted(epochs)], seconds
+    return epochs, seconds
 
 
 def microbenchmark(args) -> tuple[dict, dict[str, float]]:
@@ -174,7 +226,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     spec = args.out / "spec.yaml"
     spec.write_text(yaml.safe_dump(study_spec(args), sort_keys=False))
-    device, rates = microbenchmark(args)
+    device, rates = microbenchmark(args) if args.microbenchmark else ({}, {})
     report = {"environment": device, "settings": vars(args) | {"out": str(args.out), "json": str(args.json)},
               "microbenchmark": rates}
     runs = {"grid": ["generator.kind=grid", f"space.choices.epochs=[{args.epochs}]"]} if "grid" in args.runs else {}
@@ -184,8 +236,8 @@ def main(argv=None) -> int:
     for name, overrides in runs.items():  # each run is reported as it ends: a device lease may not see all
         result = timed_run(spec, args.out / name, args, overrides)
         frames[name] = result.pop("frame")
-        ideal = ideal_rate(frames[name], report["microbenchmark"], args.samples)
-        result["microbenchmark_samples_per_s"] = round(ideal, 1)
+        if rates:
+            result["microbenchmark_samples_per_s"] = round(ideal_rate(frames[name], rates, args.samples), 1)
         if name != "grid" and "grid" in frames:
             table = compare(frames["grid"], frames[name], args.epochs)
             result["cells"] = table.to_dict(orient="records")
@@ -201,9 +253,11 @@ def _write(report: dict, path: Path | None) -> None:
 
 
 def _print_run(name: str, r: dict, grid: dict | None) -> None:
+    ideal = r.get("microbenchmark_samples_per_s")
+    against = f" against {ideal} in the microbenchmark ({r['samples_per_s'] / ideal:.0%})" if ideal else ""
     print(f"{name}: {r['trainings']} trainings, {r['epochs']} epochs in {r['wall_s']} s: {r['samples_per_s']} "
-          f"samples/s end to end against {r['microbenchmark_samples_per_s']} in the microbenchmark "
-          f"({r['samples_per_s'] / r['microbenchmark_samples_per_s']:.0%})", flush=True)
+          f"samples/s end to end{against}", flush=True)
+    print(pd.DataFrame(r["scores"]).to_string(index=False), flush=True)
     shares = ", ".join(f"{part} {share:.0%}" for part, share in r["time_breakdown"].items())
     print(f"{name}: the workers' time: {shares}", flush=True)
     for architecture, error in r["failures"].items():
