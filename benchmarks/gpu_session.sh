@@ -78,12 +78,13 @@ study)  # a study slice end to end through run_ensemble.py: the grid, then asha 
     # finalist's replicates, as in the study's 2 x 4 per cell x its 80 cells. gru and lstm on the adding
     # problem at 784 steps: the gru learns it in 9 epochs at 1e-2 alone (0.02 learned too, but diverged in
     # 1 of 10 replicates in 3 runs of 4, which decided the cell by chance), the lstm stays near chance,
-    # graded by how near each rate gets. K=25: each cell's 100 trainings are 4 groups, 8 in all, two full
-    # rounds of the 4 sims. asha two ways, each finalist replicated alongside its chain, a configuration
+    # graded by how near each rate gets. K=20, 5 sims: each cell's 100 trainings are 5 groups, 10 in all,
+    # two full rounds (at K=25 and 4 sims, each lstm group of 25 trained in several programs, likely
+    # parts beyond a quarter of the GPU; the JSON's groups say whether 20 fit a fifth). asha two ways, each finalist replicated alongside its chain, a configuration
     # that diverges in any training out (its place goes to the next): a 3-epoch grace period then the best
     # ninth to the full budget (12 epoch-times, 2 programs); rungs 1, 3, 9 (12, 3 programs). STEP_TIMEOUT=590
     limit python3 benchmarks/gpu_study.py --out runs/gpu_study --architectures gru lstm \
-        --learning-rates 1e-5 2e-5 5e-5 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 --k 25 --sims-per-gpu 4 \
+        --learning-rates 1e-5 2e-5 5e-5 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 --k 20 --sims-per-gpu 5 \
         --replicates 10 --samples 5120 --json "$out/study.json" \
         --asha asha_grace_eta9 generator.eta=9 generator.min_budget=3 generator.replicate_finalists=all \
         --asha asha_rungs_1_3_9 generator.eta=3 generator.min_budget=1 generator.replicate_finalists=all
