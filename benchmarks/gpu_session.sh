@@ -78,11 +78,12 @@ study)  # a study slice end to end through run_ensemble.py: the grid, then asha 
     # finalist's replicates, as in the study's 2 x 4 per cell x its 80 cells. gru and lstm on the adding
     # problem at 784 steps: the gru learns it in 9 epochs at 1e-2 alone (0.02 learned too, but diverged in
     # 1 of 10 replicates in 3 runs of 4, which decided the cell by chance), the lstm stays near chance,
-    # graded by how near each rate gets. K=20, 5 sims: each cell's 100 trainings are 5 groups, 10 in all,
-    # two full rounds (at K=25 and 4 sims, each lstm group of 25 trained in several programs, likely
-    # parts beyond a quarter of the GPU; the JSON's groups say whether 20 fit a fifth). asha two ways, each finalist replicated alongside its chain, a configuration
-    # that diverges in any training out (its place goes to the next): a 3-epoch grace period then the best
-    # ninth to the full budget (12 epoch-times, 2 programs); rungs 1, 3, 9 (12, 3 programs). STEP_TIMEOUT=590
+    # graded by how near each rate gets. K=20, 5 sims: each cell's 100 trainings are 5 groups, 10 in
+    # all, two full rounds (at K=25 and 4 sims each lstm group of 25 trained in several programs, for
+    # a reason its records, left on the device, would tell; the JSON's groups now say). asha two ways,
+    # each finalist replicated alongside its chain, a configuration that diverges in any training out
+    # (its place goes to the next): a 3-epoch grace period then the best ninth to the full budget
+    # (12 epoch-times, 2 programs); rungs 1, 3, 9 (12, 3 programs). STEP_TIMEOUT=590
     limit python3 benchmarks/gpu_study.py --out runs/gpu_study --architectures gru lstm \
         --learning-rates 1e-5 2e-5 5e-5 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 --k 20 --sims-per-gpu 5 \
         --replicates 10 --samples 5120 --json "$out/study.json" \
@@ -113,13 +114,14 @@ probe)  # which offline task of 784 steps grades the learning rates with a margi
         --samples 5120 --k 9 --sims-per-gpu 2 --json "$out/probe_cyclic2_deterministic.json"
     ;;
 rate)  # the end-to-end rate at the study's epoch length (60,000 samples: 469 batches, against the study
-    # stage's 40), where a group's fixed costs (its programs' compiles, about 16 s each on this host;
-    # its setup and records) weigh against hours of training, not 100 s: gru x 9 learning rates x 10
-    # replicates, 2 epochs, K=23 (4 groups: one round of the 4 sims). STEP_TIMEOUT=590
+    # stage's 40), where a group's fixed costs (a program's compile, about 16 s on this host; its setup
+    # and records) weigh against about 250 s of training in 2 epochs, not 100 s (a study's 25-50 epochs:
+    # an hour or more): gru x 9 learning rates x 10 replicates, K=23 (4 groups: one round of the 4 sims)
     limit python3 benchmarks/gpu_study.py --out runs/gpu_rate --runs grid --architectures gru \
         --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --k 23 --sims-per-gpu 4 \
         --replicates 10 --samples 60000 --epochs 2 --json "$out/rate_study_epochs.json"
     ;;
-*) echo "unknown stage $stage: fused, unicornn, tune, parity, levers, profile, rates, hidden256, study, fill, probe or rate" >&2
+*) echo "unknown stage $stage: fused, unicornn, tune, parity, levers, profile, rates, hidden256, study, fill," \
+        "probe or rate" >&2
    exit 2 ;;
 esac

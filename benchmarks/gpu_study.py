@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -100,14 +102,18 @@ def timed_run(spec: Path, out: Path, args, overrides: list[str]) -> dict:
 
 
 def scores(frame: pd.DataFrame) -> list[dict]:
-    """Each configuration's score at its largest budget (the grid's every training, asha's
-    finalists): mean, spread and count over its replicates, and how many diverged; what tells
-    whether a cell learns, and by what margin between configurations."""
+    """Each configuration's score at its largest budget (``epochs``: the grid's every training,
+    asha's finalists; a configuration asha pruned, at its last rung): mean and spread over the
+    replicates that did not diverge, how many trained and how many diverged. What tells whether
+    a cell learns, and by what margin between configurations (the grid's ranking, which a
+    divergence puts last, is ``compare``'s)."""
     final = frame[frame["epochs"] == frame.groupby(CELL + CONFIGURATION)["epochs"].transform("max")]
-    final = final.assign(diverged=final["status"] == Status.DIVERGED)
-    table = final.groupby(["architecture", *CONFIGURATION]).agg(
-        mean=("score", "mean"), std=("score", "std"), count=("score", "size"), diverged=("diverged", "sum"))
-    return table.round(4).reset_index().to_dict(orient="records")
+    final = final.assign(diverged=final["status"] == Status.DIVERGED,
+                         finite=final["score"].where(np.isfinite(final["score"])))
+    table = final.groupby([*CELL, *CONFIGURATION, "epochs"]).agg(
+        mean=("finite", "mean"), std=("finite", "std"), count=("score", "size"), diverged=("diverged", "sum"))
+    table = table.round(4).reset_index()
+    return table.astype(object).where(table.notna(), None).to_dict(orient="records")  # NaN is not JSON
 
 
 def sims_gpu_seconds(frame: pd.DataFrame, sims_per_gpu: int) -> float:
@@ -122,15 +128,18 @@ def sims_gpu_seconds(frame: pd.DataFrame, sims_per_gpu: int) -> float:
 
 def time_breakdown(run_dir: Path, worker_seconds: float) -> dict[str, float]:
     """Where the workers' time went, summed over the run's groups, as shares of ``worker_seconds``
-    (workers x wall time): ``training`` the epochs' training programs, ``compiling`` each program's
-    first epoch beyond a later epoch, ``validation`` validation, adjoint probes and the weights'
-    copy to the host, ``setup`` the rest of a group's trainer time (task, models, sizing,
-    checkpoints and records), ``outside`` the rest (dispatch, the trainers' start, idle workers)."""
+    (workers x wall time): ``training`` the epochs' training programs, ``compiling`` the first
+    epoch of each part and phase beyond a later epoch of its part, ``validation`` validation,
+    adjoint probes and the weights' copy to the host, ``setup`` the rest of a group's trainer time
+    (task, models, sizing and the compile it does ahead of the first epoch, checkpoints and
+    records; all of it for a group that trained no epoch), ``outside`` the rest (dispatch, the
+    trainers' start, idle workers)."""
     totals = dict.fromkeys(("training", "compiling", "validation", "setup"), 0.0)
-    for _, epochs, group_seconds in _groups(run_dir):
-        fits = sum(epoch["fit_seconds"] for epoch in epochs.values())
-        rests = sum(epoch["seconds"] for epoch in epochs.values()) - fits
-        compiling = _compiling(epochs)
+    for _, parts, group_seconds in _groups(run_dir):
+        epochs = [epoch for part in parts for epoch in part]
+        fits = sum(epoch["fit_seconds"] for epoch in epochs)
+        rests = sum(epoch["seconds"] for epoch in epochs) - fits
+        compiling = [sum(values) for values in zip(*map(_compiling, parts))] or [0.0, 0.0]
         totals["compiling"] += sum(compiling)
         totals["training"] += fits - compiling[0]
         totals["validation"] += rests - compiling[1]
@@ -140,59 +149,73 @@ def time_breakdown(run_dir: Path, worker_seconds: float) -> dict[str, float]:
 
 
 def group_timings(run_dir: Path) -> list[dict]:
-    """Per group, in seconds: its trainer time, its epochs' (every part's and phase's), its programs
-    (parts and phases: each compiles on its first epoch) and their first epochs' excess over a
-    later epoch (whole, and its training program's): what the breakdown's shares are made of."""
+    """Per group, in seconds: its trainer time, its epochs' (every part's), its parts (a group
+    larger than the device holds trains in consecutive parts) and phases (members resumed from
+    different epochs join as the others reach theirs), and their first epochs' excess over a later
+    epoch of their part (whole, and its training program's; None where no epoch is later)."""
     timings = []
-    for group, epochs, group_seconds in _groups(run_dir):
-        compiling = _compiling(epochs)
+    for group, parts, group_seconds in _groups(run_dir):
+        compiling = [_compiling(part) for part in parts]
         timings.append({"architecture": read_json(group.point)["architecture"], "members": len(read_json(group.group)),
-                        "programs": sum(epoch["starts"] for epoch in epochs.values()),
+                        "parts": len(parts), "phases": sum(epoch["starts"] for part in parts for epoch in part),
                         "trainer_s": round(group_seconds, 2),
-                        "epochs_s": round(sum(epoch["seconds"] for epoch in epochs.values()), 2),
-                        "compiling_s": round(sum(compiling), 2), "training_compiling_s": round(compiling[0], 2)})
+                        "epochs_s": round(sum(epoch["seconds"] for part in parts for epoch in part), 2),
+                        "compiling_s": round(sum(map(sum, compiling)), 2) if all(map(_has_later, parts)) else None,
+                        "training_compiling_s": round(sum(c[0] for c in compiling), 2)
+                        if all(map(_has_later, parts)) else None})
     return timings
 
 
-def _compiling(epochs: dict[tuple, dict]) -> tuple[float, float]:
-    """Compiling, in the training programs and in the rest of the epochs: each program's first
-    epoch (where it starts) beyond the median of the epochs that start none."""
-    later = [epoch for epoch in epochs.values() if not epoch["starts"]] or list(epochs.values())
+def _has_later(part: list[dict]) -> bool:
+    return any(not epoch["starts"] for epoch in part)
+
+
+def _compiling(part: list[dict]) -> tuple[float, float]:
+    """Compiling in a part, in its training programs and in the rest of its epochs: the first epoch
+    of each of its phases beyond the median of its epochs that begin none (none where every epoch
+    begins one: nothing to compare with)."""
+    later = [epoch for epoch in part if not epoch["starts"]]
+    if not later:
+        return 0.0, 0.0
     fit = statistics.median(epoch["fit_seconds"] for epoch in later)
     rest = statistics.median(epoch["seconds"] - epoch["fit_seconds"] for epoch in later)
-    firsts = [epoch for epoch in epochs.values() if epoch["starts"]]
+    firsts = [epoch for epoch in part if epoch["starts"]]
     return (sum(max(0.0, epoch["fit_seconds"] - fit) for epoch in firsts),
             sum(max(0.0, epoch["seconds"] - epoch["fit_seconds"] - rest) for epoch in firsts))
 
 
 def _groups(run_dir: Path):
-    """Each group that trained an epoch: its first member's sim dir, its epochs and its trainer time."""
+    """Each group: its first member's sim dir, its parts' epochs (none if it trained no epoch) and
+    its trainer time."""
     for group in RunDir(run_dir).sim_dirs():
         if group.group.exists():
-            epochs, seconds = _group_epochs(read_json(group.group))
-            if epochs:
-                yield group, epochs, seconds
+            yield group, *_group_parts(read_json(group.group))
 
 
-def _group_epochs(members: list[str]) -> tuple[dict[tuple, dict], float]:
-    """Every epoch the group's programs ran, once, by (number, wall time): the members a program
-    trained together record the same epoch times (a group larger than the device's memory trains in
-    consecutive parts, one program each; members resumed from different epochs join in phases),
-    with ``starts``, the programs that epoch began (0 or 1: a member's first epoch here begins its
-    part or phase); a promoted member's history begins with its parent's epochs, not this group's.
-    And the group's trainer time (its last member's ``train_seconds``)."""
-    epochs, seconds = {}, 0.0
+def _group_parts(members: list[str]) -> tuple[list[list[dict]], float]:
+    """The epochs the group's programs ran, each once, in parts: the members a program trains
+    record the same epoch wall times, so an epoch is known by (number, seconds), and a part is the
+    epochs its members' histories link (members joining in phases share the epochs after they
+    join; a member that diverged recorded fewer). ``starts`` marks an epoch that begins a member's
+    own history here: its part's or a phase's first (a promoted member's history begins with its
+    parent's epochs, which are not this group's). And the group's trainer time (its last member's
+    ``train_seconds``)."""
+    epochs, parts, seconds = {}, [], 0.0
     for member in members:
         sim_dir = SimDir(Path(member))
         point, history = read_json(sim_dir.point), read_json(sim_dir.history) if sim_dir.history.exists() else []
         inherited = len(read_json(sim_dir.sibling(point["resume_from"]).history)) if point.get("resume_from") else 0
-        own = [epoch for epoch in history[inherited:] if "fit_seconds" in epoch]
-        for position, epoch in enumerate(own):
-            entry = epochs.setdefault((epoch["epoch"], epoch["seconds"]), {**epoch, "starts": 0})
+        keys = []
+        for position, epoch in enumerate(e for e in history[inherited:] if "fit_seconds" in e):
+            key = (epoch["epoch"], epoch["seconds"])
+            entry = epochs.setdefault(key, {**epoch, "starts": 0})
             entry["starts"] = entry["starts"] or int(position == 0)
+            keys.append(key)
+        linked = [part for part in parts if part & set(keys)]
+        parts = [part for part in parts if not part & set(keys)] + [set(keys).union(*linked)] if keys else parts
         if sim_dir.result.exists():
             seconds = max(seconds, read_json(sim_dir.result)["train_seconds"])
-    return epochs, seconds
+    return [sorted((epochs[key] for key in part), key=lambda epoch: epoch["epoch"]) for part in parts], seconds
 
 
 def microbenchmark(args) -> tuple[dict, dict[str, float]]:
@@ -214,6 +237,14 @@ def microbenchmark(args) -> tuple[dict, dict[str, float]]:
     return measured["environment"], rates
 
 
+def versions() -> dict:
+    """The environment without the microbenchmark's device query, nor JAX imported here (in this
+    process it could take most of the GPU's memory from the study's trainers)."""
+    from importlib.metadata import version
+
+    return {"keras": version("keras"), "jax": version("jax"), "machine": platform.machine(), "cpus": os.cpu_count()}
+
+
 def ideal_rate(frame, rates: dict[str, float], samples: int) -> float:
     """samples/s of the run's trainings at the microbenchmark's rates, each architecture's epochs
     at its own rate: the run's rate with no overhead at all."""
@@ -226,9 +257,9 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     spec = args.out / "spec.yaml"
     spec.write_text(yaml.safe_dump(study_spec(args), sort_keys=False))
-    device, rates = microbenchmark(args) if args.microbenchmark else ({}, {})
-    report = {"environment": device, "settings": vars(args) | {"out": str(args.out), "json": str(args.json)},
-              "microbenchmark": rates}
+    device, rates = microbenchmark(args) if args.microbenchmark else (versions(), {})
+    report = {"environment": device | {"XLA_FLAGS": os.environ.get("XLA_FLAGS", "")},
+              "settings": vars(args) | {"out": str(args.out), "json": str(args.json)}, "microbenchmark": rates}
     runs = {"grid": ["generator.kind=grid", f"space.choices.epochs=[{args.epochs}]"]} if "grid" in args.runs else {}
     if "asha" in args.runs:
         runs |= {label: overrides for label, *overrides in args.asha}
