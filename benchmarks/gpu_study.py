@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.asha_vs_grid import CELL, CONFIGURATION, compare, epochs_trained, run  # noqa: E402
+from benchmarks.train_throughput import machine  # noqa: E402
 from simulators.records import Status, read_json  # noqa: E402
 from simulators.run_dir import RunDir, SimDir  # noqa: E402
 
@@ -91,13 +91,14 @@ def timed_run(spec: Path, out: Path, args, overrides: list[str]) -> dict:
     wall = time.perf_counter() - started
     epochs = epochs_trained(frame)
     failed = frame[frame["status"] == Status.FAILED]
+    trained = groups(out)
     return {"frame": frame, "wall_s": round(wall, 1), "epochs": epochs, "trainings": len(frame),
             "sims_gpu_s": round(sims_gpu_seconds(frame, args.sims_per_gpu), 1),
             "samples_per_s": round(epochs * args.samples / wall, 1),
             "failures": failed.groupby("architecture")["error"].first().to_dict(),
             "diverged": frame[frame["status"] == Status.DIVERGED][
                 ["architecture", "learning_rate", "replicate", "epochs", "resume_from"]].to_dict(orient="records"),
-            "time_breakdown": time_breakdown(out, args.sims_per_gpu * wall), "groups": group_timings(out),
+            "time_breakdown": time_breakdown(trained, args.sims_per_gpu * wall), "groups": group_timings(trained),
             "scores": scores(frame)}
 
 
@@ -126,8 +127,8 @@ def sims_gpu_seconds(frame: pd.DataFrame, sims_per_gpu: int) -> float:
     return float((sims["end"] - sims["start"]).sum()) / sims_per_gpu
 
 
-def time_breakdown(run_dir: Path, worker_seconds: float) -> dict[str, float]:
-    """Where the workers' time went, summed over the run's groups, as shares of ``worker_seconds``
+def time_breakdown(trained: list[tuple], worker_seconds: float) -> dict[str, float]:
+    """Where the workers' time went, summed over the run's groups (``groups``), as shares of ``worker_seconds``
     (workers x wall time): ``training`` the epochs' training programs, ``compiling`` the first
     epoch of each part and phase beyond a later epoch of its part, ``validation`` validation,
     adjoint probes and the weights' copy to the host, ``setup`` the rest of a group's trainer time
@@ -135,39 +136,41 @@ def time_breakdown(run_dir: Path, worker_seconds: float) -> dict[str, float]:
     records; all of it for a group that trained no epoch), ``outside`` the rest (dispatch, the
     trainers' start, idle workers)."""
     totals = dict.fromkeys(("training", "compiling", "validation", "setup"), 0.0)
-    for _, parts, group_seconds in _groups(run_dir):
+    for _, parts, group_seconds in trained:
         epochs = [epoch for part in parts for epoch in part]
         fits = sum(epoch["fit_seconds"] for epoch in epochs)
         rests = sum(epoch["seconds"] for epoch in epochs) - fits
-        compiling = [sum(values) for values in zip(*map(_compiling, parts))] or [0.0, 0.0]
-        totals["compiling"] += sum(compiling)
-        totals["training"] += fits - compiling[0]
-        totals["validation"] += rests - compiling[1]
+        compiling_fits, compiling_rests = _group_compiling(parts)
+        totals["compiling"] += compiling_fits + compiling_rests
+        totals["training"] += fits - compiling_fits
+        totals["validation"] += rests - compiling_rests
         totals["setup"] += group_seconds - fits - rests
     totals["outside"] = worker_seconds - sum(totals.values())
     return {name: round(seconds / worker_seconds, 3) for name, seconds in totals.items()}
 
 
-def group_timings(run_dir: Path) -> list[dict]:
-    """Per group, in seconds: its trainer time, its epochs' (every part's), its parts (a group
+def group_timings(trained: list[tuple]) -> list[dict]:
+    """Per group (``groups``), in seconds: its trainer time, its epochs' (every part's), its parts (a group
     larger than the device holds trains in consecutive parts) and phases (members resumed from
     different epochs join as the others reach theirs), and their first epochs' excess over a later
     epoch of their part (whole, and its training program's; None where no epoch is later)."""
     timings = []
-    for group, parts, group_seconds in _groups(run_dir):
-        compiling = [_compiling(part) for part in parts]
+    for group, parts, group_seconds in trained:
+        epochs = [epoch for part in parts for epoch in part]
+        told = all(any(not epoch["starts"] for epoch in part) for part in parts)
+        training, rest = _group_compiling(parts)
         timings.append({"architecture": read_json(group.point)["architecture"], "members": len(read_json(group.group)),
-                        "parts": len(parts), "phases": sum(epoch["starts"] for part in parts for epoch in part),
-                        "trainer_s": round(group_seconds, 2),
-                        "epochs_s": round(sum(epoch["seconds"] for part in parts for epoch in part), 2),
-                        "compiling_s": round(sum(map(sum, compiling)), 2) if all(map(_has_later, parts)) else None,
-                        "training_compiling_s": round(sum(c[0] for c in compiling), 2)
-                        if all(map(_has_later, parts)) else None})
+                        "parts": len(parts), "phases": sum(epoch["starts"] for epoch in epochs),
+                        "trainer_s": round(group_seconds, 2), "epochs_s": round(sum(e["seconds"] for e in epochs), 2),
+                        "compiling_s": round(training + rest, 2) if told else None,
+                        "training_compiling_s": round(training, 2) if told else None})
     return timings
 
 
-def _has_later(part: list[dict]) -> bool:
-    return any(not epoch["starts"] for epoch in part)
+def _group_compiling(parts: list[list[dict]]) -> tuple[float, float]:
+    """A group's compiling over its parts (``_compiling``), in training programs and the rest."""
+    fits, rests = zip(*map(_compiling, parts)) if parts else ((), ())
+    return sum(fits), sum(rests)
 
 
 def _compiling(part: list[dict]) -> tuple[float, float]:
@@ -184,12 +187,11 @@ def _compiling(part: list[dict]) -> tuple[float, float]:
             sum(max(0.0, epoch["seconds"] - epoch["fit_seconds"] - rest) for epoch in firsts))
 
 
-def _groups(run_dir: Path):
-    """Each group: its first member's sim dir, its parts' epochs (none if it trained no epoch) and
-    its trainer time."""
-    for group in RunDir(run_dir).sim_dirs():
-        if group.group.exists():
-            yield group, *_group_parts(read_json(group.group))
+def groups(run_dir: Path) -> list[tuple[SimDir, list[list[dict]], float]]:
+    """Each group of the run, read once from its members' records: its first member's sim dir, its
+    parts' epochs (none if it trained no epoch) and its trainer time."""
+    return [(group, *_group_parts(read_json(group.group))) for group in RunDir(run_dir).sim_dirs()
+            if group.group.exists()]
 
 
 def _group_parts(members: list[str]) -> tuple[list[list[dict]], float]:
@@ -211,8 +213,9 @@ def _group_parts(members: list[str]) -> tuple[list[list[dict]], float]:
             entry = epochs.setdefault(key, {**epoch, "starts": 0})
             entry["starts"] = entry["starts"] or int(position == 0)
             keys.append(key)
-        linked = [part for part in parts if part & set(keys)]
-        parts = [part for part in parts if not part & set(keys)] + [set(keys).union(*linked)] if keys else parts
+        if keys:  # the parts this member's epochs link become one
+            linked = [part for part in parts if part & set(keys)]
+            parts = [part for part in parts if part not in linked] + [set(keys).union(*linked)]
         if sim_dir.result.exists():
             seconds = max(seconds, read_json(sim_dir.result)["train_seconds"])
     return [sorted((epochs[key] for key in part), key=lambda epoch: epoch["epoch"]) for part in parts], seconds
@@ -238,11 +241,11 @@ def microbenchmark(args) -> tuple[dict, dict[str, float]]:
 
 
 def versions() -> dict:
-    """The environment without the microbenchmark's device query, nor JAX imported here (in this
-    process it could take most of the GPU's memory from the study's trainers)."""
+    """The environment without the microbenchmark's device query (JAX asked for its devices in this
+    process would take most of the GPU's memory from the study's trainers)."""
     from importlib.metadata import version
 
-    return {"keras": version("keras"), "jax": version("jax"), "machine": platform.machine(), "cpus": os.cpu_count()}
+    return machine() | {"keras": version("keras"), "jax": version("jax")}
 
 
 def ideal_rate(frame, rates: dict[str, float], samples: int) -> float:

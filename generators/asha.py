@@ -240,11 +240,9 @@ class AshaScheduler:
             if competition in busy:
                 continue
             for rung in range(len(self.budgets) - 2, -1, -1):
-                if self._standing(rungs[rung + 1]) or not rungs[rung]:
-                    continue  # a standing configuration already reached the next rung, or nothing here
+                if self._standing(rungs[rung + 1]) or not self._standing(rungs[rung]):
+                    continue  # a standing configuration already went up from here, or none stands here
                 value, identifier = self._ranked(rungs[rung])[0]
-                if self._configuration_of[identifier] in self._diverged:
-                    continue  # every configuration here diverged: the rung below sends one up
                 if identifier not in self._promoted and math.isfinite(value):
                     return self._promote(identifier, rung, accept)
                 break

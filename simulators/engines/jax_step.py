@@ -345,7 +345,8 @@ def _group_programs(template: keras.Model, loss, objective: str, batch_size: int
 
 # Validation's chunk, in training batches, where the scan stores each step's intermediates for
 # the backward pass: a forward pass of two batches then needs less than the training step of one
-# the group was sized by (XLA's analysis on the CPU: 72-74% for gru and lstm at 784 steps), and a GPU
+# the group was sized by (XLA's analysis on the CPU: 72-74% for gru and lstm at 784 steps, 120-127%
+# under remat; tests/integration/test_vectorised.py checks it at small sizes), and a GPU
 # step bound by its latency takes about as long for twice the rows (validation went from 4.1% to
 # 3.3% of the workers' time on the H200 study slice). With remat a training step keeps only each
 # step's state, and the fused kernel's memory was not measured: one batch there.

@@ -227,6 +227,47 @@ def test_a_group_is_sized_and_its_programs_built_once_per_shape(on_jax):
         assert result["member_memory_mb"] > 0
 
 
+VALIDATION_MEMORY = """
+import json
+import jax, numpy as np
+from simulators.architectures.compute import Compute
+from simulators.engines import Plan
+from simulators.engines.jax_step import _programs, _validation_chunk, epoch_program, prepare
+from simulators.engines.member import Member
+from simulators.models import build_model
+from simulators.tasks.base import TaskData
+
+x, y = np.zeros((256, 100, 2), "float32"), np.zeros(256, "float32")
+data = TaskData(x, y, x, y, objective="regression")
+shape = lambda array: jax.ShapeDtypeStruct(array.shape, array.dtype)
+rows = []
+for architecture in ("gru", "lstm"):
+    for remat in (False, True):
+        members = [Member(build_model(architecture, 32, seed, data, compute=Compute(remat=remat)),
+                          Plan(epochs=1, batch_size=16, learning_rate=1e-3, seed=seed), lambda *_: True)
+                   for seed in range(2)]
+        loss = prepare(members, data)
+        train_epoch, arguments = epoch_program(members, data, loss)
+        state = jax.tree.map(shape, arguments[0])
+        chunk = _validation_chunk(members[0].model, 16)
+        evaluate = _programs(members[0].model, loss, data.objective, 16)[1]
+        rows.append({"remat": remat, "chunk": chunk,
+                     "training": train_epoch.lower(*jax.tree.map(shape, arguments)).compile().memory_analysis()
+                     .temp_size_in_bytes,
+                     "validation": evaluate.lower(state, shape(x[:chunk]), shape(y[:chunk])).compile()
+                     .memory_analysis().temp_size_in_bytes})
+print(json.dumps(rows))
+"""
+
+
+def test_validations_chunk_needs_less_memory_than_the_training_step_the_group_was_sized_by(on_jax):
+    """XLA's memory analysis (on the CPU) of gru and lstm groups: two batches at once where the
+    scan stores its steps' intermediates, one under remat, where two would need more."""
+    for row in on_jax(VALIDATION_MEMORY):
+        assert row["chunk"] == (16 if row["remat"] else 32), row
+        assert row["validation"] < row["training"], row
+
+
 SIZED_BY_ONE_WHERE_THE_GROUP_DOES_NOT_COMPILE = """
 import json, tempfile
 from pathlib import Path

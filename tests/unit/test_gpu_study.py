@@ -10,7 +10,7 @@ import math
 import pandas as pd
 import pytest
 
-from benchmarks.gpu_study import group_timings, scores, time_breakdown
+from benchmarks.gpu_study import group_timings, groups, scores, time_breakdown
 from simulators.records import write_json
 from simulators.run_dir import RunDir
 
@@ -39,14 +39,14 @@ def test_a_group_in_two_parts_counts_each_parts_epochs_and_compile_once(tmp_path
     second = [epoch(1, 3.0, 2.6), epoch(2, 1.0, 0.9), epoch(3, 1.0, 0.9)]  # a smaller part: shorter epochs
     write_group(run_dir, {"a": first, "b": first, "c": second, "d": second[:1]}, {}, train_seconds=16.0)
 
-    [timing] = group_timings(run_dir.path)
+    [timing] = group_timings(groups(run_dir.path))
     assert (timing["members"], timing["parts"], timing["phases"]) == (4, 2, 2)  # d stopped after an epoch
     assert timing["epochs_s"] == pytest.approx(14.0)
     # each part's first epoch against its own later ones: 4.5 - 1.8 and 2.6 - 0.9 (one median for
     # the whole group, 1.35, would count the second part's 1.25)
     assert timing["training_compiling_s"] == pytest.approx(2.7 + 1.7)
     assert timing["compiling_s"] == pytest.approx(2.7 + 1.7 + 0.3 + 0.3)
-    shares = time_breakdown(run_dir.path, worker_seconds=20.0)
+    shares = time_breakdown(groups(run_dir.path), worker_seconds=20.0)
     assert shares["compiling"] == pytest.approx(5.0 / 20, abs=1e-3)
     assert shares["training"] == pytest.approx((4.5 + 3.6 + 2.6 + 1.8 - 4.4) / 20, abs=1e-3)
     assert shares["setup"] == pytest.approx((16.0 - 14.0) / 20, abs=1e-3)
@@ -58,7 +58,7 @@ def test_a_member_joining_from_its_parent_starts_a_phase_and_its_parents_epochs_
     joined = [epoch(1, 9.0, 8.0), alone[1], alone[2]]  # its epoch 1 is its parent's, trained elsewhere
     write_group(run_dir, {"a": alone, "b": joined}, {"b": "parent"}, train_seconds=11.0)
 
-    [timing] = group_timings(run_dir.path)
+    [timing] = group_timings(groups(run_dir.path))
     assert timing["epochs_s"] == pytest.approx(10.0)  # the parent's 9 s are not this group's
     assert (timing["parts"], timing["phases"]) == (1, 2)  # a alone from epoch 1, then a and b from epoch 2
     assert timing["training_compiling_s"] == pytest.approx((4.5 - 1.8) + (2.8 - 1.8))
@@ -69,9 +69,9 @@ def test_a_group_of_one_epoch_has_no_compile_to_tell_and_one_with_none_is_all_se
     write_group(run_dir, {"a": [epoch(1, 4.0, 3.5)], "b": [epoch(1, 4.0, 3.5)]}, {}, train_seconds=5.0)
     write_group(run_dir, {"c": []}, {}, train_seconds=6.0)  # failed before its first epoch
 
-    timings = {timing["members"]: timing for timing in group_timings(run_dir.path)}
+    timings = {timing["members"]: timing for timing in group_timings(groups(run_dir.path))}
     assert timings[2]["compiling_s"] is None and timings[1]["parts"] == 0
-    shares = time_breakdown(run_dir.path, worker_seconds=20.0)
+    shares = time_breakdown(groups(run_dir.path), worker_seconds=20.0)
     assert shares["compiling"] == 0.0
     assert shares["training"] == pytest.approx(3.5 / 20) and shares["validation"] == pytest.approx(0.5 / 20)
     assert shares["setup"] == pytest.approx((1.0 + 6.0) / 20)
