@@ -114,12 +114,13 @@ probe)  # which offline task of 784 steps grades the learning rates with a margi
         --samples 5120 --k 9 --sims-per-gpu 2 --json "$out/probe_cyclic2_deterministic.json"
     ;;
 rate)  # the end-to-end rate at the study's epoch length (60,000 samples: 469 batches, against the study
-    # stage's 40), where a group's fixed costs (a program's compile, about 16 s on this host; its setup
-    # and records) weigh against about 250 s of training in 2 epochs, not 100 s (a study's 25-50 epochs:
-    # an hour or more): gru x 9 learning rates x 10 replicates, K=23 (4 groups: one round of the 4 sims)
+    # stage's 40), where a group's fixed costs (starting: its task, models and programs' compile, about 30 s
+    # with the GPU idle, as every sim starts at once) weigh against 375 s of training in 3 epochs (2 gave
+    # 84%: 2 x 127 s against the same start; a study's 25-50 epochs: an hour or more): gru x 9 learning
+    # rates x 10 replicates, K=23 (4 groups: one round of the 4 sims). STEP_TIMEOUT=590
     limit python3 benchmarks/gpu_study.py --out runs/gpu_rate --runs grid --architectures gru \
         --learning-rates 1e-4 2e-4 5e-4 1e-3 2e-3 5e-3 1e-2 2e-2 5e-2 --k 23 --sims-per-gpu 4 \
-        --replicates 10 --samples 60000 --epochs 2 --json "$out/rate_study_epochs.json"
+        --replicates 10 --samples 60000 --epochs 3 --json "$out/rate_study_epochs.json"
     ;;
 *) echo "unknown stage $stage: fused, unicornn, tune, parity, levers, profile, rates, hidden256, study, fill," \
         "probe or rate" >&2

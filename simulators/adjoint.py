@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -118,7 +119,7 @@ def epoch_adjoints(model: keras.Model, loss: Any, data: TaskData) -> dict[str, f
     return dict(zip(ADJOINT_FIELDS, (initial, terminal, val_initial, val_terminal)))
 
 
-def group_adjoints(template: keras.Model, loss: Any, data: TaskData) -> Callable:
+def group_adjoints(template: keras.Model, loss: Any, data: TaskData) -> GroupProbe:
     """For the JAX engine's groups: (the K members' stacked trainable and non-trainable weights,
     on the device) -> their adjoint fields, (K, 4) in ``ADJOINT_FIELDS`` order, from one vmapped
     program over both probe batches at once (on a GPU each call costs a whole time loop's latency,
@@ -132,7 +133,23 @@ def group_adjoints(template: keras.Model, loss: Any, data: TaskData) -> Callable
         _group_probes[key] = _group_probe(template, loss, split)
     x = jnp.asarray(np.concatenate([data.x_train[:n], data.x_val[:n]]))
     y = jnp.asarray(np.concatenate([data.y_train[:n], data.y_val[:n]]))
-    return lambda trainable, non_trainable: np.asarray(_group_probes[key](trainable, non_trainable, x, y))
+    return GroupProbe(_group_probes[key], x, y)
+
+
+@dataclass(frozen=True)
+class GroupProbe:
+    """``group_adjoints``' program with its probe batch; ``compile`` builds it for the weights'
+    shapes ahead of its first call (which then does not compile), e.g. while the device trains."""
+
+    program: Callable
+    x: Any
+    y: Any
+
+    def __call__(self, trainable, non_trainable) -> np.ndarray:
+        return np.asarray(self.program(trainable, non_trainable, self.x, self.y))
+
+    def compile(self, trainable, non_trainable) -> None:
+        self.program.lower(trainable, non_trainable, self.x, self.y).compile()
 
 
 _group_probes: dict[tuple, Callable] = {}

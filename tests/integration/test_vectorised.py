@@ -180,8 +180,9 @@ from simulators.options import TrainingOptions
 from tests.helpers.training import train_together
 
 sized, built, probes, compiled = [], [], [], []
+PROGRAMS = ("jit(train_epoch)", "jit(member_evaluate)", "jit(member_norms)")
 def on_compile(event, seconds, fun_name="", **_):
-    if event == "/jax/core/compile/backend_compile_duration" and "train_epoch" in fun_name:
+    if event == "/jax/core/compile/backend_compile_duration" and fun_name in PROGRAMS:
         compiled.append(fun_name)
 jax.monitoring.register_event_duration_secs_listener(on_compile)
 measure, budget, build, probe = (jax_step._member_and_shared_bytes, jax_step.device_budget, jax_step._group_programs,
@@ -220,8 +221,10 @@ def test_a_group_is_sized_and_its_programs_built_once_per_shape(on_jax):
     out = on_jax(SIZED_ONCE_PER_SHAPE)
     # the second group of hidden 8 reused the first one's analysis, programs and adjoint probe
     assert out["sized"] == out["built"] == out["probes"] == [8, 12]
-    # each shape's epoch program compiled once: the compile that sized its group trained it
-    assert len(out["compiled"]) == 2, out["compiled"]
+    # each shape's programs compiled once: the compile that sized its group trained it, and validation's
+    # (digits' 360 validation samples: chunks of 64 and a last of 40, two shapes) served its every call
+    assert sorted(out["compiled"]) == sorted(2 * ["jit(train_epoch)", "jit(member_norms)"]
+                                             + 4 * ["jit(member_evaluate)"]), out["compiled"]
     for result in out["results"]:
         assert result["status"] == "ok" and result["group_members"] == 2, result
         assert result["member_memory_mb"] > 0
@@ -266,6 +269,50 @@ def test_validations_chunk_needs_less_memory_than_the_training_step_the_group_wa
     for row in on_jax(VALIDATION_MEMORY):
         assert row["chunk"] == (16 if row["remat"] else 32), row
         assert row["validation"] < row["training"], row
+
+
+VALIDATION_COMPILED_AHEAD = """
+import json
+import jax, numpy as np
+from simulators.adjoint import group_adjoints
+from simulators.engines import Plan
+from simulators.engines.jax_step import (_compile_validation, _evaluate_in_chunks, _group_programs, _state_and_keys,
+                                         prepare)
+from simulators.engines.member import Member
+from simulators.models import build_model
+from simulators.tasks.base import TaskData
+
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(45, 9, 2)).astype("float32"), rng.normal(size=45).astype("float32")
+data = TaskData(x, y, x, y, objective="regression")
+members = [Member(build_model("gru", 7, seed, data), Plan(epochs=1, batch_size=8, learning_rate=1e-3, seed=seed),
+                  lambda *_: True) for seed in range(2)]
+loss = prepare(members, data)
+evaluate = _group_programs(members[0].model, loss, data.objective, 8)[1]  # new programs: none compiled yet
+probe = group_adjoints(members[0].model, loss, data)
+state, _ = _state_and_keys(members)
+x_val, y_val = jax.numpy.asarray(x), jax.numpy.asarray(y)
+compiled, VALIDATION = {"ahead": [], "called": []}, ("jit(member_evaluate)", "jit(member_norms)")
+phase = "ahead"
+def on_compile(event, seconds, fun_name="", **_):
+    if event == "/jax/core/compile/backend_compile_duration" and fun_name in VALIDATION:
+        compiled[phase].append(fun_name)
+jax.monitoring.register_event_duration_secs_listener(on_compile)
+_compile_validation(evaluate, probe, state, x_val, y_val, 16)
+phase = "called"
+_evaluate_in_chunks(evaluate, state, x_val, y_val, 16)
+probe(state[0], state[1])
+phase = "done"  # the listener stays in the process that serves other tests: it records nothing more
+print(json.dumps(compiled))
+"""
+
+
+def test_validations_programs_compiled_ahead_serve_its_every_call(on_jax):
+    """What compiles while the device trains a group's first epoch is what validation then runs:
+    every chunk shape (45 samples in chunks of 16: 16 and 13) and the adjoint probe, nothing later."""
+    out = on_jax(VALIDATION_COMPILED_AHEAD)
+    assert sorted(out["ahead"]) == ["jit(member_evaluate)"] * 2 + ["jit(member_norms)"]
+    assert out["called"] == []
 
 
 SIZED_BY_ONE_WHERE_THE_GROUP_DOES_NOT_COMPILE = """
