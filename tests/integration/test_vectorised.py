@@ -295,7 +295,7 @@ x_val, y_val = jax.numpy.asarray(x), jax.numpy.asarray(y)
 compiled, VALIDATION = {"ahead": [], "called": []}, ("jit(member_evaluate)", "jit(member_norms)")
 phase = "ahead"
 def on_compile(event, seconds, fun_name="", **_):
-    if event == "/jax/core/compile/backend_compile_duration" and fun_name in VALIDATION:
+    if event == "/jax/core/compile/backend_compile_duration" and fun_name in VALIDATION and phase in compiled:
         compiled[phase].append(fun_name)
 jax.monitoring.register_event_duration_secs_listener(on_compile)
 _compile_validation(evaluate, probe, state, x_val, y_val, 16)
