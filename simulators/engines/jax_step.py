@@ -22,7 +22,7 @@ import numpy as np
 from simulators.adjoint import group_adjoints
 from simulators.engines import EpochCallback, Plan
 from simulators.engines.member import Member
-from simulators.engines.memory import GroupSize, device_budget, members_that_fit, program_bytes
+from simulators.engines.memory import GroupSize, device_budget, even_parts, members_that_fit, program_bytes
 from simulators.models import loss_and_metrics, program_shape, update_rules
 from simulators.records import ADJOINT_FIELDS
 from simulators.tasks.base import TaskData
@@ -60,25 +60,26 @@ PartDone = Callable[[list[Member], GroupSize, "Exception | None"], None]
 def train_group(members: list[Member], data: TaskData, memory_margin: float = 0.2,
                 finished: PartDone | None = None) -> GroupSize:
     """Train ``members`` (same architecture, shapes, batch size and epochs) together: as many at
-    once as the device's memory holds (less ``memory_margin`` of it), the rest in further parts;
+    once as the device's memory holds (less ``memory_margin`` of it), else in even parts;
     members restored from checkpoints of different epochs share programs (``_train_part``).
     ``finished(part, size, error)`` hears of each part as it ends (its members' records
     can be written then) or fails (the next part still trains); without it a failure raises.
-    Returns how many trained at once, and what one member needs."""
+    Returns how many trained at once (the largest part), and what one member needs."""
     loss = prepare(members, data)
-    size = fitting_group_size(members, data, loss, memory_margin)
-    for first in range(0, len(members), size.members):
-        part = members[first:first + size.members]
+    fitting = fitting_group_size(members, data, loss, memory_margin)
+    parts = even_parts(len(members), fitting.members)
+    for indices in parts:
+        part, part_size = [members[k] for k in indices], GroupSize(len(indices), fitting.member_mb)
         try:
             _train_part(part, data, loss)
         except Exception as error:
             if finished is None:
                 raise
-            finished(part, size, error)
+            finished(part, part_size, error)
             continue
         if finished is not None:
-            finished(part, size, None)
-    return size
+            finished(part, part_size, None)
+    return GroupSize(len(parts[0]) if parts else 0, fitting.member_mb)
 
 
 def prepare(members: list[Member], data: TaskData):

@@ -21,7 +21,7 @@ from ensembles.resource_plan import (
 from ensembles.settings import trainings_per_sim
 from generators.grouping import SimsInFlight, group_points
 from run_ensemble import main
-from simulators.engines.memory import members_that_fit
+from simulators.engines.memory import even_parts, members_that_fit
 from simulators.options import AUTO_GROUP_LIMIT
 from simulators.training import shape_of
 
@@ -133,6 +133,20 @@ def test_a_sim_frees_its_worker_once_all_its_points_came_back():
 ])
 def test_group_size_auto_fits_the_members_in_the_memory_budget(budget, member, shared, wanted, fit):
     assert members_that_fit(budget, member, shared, wanted) == fit
+
+
+@pytest.mark.parametrize("count, fitting, sizes", [
+    (20, 19, [10, 10]),  # not 19 and a lone member taking as long on a GPU
+    (25, 24, [13, 12]),
+    (5, 2, [2, 2, 1]),
+    (16, 16, [16]),
+    (3, 0, [1, 1, 1]),  # none fit: each alone, as it would outside a group
+    (0, 4, []),
+])
+def test_a_group_beyond_the_device_trains_in_the_fewest_parts_as_even_as_can_be(count, fitting, sizes):
+    parts = even_parts(count, fitting)
+    assert [len(part) for part in parts] == sizes
+    assert [k for part in parts for k in part] == list(range(count))  # each member once, in order
 
 
 def test_dry_run_estimates_an_asha_search_by_the_epochs_successive_halving_trains(capsys):
