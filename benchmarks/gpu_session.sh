@@ -79,8 +79,8 @@ study)  # a study slice end to end through run_ensemble.py: the grid, then asha 
     # problem at 784 steps: the gru learns it in 9 epochs at 1e-2 alone (0.02 learned too, but diverged in
     # 1 of 10 replicates in 3 runs of 4, which decided the cell by chance), the lstm stays near chance,
     # graded by how near each rate gets. K=20, 5 sims: each cell's 100 trainings are 5 groups, 10 in
-    # all, two full rounds (at K=25 and 4 sims each lstm group of 25 trained in several programs, for
-    # a reason its records, left on the device, would tell; the JSON's groups now say). asha two ways,
+    # all, two full rounds (19 lstm members fit a fifth of the GPU at 1031 MiB each: each lstm group
+    # trained 19, then 1 alone, before groups split evenly, now 10 and 10). asha two ways,
     # each finalist replicated alongside its chain, a configuration that diverges in any training out
     # (its place goes to the next): a 3-epoch grace period then the best ninth to the full budget
     # (12 epoch-times, 2 programs); rungs 1, 3, 9 (12, 3 programs). STEP_TIMEOUT=590
