@@ -127,6 +127,7 @@ def group(architecture: str, k: int, compute: Compute, args):
 def measure(architecture: str, k: int, engine_name: str, compute: Compute, args) -> dict:
     from simulators.engines import engine
     from simulators.engines.jax_step import train_group
+    from simulators.engines.memory import even_parts
 
     members, data, seconds = group(architecture, k, compute, args)
     started = time.perf_counter()
@@ -136,8 +137,7 @@ def measure(architecture: str, k: int, engine_name: str, compute: Compute, args)
     else:
         size = train_group(members, data)  # in parts of what fits the device, where all do not
     trained = time.perf_counter() - started
-    per_program = size.members if size else 1
-    parts = [seconds[first] for first in range(0, k, per_program)]  # a part's members share its times
+    parts = [seconds[part.start] for part in even_parts(k, size.members if size else 1)]  # a part shares its times
     steady = sum(statistics.median(times[1:]) for times in parts)  # an epoch of every part, one after another
     total = k * len(data.x_train) / steady
     return {

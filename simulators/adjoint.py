@@ -136,7 +136,7 @@ def group_adjoints(template: keras.Model, loss: Any, data: TaskData) -> GroupPro
     return GroupProbe(_group_probes[key], x, y)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # its arrays are no key
 class GroupProbe:
     """``group_adjoints``' program with its probe batch; ``compile`` builds it for the weights'
     shapes ahead of its first call (which then does not compile), e.g. while the device trains."""

@@ -262,9 +262,9 @@ def _stacked(members: list[Member], variables_of) -> list:
 def _epoch_record(totals: np.ndarray, objective: str, seconds: float, fit_seconds: float) -> dict[str, float]:
     """The epoch's metrics; ``seconds``: its whole wall time (the group's), ``fit_seconds``: its
     training program's (the first epoch's includes compiling it, unless sizing the group compiled
-    it before, as where the device reports its memory; any epoch's, the recording of the one
-    before where that took longer); the rest went to validation, adjoint probes and the weights'
-    copy to the host."""
+    it before, as where the device reports its memory, and compiling validation's programs where
+    that took longer than the training; any epoch's, the recording of the one before where that
+    took longer); the rest went to validation, adjoint probes and the weights' copy to the host."""
     loss, hits, val_loss, val_hits = (float(value) for value in totals)
     record = {"loss": loss, "val_loss": val_loss}
     if objective != "regression":
@@ -375,12 +375,19 @@ def _evaluate_in_chunks(evaluate, state, x, y, chunk: int) -> np.ndarray:
 
 def _compile_validation(evaluate, probe, state, x, y, chunk: int) -> None:
     """Validation's programs (each chunk shape's evaluation, the adjoint probe) compiled for the
-    state's shapes, so their first call does not compile them with the device idle (4-5 s of a
-    gru group's first epoch on the H200). ``state`` may still be in training: only its shapes count."""
-    for size in {min(chunk, len(x) - start) for start in range(0, len(x), chunk)}:
-        evaluate.lower(state, x[:size], y[:size]).compile()
-    if probe is not None:
-        probe.compile(state[0], state[1])
+    state's shapes, so their first call does not compile them with the device idle (about 4.5 s of
+    a gru group's first epoch on the H200). ``state`` may still be in training: only its shapes
+    count. Only a head start: where XLA cannot compile them beside the training program (out of
+    memory autotuning), their first call compiles them, as it did before."""
+    import jax
+
+    try:
+        for size in {min(chunk, len(x) - start) for start in range(0, len(x), chunk)}:
+            evaluate.lower(state, x[:size], y[:size]).compile()
+        if probe is not None:
+            probe.compile(state[0], state[1])
+    except jax.errors.JaxRuntimeError:
+        pass
 
 
 def _copy_back(model: keras.Model, state) -> None:

@@ -37,9 +37,8 @@ def members_that_fit(budget_bytes: int, member_bytes: int, shared_bytes: int, wa
 
 def even_parts(count: int, fitting: int) -> list[range]:
     """``count`` members in the fewest parts of at most ``fitting``, as even as can be: 20 where 19
-    fit train as 10 and 10, one program for both, not as 19 and a lone member that compiles its own
-    and, on a GPU whose time loop is bound by its latency, takes about as long as the 19 (the H200
-    study slice's lstm groups: 221 s against the gru's 127)."""
+    fit train as 10 and 10, one program compiled for both, not 19 and a lone member with a program
+    of its own, which a GPU bound by its time loop's latency trains at a small share of its rate."""
     if count == 0:
         return []
     parts = -(-count // max(1, fitting))

@@ -178,16 +178,13 @@ import simulators.engines.jax_step as jax_step
 from generators.points import make_point
 from hypers.fields import defaults
 from simulators.options import TrainingOptions
+from tests.helpers.compiles import counted_compiles
 from tests.helpers.training import train_together
 
-sized, built, probes, compiled = [], [], [], []
-PROGRAMS = ("jit(train_epoch)", "jit(member_evaluate)", "jit(member_norms)")
-def on_compile(event, seconds, fun_name="", **_):
-    if event == "/jax/core/compile/backend_compile_duration" and fun_name in PROGRAMS:
-        compiled.append(fun_name)
-jax.monitoring.register_event_duration_secs_listener(on_compile)
+sized, built, probes, validations = [], [], [], []
 measure, budget, build, probe = (jax_step._member_and_shared_bytes, jax_step.device_budget, jax_step._group_programs,
                                  adjoint._group_probe)
+compile_validation = jax_step._compile_validation
 def counted(members, data, loss):
     sized.append(members[0].model.get_layer("recurrent").units)
     return measure(members, data, loss)
@@ -197,24 +194,31 @@ def counted_build(template, *args):
 def counted_probe(template, *args):
     probes.append(template.get_layer("recurrent").units)
     return probe(template, *args)
+def counted_validation(evaluate, probe, state, *args):
+    validations.append(len(state[0][0]))  # the group's members
+    return compile_validation(evaluate, probe, state, *args)
 jax_step._member_and_shared_bytes, jax_step.device_budget = counted, lambda margin: 2**30
 jax_step._group_programs, adjoint._group_probe = counted_build, counted_probe
+jax_step._compile_validation = counted_validation
 for cache in (jax_step._member_bytes, jax_step._built_programs, adjoint._group_probes):
     cache.clear()
 options = TrainingOptions(engine="jax", tasks={"digits": {"train_samples": 64}})
 root = Path(tempfile.mkdtemp())
 try:
     results = []
-    for hidden, seed in ((8, 1), (8, 2), (12, 1)):
-        points = [make_point({**defaults(), "architecture": "rnn", "dataset": "digits", "hidden_dim": hidden,
-                              "epochs": 1}, replicate=replicate, spec_seed=seed) for replicate in range(2)]
-        results += train_together(points, options, [root / str(hidden) / p["identifier"] for p in points])
+    with counted_compiles(("jit(train_epoch)", "jit(member_evaluate)", "jit(member_norms)")) as compiled:
+        for hidden, seed in ((8, 1), (8, 2), (12, 1)):
+            points = [make_point({**defaults(), "architecture": "rnn", "dataset": "digits", "hidden_dim": hidden,
+                                  "epochs": 1}, replicate=replicate, spec_seed=seed) for replicate in range(2)]
+            results += train_together(points, options, [root / str(hidden) / p["identifier"] for p in points])
 finally:  # the process serves other tests' scripts after this one
     jax_step._member_and_shared_bytes, jax_step.device_budget = measure, budget
     jax_step._group_programs, adjoint._group_probe = build, probe
+    jax_step._compile_validation = compile_validation
     for cache in (jax_step._member_bytes, jax_step._built_programs, adjoint._group_probes):
         cache.clear()
-print(json.dumps({"sized": sized, "built": built, "probes": probes, "compiled": compiled, "results": results}))
+print(json.dumps({"sized": sized, "built": built, "probes": probes, "validations": validations,
+                  "compiled": compiled, "results": results}))
 """
 
 
@@ -222,10 +226,12 @@ def test_a_group_is_sized_and_its_programs_built_once_per_shape(on_jax):
     out = on_jax(SIZED_ONCE_PER_SHAPE)
     # the second group of hidden 8 reused the first one's analysis, programs and adjoint probe
     assert out["sized"] == out["built"] == out["probes"] == [8, 12]
-    # each shape's programs compiled once: the compile that sized its group trained it, and validation's
-    # (digits' 360 validation samples: chunks of 64 and a last of 40, two shapes) served its every call
+    # each shape's programs compiled once: the compile that sized its group trained it, and validation's,
+    # compiled ahead in each group's first epoch, served its every call (digits' 360 validation samples:
+    # chunks of 64 and a last of 40, two shapes)
     assert sorted(out["compiled"]) == sorted(2 * ["jit(train_epoch)", "jit(member_norms)"]
                                              + 4 * ["jit(member_evaluate)"]), out["compiled"]
+    assert out["validations"] == [2, 2, 2]  # each group's, in its first epoch
     for result in out["results"]:
         assert result["status"] == "ok" and result["group_members"] == 2, result
         assert result["member_memory_mb"] > 0
@@ -275,13 +281,14 @@ def test_validations_chunk_needs_less_memory_than_the_training_step_the_group_wa
 VALIDATION_COMPILED_AHEAD = """
 import json
 import jax, numpy as np
-from simulators.adjoint import group_adjoints
+import simulators.adjoint as adjoint
 from simulators.engines import Plan
 from simulators.engines.jax_step import (_compile_validation, _evaluate_in_chunks, _group_programs, _state_and_keys,
                                          prepare)
 from simulators.engines.member import Member
 from simulators.models import build_model
 from simulators.tasks.base import TaskData
+from tests.helpers.compiles import counted_compiles
 
 rng = np.random.default_rng(0)
 x, y = rng.normal(size=(45, 9, 2)).astype("float32"), rng.normal(size=45).astype("float32")
@@ -290,21 +297,20 @@ members = [Member(build_model("gru", 7, seed, data), Plan(epochs=1, batch_size=8
                   lambda *_: True) for seed in range(2)]
 loss = prepare(members, data)
 evaluate = _group_programs(members[0].model, loss, data.objective, 8)[1]  # new programs: none compiled yet
-probe = group_adjoints(members[0].model, loss, data)
-state, _ = _state_and_keys(members)
-x_val, y_val = jax.numpy.asarray(x), jax.numpy.asarray(y)
-compiled, VALIDATION = {"ahead": [], "called": []}, ("jit(member_evaluate)", "jit(member_norms)")
-phase = "ahead"
-def on_compile(event, seconds, fun_name="", **_):
-    if event == "/jax/core/compile/backend_compile_duration" and fun_name in VALIDATION and phase in compiled:
-        compiled[phase].append(fun_name)
-jax.monitoring.register_event_duration_secs_listener(on_compile)
-_compile_validation(evaluate, probe, state, x_val, y_val, 16)
-phase = "called"
-_evaluate_in_chunks(evaluate, state, x_val, y_val, 16)
-probe(state[0], state[1])
-phase = "done"  # the listener stays in the process that serves other tests: it records nothing more
-print(json.dumps(compiled))
+adjoint._group_probes.clear()
+try:
+    probe = adjoint.group_adjoints(members[0].model, loss, data)
+    state, _ = _state_and_keys(members)
+    x_val, y_val = jax.numpy.asarray(x), jax.numpy.asarray(y)
+    validation = ("jit(member_evaluate)", "jit(member_norms)")
+    with counted_compiles(validation) as ahead:
+        _compile_validation(evaluate, probe, state, x_val, y_val, 16)
+    with counted_compiles(validation) as called:
+        _evaluate_in_chunks(evaluate, state, x_val, y_val, 16)
+        probe(state[0], state[1])
+finally:  # the process serves other tests' scripts after this one
+    adjoint._group_probes.clear()
+print(json.dumps({"ahead": ahead, "called": called}))
 """
 
 
