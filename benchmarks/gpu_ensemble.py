@@ -127,7 +127,6 @@ def group(architecture: str, k: int, compute: Compute, args):
 def measure(architecture: str, k: int, engine_name: str, compute: Compute, args) -> dict:
     from simulators.engines import engine
     from simulators.engines.jax_step import train_group
-    from simulators.engines.memory import even_parts
 
     members, data, seconds = group(architecture, k, compute, args)
     started = time.perf_counter()
@@ -137,7 +136,7 @@ def measure(architecture: str, k: int, engine_name: str, compute: Compute, args)
     else:
         size = train_group(members, data)  # in parts of what fits the device, where all do not
     trained = time.perf_counter() - started
-    parts = [seconds[part.start] for part in even_parts(k, size.members if size else 1)]  # a part shares its times
+    parts = list({times[0]: times for times in seconds}.values())  # a part's members record the same times
     steady = sum(statistics.median(times[1:]) for times in parts)  # an epoch of every part, one after another
     total = k * len(data.x_train) / steady
     return {

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -127,7 +128,7 @@ def sims_gpu_seconds(frame: pd.DataFrame, sims_per_gpu: int) -> float:
     return float((sims["end"] - sims["start"]).sum()) / sims_per_gpu
 
 
-def time_breakdown(trained: list[tuple], worker_seconds: float) -> dict[str, float]:
+def time_breakdown(trained: list[Group], worker_seconds: float) -> dict[str, float]:
     """Where the workers' time went, summed over the run's groups (``groups``), as shares of ``worker_seconds``
     (workers x wall time): ``training`` the epochs' training programs, ``compiling`` the first
     epoch of each part and phase beyond a later epoch of its part, ``validation`` validation,
@@ -136,32 +137,31 @@ def time_breakdown(trained: list[tuple], worker_seconds: float) -> dict[str, flo
     records; all of it for a group that trained no epoch), ``outside`` the rest (dispatch, the
     trainers' start, idle workers)."""
     totals = dict.fromkeys(("training", "compiling", "validation", "setup"), 0.0)
-    for _, parts, group_seconds in trained:
-        epochs = [epoch for part in parts for epoch in part]
-        fits = sum(epoch["fit_seconds"] for epoch in epochs)
-        rests = sum(epoch["seconds"] for epoch in epochs) - fits
-        compiling_fits, compiling_rests = _group_compiling(parts)
+    for group in trained:
+        fits = sum(epoch["fit_seconds"] for epoch in group.epochs)
+        rests = sum(epoch["seconds"] for epoch in group.epochs) - fits
+        compiling_fits, compiling_rests = _group_compiling(group.parts)
         totals["compiling"] += compiling_fits + compiling_rests
         totals["training"] += fits - compiling_fits
         totals["validation"] += rests - compiling_rests
-        totals["setup"] += group_seconds - fits - rests
+        totals["setup"] += group.trainer_seconds - fits - rests
     totals["outside"] = worker_seconds - sum(totals.values())
     return {name: round(seconds / worker_seconds, 3) for name, seconds in totals.items()}
 
 
-def group_timings(trained: list[tuple]) -> list[dict]:
+def group_timings(trained: list[Group]) -> list[dict]:
     """Per group (``groups``), in seconds: its trainer time, its epochs' (every part's), its parts (a group
     larger than the device holds trains in consecutive parts) and phases (members resumed from
     different epochs join as the others reach theirs), and their first epochs' excess over a later
     epoch of their part (whole, and its training program's; None where no epoch is later)."""
     timings = []
-    for group, parts, group_seconds in trained:
-        epochs = [epoch for part in parts for epoch in part]
-        told = all(any(not epoch["starts"] for epoch in part) for part in parts)
-        training, rest = _group_compiling(parts)
-        timings.append({"architecture": read_json(group.point)["architecture"], "members": len(read_json(group.group)),
-                        "parts": len(parts), "phases": sum(epoch["starts"] for epoch in epochs),
-                        "trainer_s": round(group_seconds, 2), "epochs_s": round(sum(e["seconds"] for e in epochs), 2),
+    for group in trained:
+        told = all(any(not epoch["starts"] for epoch in part) for part in group.parts)
+        training, rest = _group_compiling(group.parts)
+        timings.append({"architecture": group.architecture, "members": group.members, "parts": len(group.parts),
+                        "phases": sum(epoch["starts"] for epoch in group.epochs),
+                        "trainer_s": round(group.trainer_seconds, 2),
+                        "epochs_s": round(sum(epoch["seconds"] for epoch in group.epochs), 2),
                         "compiling_s": round(training + rest, 2) if told else None,
                         "training_compiling_s": round(training, 2) if told else None})
     return timings
@@ -187,11 +187,27 @@ def _compiling(part: list[dict]) -> tuple[float, float]:
             sum(max(0.0, epoch["seconds"] - epoch["fit_seconds"] - rest) for epoch in firsts))
 
 
-def groups(run_dir: Path) -> list[tuple[SimDir, list[list[dict]], float]]:
-    """Each group of the run, read once from its members' records: its first member's sim dir, its
-    parts' epochs (none if it trained no epoch) and its trainer time."""
-    return [(group, *_group_parts(read_json(group.group))) for group in RunDir(run_dir).sim_dirs()
-            if group.group.exists()]
+class Group(NamedTuple):
+    """A group of the run as its members' records tell it (``groups``)."""
+
+    architecture: str
+    members: int
+    parts: list[list[dict]]  # each part's epochs, in order (none if it trained no epoch)
+    trainer_seconds: float
+
+    @property
+    def epochs(self) -> list[dict]:
+        return [epoch for part in self.parts for epoch in part]
+
+
+def groups(run_dir: Path) -> list[Group]:
+    """Each group of the run, read once from its members' records."""
+    trained = []
+    for sim_dir in RunDir(run_dir).sim_dirs():
+        if sim_dir.group.exists():
+            members = read_json(sim_dir.group)
+            trained.append(Group(read_json(sim_dir.point)["architecture"], len(members), *_group_parts(members)))
+    return trained
 
 
 def _group_parts(members: list[str]) -> tuple[list[list[dict]], float]:

@@ -367,10 +367,14 @@ def _evaluate_in_chunks(evaluate, state, x, y, chunk: int) -> np.ndarray:
     """Validation in chunks of ``chunk`` samples, at most two shapes. The chunks are dispatched
     back to back and summed on the device: one wait, not one a chunk."""
     totals = 0.0
-    for start in range(0, len(x), chunk):
-        size = min(chunk, len(x) - start)
+    for start, size in _chunks(len(x), chunk):
         totals = totals + evaluate(state, x[start : start + size], y[start : start + size]) * size
     return np.asarray(totals) / len(x)
+
+
+def _chunks(samples: int, chunk: int) -> list[tuple[int, int]]:
+    """Validation's chunks of ``samples``: (start, size), ``chunk`` each but the last."""
+    return [(start, min(chunk, samples - start)) for start in range(0, samples, chunk)]
 
 
 def _compile_validation(evaluate, probe, state, x, y, chunk: int) -> None:
@@ -382,7 +386,7 @@ def _compile_validation(evaluate, probe, state, x, y, chunk: int) -> None:
     import jax
 
     try:
-        for size in {min(chunk, len(x) - start) for start in range(0, len(x), chunk)}:
+        for size in {size for _, size in _chunks(len(x), chunk)}:
             evaluate.lower(state, x[:size], y[:size]).compile()
         if probe is not None:
             probe.compile(state[0], state[1])

@@ -42,10 +42,8 @@ def even_parts(count: int, fitting: int) -> list[range]:
     if count == 0:
         return []
     parts = -(-count // max(1, fitting))
-    size, larger = divmod(count, parts)
-    bounds = [0]
-    for index in range(parts):
-        bounds.append(bounds[-1] + size + (index < larger))
+    size, larger = divmod(count, parts)  # the first ``larger`` parts take one more
+    bounds = [index * size + min(index, larger) for index in range(parts + 1)]
     return [range(start, stop) for start, stop in zip(bounds, bounds[1:])]
 
 
